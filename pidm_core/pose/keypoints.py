@@ -7,6 +7,8 @@ drawn, never treated as (0, 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 JOINT_NAMES = (
@@ -44,3 +46,20 @@ def empty_pose() -> np.ndarray:
 def visible(keypoints: np.ndarray) -> np.ndarray:
     """Boolean mask [18] of present joints."""
     return keypoints[:, 2] > 0
+
+
+@dataclass
+class Pose:
+    """One person's COCO-18 keypoints on a canvas: ``keypoints`` float32 [18, 3] = (x_px, y_px,
+    confidence), confidence <= 0 meaning missing; ``width`` × ``height`` is the canvas in pixels."""
+
+    keypoints: np.ndarray
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
+        if self.keypoints.shape != (NUM_JOINTS, 3):
+            raise ValueError(f"pose keypoints must have shape (18, 3), got {self.keypoints.shape}")
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"pose canvas must be at least 1x1 pixels, got {self.width}x{self.height}")
