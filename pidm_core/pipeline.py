@@ -1,0 +1,339 @@
+"""From photos and poses to images: fit, encode once, sample, restore.
+
+Two levels:
+
+- :func:`generate_from_tensors` works on model-canvas tensors (images [-1, 1], pose maps [0, 1]);
+  the trainer, the evaluator and the benchmarks use it.
+- :func:`encode_source` + :func:`sample` (and :func:`generate`, both at once) take images of any size
+  as float [B, H, W, 3] in [0, 1] (ComfyUI's IMAGE layout) and :class:`~pidm_core.pose.Pose` objects,
+  and return images in the source's size and aspect.
+
+Fitting: the source is placed on the model's square canvas either by ``pad`` (scale the longest side
+to the canvas, pad the rest by repeating the border; our models) or ``stretch`` (resize both sides;
+what the official test script does with DeepFashion's 176×256 images). A target pose drawn on
+another canvas is first fitted into the source frame (aspect kept, centred), then mapped like the
+source. Output is cropped/resized back, so a 176×256 source comes back 176×256.
+
+Batch rules: B sources and N poses give max(B, N) images when B == N (pairwise), B == 1 (one
+person, many poses: a sequence becomes frames) or N == 1 (one pose, many people); anything else is
+an error naming both sizes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import diffusion, guidance, samplers
+from .network import PIDMNetwork, TextureKV, repeat_texture
+from .pose.keypoints import Pose
+from .pose.render import render_pose_map
+
+FIT_MODES = ("pad", "stretch")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor level
+
+
+def _denoise_timesteps(steps: int, denoise: float) -> list[int]:
+    """Descending timesteps for ``steps`` respaced steps, keeping the last ``denoise`` fraction."""
+    if not 0.0 <= denoise <= 1.0:
+        raise ValueError(f"denoise must be in [0, 1], got {denoise}")
+    full = diffusion.official_timesteps(steps)[::-1]
+    keep = int(round(len(full) * denoise))
+    return full[len(full) - keep:]
+
+
+def appearance_blend(schedule: diffusion.Schedule, reference: torch.Tensor, mask: torch.Tensor,
+                     noise: samplers.BatchNoise) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """RePaint-style appearance control, as the official loop applies it after every step:
+    x ← x·mask + q_sample(reference, t)·(1 − mask). mask [B, 1, H, W]: 1 = generate, 0 = keep reference."""
+
+    def blend(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return x * mask + diffusion.q_sample(schedule, reference, t, noise(x)) * (1 - mask)
+
+    return blend
+
+
+@torch.no_grad()
+def encode_texture_pair(network: PIDMNetwork, source: torch.Tensor) -> tuple[TextureKV, TextureKV]:
+    """Texture keys/values of the sources [B, 3, S, S] and of the null source (a zero image, batch 1)."""
+    dtype = next(network.parameters()).dtype
+    source = source.to(dtype)
+    return network.encode_texture(source), network.encode_texture(torch.zeros_like(source[:1]))
+
+
+@torch.no_grad()
+def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: TextureKV, pose_map: torch.Tensor, *,
+                   steps: int = 50, sampler: str = "ddim", guidance_mode: str = "official",
+                   appearance_scale: float = 2.0, pose_scale: float = 2.0, seed: int | Sequence[int] = 0,
+                   eta: float = 0.0, init: Optional[torch.Tensor] = None, denoise: float = 1.0,
+                   mask: Optional[torch.Tensor] = None, reference: Optional[torch.Tensor] = None,
+                   callback: samplers.Callback = None) -> torch.Tensor:
+    """Sample images [B, 3, S, S] in [-1, 1] for pose maps [B, 20, S, S] and textures of batch B.
+
+    seed: one int (every item gets the same noise, so a pose sequence keeps a steady look) or one per item.
+    init: img2img start [B, 3, S, S] (``denoise`` < 1 keeps that fraction of the schedule).
+    mask/reference: appearance editing ([B, 1, S, S], 1 = generate; reference [B, 3, S, S]).
+    """
+    for name, value in (("appearance_scale", appearance_scale), ("pose_scale", pose_scale), ("eta", eta)):
+        if not math.isfinite(value) or abs(value) > 100:
+            raise ValueError(f"{name} must be a finite number within ±100, got {value}")
+    device = pose_map.device
+    b = pose_map.shape[0]
+    seeds = [int(seed)] * b if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
+    noise = samplers.BatchNoise(seeds, device)
+    schedule = diffusion.linear_schedule()
+    timesteps = _denoise_timesteps(steps, 1.0 if init is None else denoise)
+    shape = (b, 3, pose_map.shape[2], pose_map.shape[3])
+    if init is None:
+        x = noise(torch.empty(shape, device=device))
+    elif not timesteps:
+        return init.float().clone()
+    else:
+        x = diffusion.q_sample(schedule, init.float(), torch.full((b,), timesteps[0], device=device), noise(init.float()))
+    denoiser = guidance.build_denoiser(guidance_mode, network, pose_map.to(next(network.parameters()).dtype), texture,
+                                       repeat_texture(null_texture, b), pose_scale=pose_scale,
+                                       appearance_scale=appearance_scale)
+    blend = None
+    if mask is not None:
+        if reference is None:
+            raise ValueError("an appearance mask needs a reference image")
+        blend = appearance_blend(schedule, reference.float(), mask.float(), noise)
+    kwargs = {"eta": eta} if sampler == "ddim" else {}
+    run = samplers.get_sampler(sampler)
+    return run(denoiser, x, timesteps, schedule=schedule, noise=noise, callback=callback, blend=blend, **kwargs)
+
+
+def generate_from_tensors(network: PIDMNetwork, source: torch.Tensor, pose_map: torch.Tensor, **options) -> torch.Tensor:
+    """Encode sources [B, 3, S, S] and sample for pose maps [B, 20, S, S]; see :func:`sample_tensors`."""
+    guidance_mode = options.pop("guidance", "official")
+    texture, null_texture = encode_texture_pair(network, source)
+    return sample_tensors(network, texture, null_texture, pose_map, guidance_mode=guidance_mode, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# Images of any size
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    """How a [H, W] image was placed on the model's S×S canvas: content scaled by (scale_x,
+    scale_y) and placed at (offset_x, offset_y)."""
+
+    height: int
+    width: int
+    size: int
+    scale_x: float
+    scale_y: float
+    offset_x: int
+    offset_y: int
+
+    @property
+    def content_width(self) -> int:
+        return int(round(self.width * self.scale_x))
+
+    @property
+    def content_height(self) -> int:
+        return int(round(self.height * self.scale_y))
+
+
+def fit_info(height: int, width: int, size: int, mode: str = "pad") -> FitInfo:
+    if mode not in FIT_MODES:
+        raise ValueError(f"fit mode must be one of {FIT_MODES}, got {mode!r}")
+    if mode == "stretch":
+        return FitInfo(height, width, size, size / width, size / height, 0, 0)
+    scale = size / max(height, width)
+    cw, ch = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
+    return FitInfo(height, width, size, cw / width, ch / height, (size - cw) // 2, (size - ch) // 2)
+
+
+def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[-1] not in (1, 3, 4):
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{name} must be an image batch [B, H, W, 3] with values in [0, 1], got {shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch")
+    if min(images.shape[1:3]) < 8:
+        raise ValueError(f"{name} is {images.shape[2]}x{images.shape[1]} pixels; it must be at least 8x8")
+    images = images.float()
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if images.shape[-1] == 1:
+        images = images.expand(-1, -1, -1, 3)
+    elif images.shape[-1] == 4:
+        images = images[..., :3]  # alpha is dropped: PIDM sees RGB only
+    return images.clamp(0, 1)
+
+
+def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "image") -> tuple[torch.Tensor, FitInfo]:
+    """IMAGE [B, H, W, 3] in [0, 1] → model canvas [B, 3, S, S] in [-1, 1], and how it was placed."""
+    images = _check_images(images, name)
+    info = fit_info(images.shape[1], images.shape[2], size, mode)
+    x = images.permute(0, 3, 1, 2) * 2 - 1
+    x = F.interpolate(x, size=(info.content_height, info.content_width), mode="bicubic", align_corners=False, antialias=True)
+    pad_l, pad_t = info.offset_x, info.offset_y
+    pad_r, pad_b = size - info.content_width - pad_l, size - info.content_height - pad_t
+    if pad_l or pad_r or pad_t or pad_b:
+        x = F.pad(x, (pad_l, pad_r, pad_t, pad_b), mode="replicate")
+    return x.clamp(-1, 1), info
+
+
+def fit_masks(masks: torch.Tensor, info: FitInfo, name: str = "mask") -> torch.Tensor:
+    """MASK [B, H, W] (or [H, W]) in the source frame → [B, 1, S, S] on the model canvas."""
+    if masks.dim() == 2:
+        masks = masks[None]
+    if masks.dim() != 3 or tuple(masks.shape[1:]) != (info.height, info.width):
+        raise ValueError(f"{name} must be [B, {info.height}, {info.width}] to match the source image, got {tuple(masks.shape)}")
+    m = F.interpolate(masks.float()[:, None], size=(info.content_height, info.content_width), mode="bilinear", align_corners=False)
+    s = info.size
+    m = F.pad(m, (info.offset_x, s - info.content_width - info.offset_x, info.offset_y, s - info.content_height - info.offset_y), value=1.0)
+    return m.clamp(0, 1)
+
+
+def restore_images(x: torch.Tensor, info: FitInfo) -> torch.Tensor:
+    """Model canvas [B, 3, S, S] in [-1, 1] → IMAGE [B, H, W, 3] in [0, 1] in the source's size."""
+    x = x[:, :, info.offset_y:info.offset_y + info.content_height, info.offset_x:info.offset_x + info.content_width]
+    x = F.interpolate(x.float(), size=(info.height, info.width), mode="bicubic", align_corners=False)
+    return ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
+
+
+def pose_to_canvas(pose: Pose, info: FitInfo) -> np.ndarray:
+    """Keypoints [18, 3] of ``pose`` mapped onto the model canvas of a source placed by ``info``."""
+    kp = pose.keypoints.copy()
+    if (pose.width, pose.height) != (info.width, info.height):
+        scale = min(info.width / pose.width, info.height / pose.height)
+        kp[:, 0] = kp[:, 0] * scale + (info.width - pose.width * scale) / 2
+        kp[:, 1] = kp[:, 1] * scale + (info.height - pose.height * scale) / 2
+    kp[:, 0] = kp[:, 0] * info.scale_x + info.offset_x
+    kp[:, 1] = kp[:, 1] * info.scale_y + info.offset_y
+    return kp
+
+
+def pose_maps(poses: Sequence[Pose], info: FitInfo) -> torch.Tensor:
+    """Pose maps [N, 20, S, S] for poses mapped like the source."""
+    if len(poses) == 0:
+        raise ValueError("no target pose given: the pose input is empty")
+    return torch.from_numpy(np.stack([render_pose_map(pose_to_canvas(p, info), info.size, info.size) for p in poses]))
+
+
+@dataclass
+class SourceTexture:
+    """Everything computed once per source batch: texture keys/values for the sources and for the
+    null source, the fitted sources, and how they were fitted (to restore the output's aspect)."""
+
+    texture: TextureKV
+    null_texture: TextureKV
+    source: torch.Tensor  # [B, 3, S, S] in [-1, 1]
+    fit: FitInfo
+    fit_mode: str
+
+    @property
+    def batch_size(self) -> int:
+        return self.source.shape[0]
+
+
+def default_fit_mode(model) -> str:
+    return str(getattr(model.info, "extra", {}).get("fit", "pad")) if hasattr(model, "info") else "pad"
+
+
+def _network(model) -> PIDMNetwork:
+    return model.network if hasattr(model, "network") else model
+
+
+def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = None, fit_mode: str = "auto") -> SourceTexture:
+    """Fit source IMAGE [B, H, W, 3] to the model and run the texture encoder once.
+
+    mask [B, H, W] (optional): 1 = the person; elsewhere the source is replaced by the null value
+    (0 in [-1, 1]) so the background does not leak into the texture features.
+    """
+    network = _network(model)
+    mode = default_fit_mode(model) if fit_mode == "auto" else fit_mode
+    source, info = fit_images(images, network.config.image_size, mode, name="source image")
+    device = next(network.parameters()).device
+    source = source.to(device)
+    if mask is not None:
+        source = source * fit_masks(mask, info, "source mask").to(device)
+    texture, null_texture = encode_texture_pair(network, source)
+    return SourceTexture(texture, null_texture, source, info, mode)
+
+
+def _broadcast(texture: SourceTexture, n_poses: int) -> tuple[TextureKV, int]:
+    b = texture.batch_size
+    if b == n_poses or n_poses == 1:
+        return texture.texture, b
+    if b == 1:
+        return repeat_texture(texture.texture, n_poses), n_poses
+    raise ValueError(f"{b} source images and {n_poses} poses: give one source, one pose, or as many poses as sources")
+
+
+def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int = 50, sampler: str = "ddim",
+           guidance: str = "official", appearance_scale: float = 2.0, pose_scale: float = 2.0,
+           seed: int = 0, eta: float = 0.0, init_image: Optional[torch.Tensor] = None, denoise: float = 1.0,
+           appearance_mask: Optional[torch.Tensor] = None, reference: Optional[torch.Tensor] = None,
+           callback: samplers.Callback = None) -> torch.Tensor:
+    """Images [N, H, W, 3] in [0, 1] of the source person(s) in the target pose(s), in the source's size.
+
+    init_image / reference: IMAGE batches (fitted like the source); appearance_mask: MASK [B, H, W] in
+    the source frame, 1 = generate, 0 = keep the reference there.
+    """
+    network = _network(model)
+    if guidance == "disentangled" and hasattr(model, "info") and not model.info.supports_disentangled_guidance:
+        raise ValueError(
+            f"model {model.info.name!r} was trained without dropping the pose, so disentangled guidance "
+            "cannot work with it; use guidance 'official' (appearance guidance only)"
+        )
+    device = next(network.parameters()).device
+    tex, n = _broadcast(texture, len(poses))
+    maps = pose_maps(poses, texture.fit).to(device)
+    if maps.shape[0] != n:
+        maps = maps.expand(n, -1, -1, -1)
+    size, mode = texture.fit.size, texture.fit_mode
+
+    def fitted(images, name):
+        if images is None:
+            return None
+        x, _ = fit_images(images, size, mode, name=name)
+        if x.shape[0] not in (1, n):
+            raise ValueError(f"{name} has {x.shape[0]} images; give 1 or {n}")
+        return x.expand(n, -1, -1, -1).to(device)
+
+    init = fitted(init_image, "init image")
+    ref = fitted(reference, "reference image")
+    mask = None
+    if appearance_mask is not None:
+        mask = fit_masks(appearance_mask, texture.fit, "appearance mask")
+        if mask.shape[0] not in (1, n):
+            raise ValueError(f"appearance mask has {mask.shape[0]} masks; give 1 or {n}")
+        mask = mask.expand(n, -1, -1, -1).to(device)
+        if ref is None:
+            ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
+    out = sample_tensors(network, tex, texture.null_texture, maps, steps=steps, sampler=sampler,
+                         guidance_mode=guidance, appearance_scale=appearance_scale, pose_scale=pose_scale,
+                         seed=seed, eta=eta, init=init, denoise=denoise, mask=mask, reference=ref, callback=callback)
+    if not torch.isfinite(out).all():
+        raise FloatingPointError(
+            "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this model"
+        )
+    return restore_images(out, texture.fit)
+
+
+def generate(model, source_image: torch.Tensor, target_pose: Pose | Sequence[Pose], *, source_mask=None,
+             fit_mode: str = "auto", **options) -> torch.Tensor:
+    """Encode and sample in one call; ``options`` as for :func:`sample`."""
+    poses = [target_pose] if isinstance(target_pose, Pose) else list(target_pose)
+    return sample(model, encode_source(model, source_image, source_mask, fit_mode), poses, **options)
+
+
+def preview_image(x0: torch.Tensor, index: int = 0):
+    """PIL image of one item of a model-canvas batch [B, 3, S, S] in [-1, 1] (per-step previews)."""
+    from PIL import Image
+
+    array = ((x0[index].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array)

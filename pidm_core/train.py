@@ -1,0 +1,384 @@
+"""Train a PIDM network.
+
+    python -m pidm_core.train --config synthetic_64 --data synthetic --out runs/synthetic_64
+    torchrun --nproc_per_node 8 -m pidm_core.train --config deepfashion_256 --data deepfashion:/data/fashion --out runs/df
+
+Hybrid loss (MSE on ε + variational bound), Adam with linear warm-up, gradient clipping, EMA,
+optional bf16/fp16 autocast and gradient accumulation. The source image and the pose map are
+dropped independently at random (zero image / zero map) so that both the official and the
+paper's disentangled guidance work. Pairs are used in both directions, with horizontal flips.
+Launched plainly it runs one process (CPU or one GPU); under ``torchrun`` it uses DDP.
+
+Resuming: ``--out`` holds ``last.pt`` (our own file: weights, EMA, optimiser, step, RNG), rewritten
+atomically every ``--save-every`` steps and at exit; rerunning the same command continues the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset
+
+from . import diffusion
+from .config import PIDMConfig, get_config
+from .network import PIDMNetwork
+from .pose.keypoints import FLIP_PERMUTATION
+from .pose.render import render_pose_map
+
+
+@dataclass
+class TrainOptions:
+    config: str = "synthetic_64"
+    data: str = "synthetic"
+    out: str = "runs/pidm"
+    steps: int = 20000
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr: float = 2e-4
+    warmup: int = 500
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    ema_start: int = 1000  # EMA copies the weights until this step (the official run waits 5k)
+    source_drop: float = 0.1
+    pose_drop: float = 0.1
+    flip: float = 0.5
+    swap: float = 0.5
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    save_every: int = 200
+    sample_every: int = 1000
+    workers: int = 1
+    seed: int = 0
+    init: str = ""  # fine-tune from a checkpoint (official last.pt or our safetensors)
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def flip_keypoints(keypoints: np.ndarray, width: int) -> np.ndarray:
+    """Mirror keypoints [18, 3] horizontally; left and right joints swap names, as a detector would
+    label the mirrored person."""
+    out = keypoints[list(FLIP_PERMUTATION)].copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    return out
+
+
+def to_image_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] → float32 [3, H, W] in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+class PairDataset(Dataset):
+    """Wraps a source of (source image, source keypoints, target image, target keypoints) pairs,
+    applies direction swaps and flips, and renders the target pose map."""
+
+    def __init__(self, pairs, length: int, flip: float, swap: float, seed: int):
+        self.pairs, self.length, self.flip, self.swap, self.seed = pairs, length, flip, swap, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        src, src_kp, tgt, tgt_kp = self.pairs(index)
+        rng = np.random.default_rng((self.seed, index))
+        if rng.random() < self.swap:
+            src, src_kp, tgt, tgt_kp = tgt, tgt_kp, src, src_kp
+        if rng.random() < self.flip:
+            w = src.shape[1]
+            src, tgt = src[:, ::-1], tgt[:, ::-1]
+            src_kp, tgt_kp = flip_keypoints(src_kp, w), flip_keypoints(tgt_kp, w)
+        h, w = tgt.shape[:2]
+        return {
+            "source_image": to_image_tensor(src),
+            "target_image": to_image_tensor(tgt),
+            "target_pose": torch.from_numpy(render_pose_map(tgt_kp, h, w)),
+        }
+
+
+def make_dataset(spec: str, size: int, opts: TrainOptions, split: str = "train") -> Dataset:
+    if spec == "synthetic":
+        from .data import synthetic
+
+        offset = synthetic.TRAIN_SEED_OFFSET if split == "train" else synthetic.HELD_OUT_SEED_OFFSET
+
+        def pairs(i):
+            p = synthetic.make_pair(offset + i, size)
+            return p.source_image, p.source_keypoints, p.target_image, p.target_keypoints
+
+        return PairDataset(pairs, 10**9 if split == "train" else 10**6, opts.flip, opts.swap, opts.seed)
+    if spec.startswith("deepfashion:"):
+        from .data.deepfashion import DeepFashionPairs
+
+        df = DeepFashionPairs(spec.split(":", 1)[1], split=split, size=size)
+        return PairDataset(df.pair, len(df), opts.flip if split == "train" else 0.0,
+                           opts.swap if split == "train" else 0.0, opts.seed)
+    raise ValueError(f"--data must be 'synthetic' or 'deepfashion:PATH', got {spec!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# One optimisation step
+
+
+def drop_conditions(batch: dict, source_drop: float, pose_drop: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero the source image and/or the pose map of random samples (independent probabilities)."""
+    b = batch["source_image"].shape[0]
+    keep_source = (torch.rand(b, generator=generator) >= source_drop).float().view(b, 1, 1, 1)
+    keep_pose = (torch.rand(b, generator=generator) >= pose_drop).float().view(b, 1, 1, 1)
+    return batch["source_image"] * keep_source, batch["target_pose"] * keep_pose
+
+
+def training_loss(network: PIDMNetwork, schedule: diffusion.Schedule, batch: dict, opts: TrainOptions,
+                  generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """Hybrid loss of one batch (dict of CPU tensors); returns batch means."""
+    source, pose = drop_conditions(batch, opts.source_drop, opts.pose_drop, generator)
+    x0 = batch["target_image"].to(device)
+    source, pose = source.to(device), pose.to(device)
+    b = x0.shape[0]
+    t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator).to(device)
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    x_t = diffusion.q_sample(schedule, x0, t, noise)
+    # Only the main module's forward is wrapped by DDP; call the encoder through it too.
+    out = network(x_t, pose, t, source_texture=source)
+    terms = diffusion.hybrid_loss(schedule, out, x0, x_t, t, noise)
+    return {k: v.mean() for k, v in terms.items()}
+
+
+class TrainingModule(torch.nn.Module):
+    """Network + texture encoding in one forward, so DDP sees every parameter used in one call."""
+
+    def __init__(self, network: PIDMNetwork):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x_t, pose, t, source_texture):
+        return self.network(x_t, pose, t, self.network.encode_texture(source_texture))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_training_state(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_training_state(path: Path) -> dict:
+    # Our own file, but still loaded without executing pickled code.
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def update_ema(ema: dict[str, torch.Tensor], network: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for name, param in network.state_dict().items():
+            ema[name].lerp_(param.detach().float(), 1.0 - decay)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _distributed() -> tuple[int, int, int]:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def _device(local_rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _lr_at(step: int, opts: TrainOptions) -> float:
+    return opts.lr * min(1.0, (step + 1) / max(1, opts.warmup))
+
+
+def train(opts: TrainOptions, log=print) -> dict:
+    """Run (or resume) training; returns the final metrics dict."""
+    rank, world, local_rank = _distributed()
+    device = _device(local_rank)
+    config: PIDMConfig = get_config(opts.config)
+    out_dir = Path(opts.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(opts.seed)
+
+    network = PIDMNetwork(config).to(device)
+    if opts.init:
+        from .checkpoint import load_model
+
+        network.load_state_dict(load_model(opts.init).network.state_dict())
+    module = TrainingModule(network)
+    if world > 1:
+        module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[local_rank] if device.type == "cuda" else None)
+    optimizer = torch.optim.Adam(network.parameters(), lr=opts.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=opts.precision == "fp16")
+    ema = {k: v.detach().float().clone() for k, v in network.state_dict().items()}
+    step = 0
+    generator = torch.Generator().manual_seed(opts.seed * 1000 + rank)
+    history: list[dict] = []
+
+    last = out_dir / "last.pt"
+    if last.exists():
+        state = load_training_state(last)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema = state["ema"]
+        step = int(state["step"])
+        generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
+        history = json.loads(state.get("history", "[]"))
+        if rank == 0:
+            log(f"resumed from {last} at step {step}")
+
+    schedule = diffusion.linear_schedule()
+    dataset = make_dataset(opts.data, config.image_size, opts)
+    # Data order is a function of the step (and rank), so a resumed run continues on new pairs.
+    per_rank = opts.batch_size * opts.grad_accum
+    loader = iter(DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
+                             sampler=_StepIndices(len(dataset), step, per_rank, rank, world, opts.seed),
+                             persistent_workers=opts.workers > 0))
+
+    def save():
+        if rank != 0:
+            return
+        gens = [generator.get_state()]
+        if world > 1:
+            gathered = [torch.empty_like(gens[0]) for _ in range(world)]
+            dist.all_gather(gathered, gens[0])
+            gens = gathered
+        save_training_state(last, {
+            "model": network.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema, "step": step,
+            "generator": gens, "options": json.dumps(asdict(opts)), "config": config.to_json(),
+            "history": json.dumps(history[-2000:]),
+        })
+
+    start = time.time()
+    module.train()
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=opts.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
+    except ImportError:  # progress falls back to log lines
+        bar = None
+    while step < opts.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, opts)
+        optimizer.zero_grad(set_to_none=True)
+        sums = {"loss": 0.0, "mse": 0.0, "vb": 0.0}
+        for micro in range(opts.grad_accum):
+            batch = next(loader)
+            sync = contextlib.nullcontext() if (world == 1 or micro == opts.grad_accum - 1) else module.no_sync()
+            with sync:
+                with _autocast(opts.precision, device):
+                    terms = training_loss(module, schedule, batch, opts, generator, device)
+                scaler.scale(terms["loss"] / opts.grad_accum).backward()
+            for k in sums:
+                sums[k] += terms[k].item() / opts.grad_accum
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(network.parameters(), opts.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        update_ema(ema, network, 0.0 if step < opts.ema_start else opts.ema_decay)
+        history.append({"step": step, **{k: round(v, 5) for k, v in sums.items()}})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss']:.4f}", mse=f"{sums['mse']:.4f}")
+        elif rank == 0 and step % 20 == 0:
+            log(f"step {step} loss {sums['loss']:.4f} mse {sums['mse']:.4f}")
+        if step % opts.save_every == 0:
+            save()
+        if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
+            _save_sample_grid(out_dir / f"samples_{step:07d}.png", ema, config, opts)
+        if opts.max_minutes and (time.time() - start) > opts.max_minutes * 60:
+            break
+    save()
+    if bar is not None:
+        bar.close()
+    if world > 1:
+        dist.barrier()
+    return {"step": step, "history": history}
+
+
+class _StepIndices(torch.utils.data.Sampler):
+    """Endless dataset indices, ``per_rank`` per optimiser step for each rank, starting at ``step``.
+    Finite datasets are walked in a fresh seeded permutation per epoch; huge procedural ones in order."""
+
+    def __init__(self, length: int, step: int, per_rank: int, rank: int, world: int, seed: int):
+        self.length, self.step, self.per_rank, self.rank, self.world, self.seed = length, step, per_rank, rank, world, seed
+
+    def __iter__(self):
+        position = self.step * self.per_rank * self.world + self.rank * self.per_rank
+        permuted = self.length < 10**7
+        epoch, perm = -1, None
+        while True:
+            for offset in range(self.per_rank):
+                index = position + offset
+                if permuted:
+                    if index // self.length != epoch:
+                        epoch = index // self.length
+                        perm = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed + epoch))
+                    index = int(perm[index % self.length])
+                yield index
+            position += self.per_rank * self.world
+
+
+def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOptions, count: int = 4) -> None:
+    """Source | target pose | EMA output | truth, for a few held-out pairs (DDIM 25 steps)."""
+    from PIL import Image
+
+    from .pipeline import generate_from_tensors
+
+    network = PIDMNetwork(config)
+    network.load_state_dict({k: v for k, v in ema.items()})
+    network.eval()
+    data = make_dataset(opts.data, config.image_size, opts, split="held_out")
+    items = [data[i] for i in range(count)]
+    source = torch.stack([it["source_image"] for it in items])
+    pose = torch.stack([it["target_pose"] for it in items])
+    out = generate_from_tensors(network, source, pose, steps=25, sampler="ddim", guidance="official",
+                                appearance_scale=2.0, seed=0)
+    rows = []
+    for i, it in enumerate(items):
+        cells = [it["source_image"], it["target_pose"][:3] * 2 - 1, out[i], it["target_image"]]
+        rows.append(torch.cat(cells, dim=2))
+    grid = ((torch.cat(rows, dim=1).clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(grid).save(path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for field_name, default in asdict(TrainOptions()).items():
+        flag = "--" + field_name.replace("_", "-")
+        parser.add_argument(flag, type=type(default), default=default)
+    opts = TrainOptions(**vars(parser.parse_args(argv)))
+    result = train(opts)
+    if result["history"]:
+        print(json.dumps({"step": result["step"], "last": result["history"][-1]}))
+
+
+if __name__ == "__main__":
+    main()
