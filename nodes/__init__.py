@@ -1,0 +1,24 @@
+"""The ComfyUI nodes of ComfyUI-PIDM: thin adapters from node inputs to ``pidm_core``.
+
+Each module holds one topic's nodes and lists them in ``NODES``; this package registers them on
+a V3 host (``comfy_entrypoint``) or, on a V1-only host, as ``NODE_CLASS_MAPPINGS``.
+"""
+
+from .compat import HAS_V3, ComfyExtension, v1_mappings
+from . import model
+
+NODES = [
+    *model.NODES,
+]
+
+if HAS_V3:
+
+    class PIDMExtension(ComfyExtension):
+        async def get_node_list(self) -> list:
+            return list(NODES)
+
+    async def comfy_entrypoint() -> PIDMExtension:
+        return PIDMExtension()
+
+else:
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = v1_mappings(NODES)

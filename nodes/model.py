@@ -1,0 +1,99 @@
+"""Load PIDM Model: weights from the ``models/pidm`` folder (or the embedded model) under ComfyUI's
+model management."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import comfy.model_management as mm
+import comfy.model_patcher
+import folder_paths
+import torch
+
+from ..pidm_core import checkpoint
+from .compat import PIDMModelType, io
+
+MODEL_FOLDER = "pidm"
+MODEL_EXTENSIONS = {".pt", ".pth", ".safetensors"}
+EMBEDDED = checkpoint.EMBEDDED_NAME
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+
+def _register_model_folder() -> None:
+    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+    folder_paths.folder_names_and_paths[MODEL_FOLDER][1].update(MODEL_EXTENSIONS)
+
+
+_register_model_folder()
+
+
+@dataclass
+class LoadedPIDM:
+    """What travels on a PIDM_MODEL socket: the model and the patcher that lets ComfyUI move it."""
+
+    model: checkpoint.PIDMModel
+    patcher: comfy.model_patcher.ModelPatcher
+
+    def load(self) -> checkpoint.PIDMModel:
+        """Ask ComfyUI to put the weights on the compute device (it may offload other models)."""
+        mm.load_models_gpu([self.patcher])
+        return self.model
+
+
+def _auto_dtype(device: torch.device) -> torch.dtype:
+    if mm.should_use_bf16(device):
+        return torch.bfloat16
+    if mm.should_use_fp16(device):
+        return torch.float16
+    return torch.float32
+
+
+def _model_path(model_name: str) -> str:
+    if model_name == EMBEDDED:
+        return EMBEDDED
+    path = folder_paths.get_full_path(MODEL_FOLDER, model_name)
+    if path is None:
+        raise ValueError(
+            f"PIDM model {model_name!r} is not in the models/{MODEL_FOLDER} folder; "
+            f"choose one of {[EMBEDDED, *folder_paths.get_filename_list(MODEL_FOLDER)]}"
+        )
+    return path
+
+
+class PIDMLoadModel(io.ComfyNode):
+    """Load PIDM weights: the small embedded model, our .safetensors files, or the official last.pt."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMLoadModel",
+            display_name="Load PIDM Model",
+            category="PIDM/model",
+            description="Loads a PIDM denoiser with its texture encoder. Put weights in models/pidm "
+                        "(.safetensors converted by ComfyUI-PIDM, or the official last.pt).",
+            inputs=[
+                io.Combo.Input(
+                    "model_name", options=[EMBEDDED, *folder_paths.get_filename_list(MODEL_FOLDER)], default=EMBEDDED,
+                    tooltip="Weights to load: 'embedded' is the small 64x64 model shipped with the pack; other "
+                            "entries are files in models/pidm.",
+                ),
+                io.Combo.Input(
+                    "dtype", options=list(DTYPES), default="auto",
+                    tooltip="Precision of the weights. 'auto' lets ComfyUI pick for the device (fp32 on CPU); "
+                            "fp32 is the safe choice if outputs turn black or NaN.",
+                ),
+            ],
+            outputs=[PIDMModelType.Output(display_name="model", tooltip="The loaded PIDM model.")],
+        )
+
+    @classmethod
+    def execute(cls, model_name: str, dtype: str) -> io.NodeOutput:
+        load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
+        weight_dtype = _auto_dtype(load_device) if dtype == "auto" else checkpoint.parse_dtype(dtype)
+        model = checkpoint.load_model(_model_path(model_name), device=offload_device, dtype=weight_dtype)
+        patcher = comfy.model_patcher.ModelPatcher(model.network, load_device=load_device, offload_device=offload_device)
+        return io.NodeOutput(LoadedPIDM(model, patcher))
+
+
+NODES = [PIDMLoadModel]

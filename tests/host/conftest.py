@@ -1,0 +1,332 @@
+"""A real ComfyUI server with this repository installed as a custom node, for the host tests.
+
+``scripts/setup_env.sh`` unpacks two hosts into the cache directory (never into this repo:
+ComfyUI is GPL-3): ComfyUI 0.3.75 (V3 node API) and a March-2024 ComfyUI (V1 only). Each
+fixture starts one on a free port, in a temporary tree of its own::
+
+    <tmp>/custom_nodes/ComfyUI-PIDM -> <repo root>
+    <tmp>/models/pidm/               (the pack's model folder, via extra.yaml)
+    <tmp>/input, output, temp, user/
+
+and yields a :class:`ComfyClient` that talks to it over HTTP and the websocket, the way
+ComfyUI's own ``tests/execution`` suite drives a live server. The server runs for the whole
+session and is stopped at the end (terminate, then kill).
+
+Overrides: PIDM_COMFYUI / PIDM_COMFYUI_V1 (host directories), PIDM_CACHE.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACK_NAME = "ComfyUI-PIDM"
+CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
+HOSTS = {
+    "v3": Path(os.environ.get("PIDM_COMFYUI", CACHE / "comfyui-0.3.75")),
+    "v1": Path(os.environ.get("PIDM_COMFYUI_V1", CACHE / "comfyui-v1")),
+}
+START_TIMEOUT_S = 120
+LOG_TAIL_CHARS = 6000
+
+# websocket binary frame event types (ComfyUI server.BinaryEventTypes)
+PREVIEW_IMAGE = 1
+PREVIEW_IMAGE_WITH_METADATA = 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunResult:
+    """Everything the websocket said about one prompt."""
+
+    prompt_id: str
+    messages: list[dict] = field(default_factory=list)  # every JSON message for this prompt, in order
+    previews: list[bytes] = field(default_factory=list)  # image bytes (JPEG/PNG) of binary preview frames
+    outputs: dict[str, dict] = field(default_factory=dict)  # node id -> "executed" output (ui dict)
+    error: dict | None = None  # data of "execution_error"
+    interrupted: bool = False  # "execution_interrupted" arrived
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [m["data"] for m in self.messages if m["type"] == kind]
+
+    @property
+    def progress(self) -> list[dict]:
+        return self.of_type("progress")
+
+    @property
+    def executed_nodes(self) -> list[str]:
+        return [d["node"] for d in self.of_type("executing") if d.get("node") is not None]
+
+
+class ComfyClient:
+    """A small client for one ComfyUI server: HTTP for prompts/history/images, one websocket for events."""
+
+    def __init__(self, server: "ComfyServer"):
+        import websocket  # websocket-client
+
+        self.server = server
+        self.base_url = f"http://127.0.0.1:{server.port}"
+        self.client_id = uuid.uuid4().hex
+        self.ws = websocket.WebSocket()
+        self.ws.connect(f"ws://127.0.0.1:{server.port}/ws?clientId={self.client_id}", timeout=30)
+
+    # --- HTTP ------------------------------------------------------------------------------
+    def get(self, path: str, **params):
+        import requests
+
+        response = requests.get(self.base_url + path, params=params, timeout=60)
+        response.raise_for_status()
+        return response
+
+    def object_info(self, node: str | None = None) -> dict:
+        return self.get("/object_info" + (f"/{node}" if node else "")).json()
+
+    def post_prompt(self, graph: dict) -> str:
+        """Queue an API-format graph; returns the prompt id. A graph the server refuses (HTTP 400,
+        validation errors) raises PromptRejected carrying the server's JSON answer."""
+        import requests
+
+        response = requests.post(self.base_url + "/prompt", json={"prompt": graph, "client_id": self.client_id}, timeout=60)
+        if response.status_code != 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"text": response.text}
+            raise PromptRejected(response.status_code, body)
+        return response.json()["prompt_id"]
+
+    def history(self, prompt_id: str) -> dict:
+        return self.get(f"/history/{prompt_id}").json().get(prompt_id, {})
+
+    def view_image(self, image: dict):
+        """PIL image of one entry of an output's ``images`` list ({filename, subfolder, type})."""
+        from PIL import Image
+
+        data = self.get("/view", filename=image["filename"], subfolder=image.get("subfolder", ""),
+                        type=image.get("type", "output")).content
+        return Image.open(io.BytesIO(data))
+
+    def interrupt(self) -> None:
+        import requests
+
+        requests.post(self.base_url + "/interrupt", timeout=30).raise_for_status()
+
+    def queue(self) -> dict:
+        return self.get("/queue").json()
+
+    # --- websocket --------------------------------------------------------------------------
+    def wait(self, prompt_id: str, timeout: float = 120.0, on_message=None) -> RunResult:
+        """Collect this prompt's messages until the server says it is done with it.
+
+        ``on_message(result, message)`` is called for every JSON message of the prompt (e.g. to
+        interrupt after the first progress event). Binary preview frames carry no prompt id and are
+        attributed to the prompt being waited for.
+        """
+        import websocket
+
+        result = RunResult(prompt_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"prompt {prompt_id} did not finish within {timeout:.0f}s\n{self.server.log_tail()}")
+            self.ws.settimeout(remaining)
+            try:
+                frame = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if isinstance(frame, bytes):
+                image = _preview_bytes(frame)
+                if image is not None:
+                    result.previews.append(image)
+                continue
+            message = json.loads(frame)
+            data = message.get("data") or {}
+            if data.get("prompt_id") != prompt_id:
+                continue
+            result.messages.append(message)
+            kind = message["type"]
+            if kind == "executed":
+                result.outputs[str(data["node"])] = data.get("output") or {}
+            elif kind == "execution_error":
+                result.error = data
+            elif kind == "execution_interrupted":
+                result.interrupted = True
+            if on_message is not None:
+                on_message(result, message)
+            if kind == "executing" and data.get("node") is None:
+                return result
+
+    def run(self, graph: dict, timeout: float = 120.0, on_message=None) -> RunResult:
+        return self.wait(self.post_prompt(graph), timeout, on_message)
+
+    def output_images(self, result: RunResult, node_id: str) -> list:
+        """PIL images that a saving/preview node reported for this prompt (from /history)."""
+        outputs = self.history(result.prompt_id).get("outputs", {})
+        return [self.view_image(image) for image in outputs.get(str(node_id), {}).get("images", [])]
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _preview_bytes(frame: bytes) -> bytes | None:
+    event = struct.unpack(">I", frame[:4])[0]
+    if event == PREVIEW_IMAGE:  # event, image type (1 JPEG, 2 PNG), image
+        return frame[8:]
+    if event == PREVIEW_IMAGE_WITH_METADATA:  # event, metadata length, metadata JSON, image
+        length = struct.unpack(">I", frame[4:8])[0]
+        return frame[8 + length:]
+    return None
+
+
+class PromptRejected(Exception):
+    def __init__(self, status: int, body: dict):
+        super().__init__(f"HTTP {status}: {json.dumps(body)[:2000]}")
+        self.status = status
+        self.body = body
+
+
+class ComfyServer:
+    """One ComfyUI process in its own temporary tree."""
+
+    def __init__(self, host_dir: Path, root: Path, api: str):
+        self.host_dir = host_dir
+        self.root = root
+        self.api = api
+        self.port = _free_port()
+        self.dirs = {name: root / name for name in ("custom_nodes", "models", "input", "output", "temp", "user")}
+        self.models_pidm = self.dirs["models"] / "pidm"
+        self.log_path = root / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        for path in self.dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        self.models_pidm.mkdir(exist_ok=True)
+        (self.dirs["custom_nodes"] / PACK_NAME).symlink_to(REPO_ROOT, target_is_directory=True)
+        extra = self.root / "extra.yaml"
+        extra.write_text(
+            "pidm_tests:\n"
+            f"  custom_nodes: {self.dirs['custom_nodes']}\n"
+            f"  pidm: {self.models_pidm}\n"
+        )
+        command = [
+            sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+            "--disable-auto-launch", "--extra-model-paths-config", str(extra),
+            "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
+            "--temp-directory", str(self.dirs["temp"]),
+        ]
+        if self.api == "v3":  # options the 2024 host does not know
+            command += ["--user-directory", str(self.dirs["user"]), "--database-url", "sqlite:///:memory:"]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.host_dir, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import requests
+
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"ComfyUI ({self.host_dir}) exited with code {self.process.returncode} while "
+                            f"starting\n{self.log_tail()}", pytrace=False)
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/object_info", timeout=10).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        pytest.fail(f"ComfyUI ({self.host_dir}) did not answer /object_info within {START_TIMEOUT_S}s\n"
+                    f"{self.log_tail()}", pytrace=False)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
+        return f"--- server log tail ({self.log_path}) ---\n" + self.log()[-chars:]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+
+def _require_host(api: str) -> Path:
+    host_dir = HOSTS[api]
+    if (host_dir / "main.py").is_file():
+        return host_dir
+    message = (f"the ComfyUI host for the {api} tests is not installed at {host_dir}: "
+               "run `bash scripts/setup_env.sh` (or `bash scripts/test.sh`, which runs it)")
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def _session_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("comfy")
+
+
+def _serve(api: str, tmp: Path):
+    server = ComfyServer(_require_host(api), tmp / api, api)
+    server.root.mkdir(parents=True)
+    try:
+        server.start()
+        client = ComfyClient(server)
+    except BaseException:
+        server.stop()
+        raise
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def comfy(_session_tmp) -> ComfyClient:
+    """Client of a running ComfyUI 0.3.75 (V3 API) with ComfyUI-PIDM loaded."""
+    yield from _serve("v3", _session_tmp)
+
+
+@pytest.fixture(scope="session")
+def comfy_v1(_session_tmp) -> ComfyClient:
+    """Client of a running March-2024 ComfyUI (V1 nodes only) with ComfyUI-PIDM loaded."""
+    yield from _serve("v1", _session_tmp)
+
+
+@pytest.fixture
+def live(comfy) -> ComfyClient:
+    """``comfy``, checked to be still serving after the test (a test must never take it down)."""
+    yield comfy
+    assert comfy.server.alive(), f"the ComfyUI server died during the test\n{comfy.server.log_tail()}"

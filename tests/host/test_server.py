@@ -1,0 +1,68 @@
+"""The pack loads into real ComfyUI servers: new (V3 API) and old (V1 only)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.host
+
+# Every node the pack registers, with the inputs a workflow may set.
+EXPECTED_NODES = {
+    "PIDMLoadModel": {"model_name", "dtype"},
+}
+
+
+def _pack_import_problems(log: str) -> list[str]:
+    """Log lines where ComfyUI reports that it could not import ComfyUI-PIDM."""
+    return [line for line in log.splitlines()
+            if "ComfyUI-PIDM" in line and re.search(r"IMPORT FAILED|Cannot import|Skip .* module", line)]
+
+
+def _inputs(info: dict) -> set[str]:
+    return set(info["input"].get("required", {})) | set(info["input"].get("optional", {}))
+
+
+def _check_object_info(client) -> dict:
+    info = client.object_info()
+    ours = {name: node for name, node in info.items() if name.startswith("PIDM")}
+    assert set(ours) == set(EXPECTED_NODES), f"PIDM nodes listed: {sorted(ours)}"
+    for name, inputs in EXPECTED_NODES.items():
+        node = ours[name]
+        assert _inputs(node) == inputs, f"{name} inputs: {sorted(_inputs(node))}"
+        assert node["category"].startswith("PIDM/"), node["category"]
+        assert node["display_name"] and node["display_name"] != name
+        for group in ("required", "optional"):
+            for input_name, spec in node["input"].get(group, {}).items():
+                options = spec[1] if len(spec) > 1 else {}
+                assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"
+    return ours
+
+
+def test_pack_loads_without_import_errors(comfy):
+    log = comfy.server.log()
+    assert not _pack_import_problems(log), comfy.server.log_tail()
+    # ComfyUI lists each custom node package it imported, with its import time.
+    assert re.search(r"seconds: .*ComfyUI-PIDM\s*$", log, re.MULTILINE), comfy.server.log_tail()
+
+
+def test_object_info_lists_every_pidm_node(comfy):
+    ours = _check_object_info(comfy)
+    assert "embedded" in ours["PIDMLoadModel"]["input"]["required"]["model_name"][1]["options"]
+
+
+def test_pack_javascript_is_served(comfy):
+    extensions = comfy.get("/extensions").json()
+    assert "/extensions/ComfyUI-PIDM/pidm.js" in extensions
+    script = comfy.get("/extensions/ComfyUI-PIDM/pidm.js").text
+    assert "registerExtension" in script
+
+
+def test_v1_host_lists_every_pidm_node(comfy_v1):
+    log = comfy_v1.server.log()
+    assert not _pack_import_problems(log), comfy_v1.server.log_tail()
+    ours = _check_object_info(comfy_v1)
+    # V1 combos are plain lists of choices.
+    assert "embedded" in ours["PIDMLoadModel"]["input"]["required"]["model_name"][0]
+    assert "/extensions/ComfyUI-PIDM/pidm.js" in comfy_v1.get("/extensions").json()
