@@ -160,3 +160,18 @@ def respace(schedule: Schedule, timesteps: list[int]) -> Schedule:
     abar = schedule.alphas_cumprod[torch.as_tensor(timesteps, dtype=torch.long)]
     prev = torch.cat([abar.new_ones(1), abar[:-1]])
     return Schedule(1.0 - abar / prev)
+
+
+def logsnr_timesteps(schedule: Schedule, num_steps: int) -> list[int]:
+    """Ascending timesteps evenly spaced in log-SNR λ = ½·log(ᾱ/(1-ᾱ)) from t = T-1 down to 0.
+
+    Multistep solvers (DPM-Solver++) need steps of similar size in λ; the official uniform spacing
+    in t puts one huge λ-step at the end and makes the second-order correction overshoot.
+    """
+    if not 1 <= num_steps <= schedule.num_timesteps:
+        raise ValueError(f"steps must be between 1 and {schedule.num_timesteps}, got {num_steps}")
+    abar = schedule.alphas_cumprod
+    lam = 0.5 * torch.log(abar / (1 - abar))
+    targets = torch.linspace(lam[-1].item(), lam[0].item(), num_steps, dtype=torch.float64)
+    chosen = torch.argmin((lam[None, :] - targets[:, None]).abs(), dim=1).tolist()
+    return sorted(set(chosen))

@@ -41,11 +41,15 @@ FIT_MODES = ("pad", "stretch")
 # Tensor level
 
 
-def _denoise_timesteps(steps: int, denoise: float) -> list[int]:
-    """Descending timesteps for ``steps`` respaced steps, keeping the last ``denoise`` fraction."""
+def sampling_timesteps(schedule: diffusion.Schedule, sampler: str, steps: int, denoise: float = 1.0) -> list[int]:
+    """Descending timesteps for ``steps`` steps, keeping the last ``denoise`` fraction (img2img).
+    DDIM and DDPM use the official spacing; DPM-Solver++ uses even log-SNR spacing."""
     if not 0.0 <= denoise <= 1.0:
         raise ValueError(f"denoise must be in [0, 1], got {denoise}")
-    full = diffusion.official_timesteps(steps)[::-1]
+    if sampler == "dpmpp_2m":
+        full = diffusion.logsnr_timesteps(schedule, steps)[::-1]
+    else:
+        full = diffusion.official_timesteps(steps, schedule.num_timesteps)[::-1]
     keep = int(round(len(full) * denoise))
     return full[len(full) - keep:]
 
@@ -90,7 +94,8 @@ def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: Textu
     seeds = [int(seed)] * b if isinstance(seed, (int, np.integer)) else [int(s) for s in seed]
     noise = samplers.BatchNoise(seeds, device)
     schedule = diffusion.linear_schedule()
-    timesteps = _denoise_timesteps(steps, 1.0 if init is None else denoise)
+    run = samplers.get_sampler(sampler)
+    timesteps = sampling_timesteps(schedule, sampler, steps, 1.0 if init is None else denoise)
     shape = (b, 3, pose_map.shape[2], pose_map.shape[3])
     if init is None:
         x = noise(torch.empty(shape, device=device))
@@ -107,7 +112,6 @@ def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: Textu
             raise ValueError("an appearance mask needs a reference image")
         blend = appearance_blend(schedule, reference.float(), mask.float(), noise)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
-    run = samplers.get_sampler(sampler)
     return run(denoiser, x, timesteps, schedule=schedule, noise=noise, callback=callback, blend=blend, **kwargs)
 
 

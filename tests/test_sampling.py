@@ -1,0 +1,236 @@
+"""Diffusion maths, samplers and guidance on analytic denoisers and a tiny network."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pidm_core import diffusion, guidance, samplers
+from pidm_core.config import get_config
+from pidm_core.network import PIDMNetwork, concat_texture
+from pidm_core.pipeline import generate_from_tensors, sampling_timesteps
+
+SCHEDULE = diffusion.linear_schedule()
+
+
+def test_linear_schedule_matches_official_numbers():
+    betas = SCHEDULE.betas
+    assert betas.shape == (1000,) and betas.dtype == torch.float64
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(2e-2)
+    abar = SCHEDULE.alphas_cumprod
+    assert abar[-1].item() == pytest.approx(np.prod(1 - np.linspace(1e-4, 2e-2, 1000)), rel=1e-9)
+    # the DDIM lookup pads a leading 1 for t = -1
+    x = torch.zeros(1, 1)
+    assert diffusion.alpha_bar(SCHEDULE, torch.tensor([-1]), x).item() == 1.0
+
+
+def test_official_timesteps_and_respacing():
+    assert diffusion.official_timesteps(50)[:3] == [0, 20, 40] and len(diffusion.official_timesteps(50)) == 50
+    ts = diffusion.official_timesteps(10)
+    resp = diffusion.respace(SCHEDULE, ts)
+    # the respaced chain reaches the same ᾱ at each kept step
+    assert torch.allclose(resp.alphas_cumprod, SCHEDULE.alphas_cumprod[ts])
+    with pytest.raises(ValueError, match="steps"):
+        diffusion.official_timesteps(0)
+
+
+def _point_mass_denoiser(target):
+    """Exact ε-prediction for data that is always ``target``."""
+
+    def denoise(x, t):
+        a = diffusion.alpha_bar(SCHEDULE, t, x)
+        return (x - a.sqrt() * target) / (1 - a).sqrt(), torch.zeros_like(x)
+
+    return denoise
+
+
+def _gaussian_denoiser(mu, s):
+    """Exact E[ε | x_t] for data ~ N(mu, s²) (per element)."""
+
+    def denoise(x, t):
+        a = diffusion.alpha_bar(SCHEDULE, t, x)
+        return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * s**2 + 1 - a), torch.zeros_like(x)
+
+    return denoise
+
+
+@pytest.mark.parametrize("name", ["ddim", "ddpm", "dpmpp_2m"])
+def test_samplers_recover_a_point_mass(name):
+    target = torch.linspace(-0.9, 0.9, 12).view(1, 3, 2, 2).repeat(2, 1, 1, 1)
+    noise = samplers.BatchNoise([1, 2])
+    x = noise(target)
+    ts = diffusion.official_timesteps(20)[::-1]
+    out = samplers.get_sampler(name)(_point_mass_denoiser(target), x, ts, schedule=SCHEDULE, noise=noise)
+    assert (out - target).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("name,steps", [("ddim", 100), ("ddpm", 100), ("dpmpp_2m", 20)])
+def test_samplers_reproduce_a_gaussian(name, steps):
+    mu, s = 0.3, 0.5
+    n = 4000
+    noise = samplers.BatchNoise([0])
+    x = torch.randn(1, n, 1, 1, generator=torch.Generator().manual_seed(0))
+    ts = sampling_timesteps(SCHEDULE, name, steps)
+    options = {"clip_x0": False} if name == "ddpm" else {}  # this Gaussian has mass beyond ±1
+    out = samplers.get_sampler(name)(_gaussian_denoiser(mu, s), x, ts, schedule=SCHEDULE, noise=noise, **options)
+    assert out.mean().item() == pytest.approx(mu, abs=0.03)
+    assert out.std().item() == pytest.approx(s, abs=0.03)
+
+
+def test_dpmpp_20_steps_as_close_to_the_ode_as_ddim_100():
+    mu, s = -0.2, 0.4
+    x = torch.randn(1, 256, 1, 1, generator=torch.Generator().manual_seed(3))
+    noise = samplers.BatchNoise([0])
+    den = _gaussian_denoiser(mu, s)
+    exact = samplers.sample_ddim(den, x, list(range(999, -1, -1)), schedule=SCHEDULE, noise=noise)
+    ddim_100 = samplers.sample_ddim(den, x, sampling_timesteps(SCHEDULE, "ddim", 100), schedule=SCHEDULE, noise=noise)
+    ddim_20 = samplers.sample_ddim(den, x, sampling_timesteps(SCHEDULE, "ddim", 20), schedule=SCHEDULE, noise=noise)
+    fast = samplers.sample_dpmpp_2m(den, x, sampling_timesteps(SCHEDULE, "dpmpp_2m", 20), schedule=SCHEDULE, noise=noise)
+    err = lambda y: (y - exact).abs().max().item()
+    assert err(fast) < err(ddim_100) < err(ddim_20)
+
+
+def test_callback_and_blend_are_called_every_step():
+    seen = []
+    target = torch.zeros(1, 3, 2, 2)
+    noise = samplers.BatchNoise([0])
+    ts = diffusion.official_timesteps(5)[::-1]
+
+    def blend(x, t):
+        return x
+
+    samplers.sample_ddim(_point_mass_denoiser(target), noise(target), ts, schedule=SCHEDULE, noise=noise,
+                         callback=lambda info: seen.append((info["i"], info["total"], info["t"], info["x0"].shape)), blend=blend)
+    assert [s[0] for s in seen] == list(range(5)) and seen[0][1] == 5 and seen[0][2] == ts[0]
+
+
+def test_callback_can_cancel():
+    class Stop(Exception):
+        pass
+
+    def cb(info):
+        if info["i"] == 1:
+            raise Stop
+
+    target = torch.zeros(1, 3, 2, 2)
+    noise = samplers.BatchNoise([0])
+    with pytest.raises(Stop):
+        samplers.sample_dpmpp_2m(_point_mass_denoiser(target), noise(target), [900, 500, 0], schedule=SCHEDULE,
+                                 noise=noise, callback=cb)
+
+
+def test_batch_noise_is_position_independent():
+    a = samplers.BatchNoise([5, 7])(torch.empty(2, 3, 4, 4))
+    b = samplers.BatchNoise([7])(torch.empty(1, 3, 4, 4))
+    assert torch.equal(a[1], b[0])
+
+
+def test_hybrid_loss_terms():
+    x0 = torch.rand(2, 3, 8, 8) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 500])
+    x_t = diffusion.q_sample(SCHEDULE, x0, t, noise)
+    perfect = torch.cat([noise, torch.zeros_like(noise)], 1)
+    terms = diffusion.hybrid_loss(SCHEDULE, perfect, x0, x_t, t, noise)
+    assert terms["mse"].abs().max() < 1e-10
+    assert torch.isfinite(terms["vb"]).all() and (terms["vb"] >= -1e-6).all()
+    worse = diffusion.hybrid_loss(SCHEDULE, perfect + 0.5, x0, x_t, t, noise)
+    assert (worse["mse"] > terms["mse"]).all()
+
+
+class FakeNetwork(torch.nn.Module):
+    """Output depends on pose and texture in a known way: ε = x + mean(pose) + k·src, v = 0.1·src."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, pose, t, texture):
+        src = texture["middle_block"][0].mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)
+        eps = x + pose.mean(dim=1, keepdim=True) + 3 * src
+        return torch.cat([eps, 0.1 * src.expand_as(x)], 1)
+
+
+def _tex(value, b=1):
+    t = torch.full((b, 1, 4, 2), float(value))
+    return {"middle_block": (t, t)}
+
+
+def test_official_guidance_formula():
+    net = FakeNetwork()
+    x, pose, t = torch.randn(1, 3, 4, 4), torch.rand(1, 20, 4, 4), torch.tensor([10])
+    den = guidance.official_guidance(net, pose, _tex(2.0), _tex(0.0), appearance_scale=2.5)
+    eps, v = den(x, t)
+    f = lambda p, s: net(x, p, t, _tex(s))
+    expected = f(pose, 0.0) + 2.5 * (f(pose, 2.0) - f(pose, 0.0))
+    assert torch.allclose(torch.cat([eps, v], 1), expected, atol=1e-6)
+
+
+def test_disentangled_guidance_formula():
+    net = FakeNetwork()
+    x, pose, t = torch.randn(1, 3, 4, 4), torch.rand(1, 20, 4, 4), torch.tensor([10])
+    zero = torch.zeros_like(pose)
+    den = guidance.disentangled_guidance(net, pose, _tex(2.0), _tex(0.0), pose_scale=1.5, appearance_scale=3.0)
+    eps, v = den(x, t)
+    f = lambda p, s: net(x, p, t, _tex(s))
+    expected = f(zero, 0.0) + 1.5 * (f(pose, 0.0) - f(zero, 0.0)) + 3.0 * (f(zero, 2.0) - f(zero, 0.0))
+    assert torch.allclose(torch.cat([eps, v], 1), expected, atol=1e-6)
+
+
+def test_guidance_runs_one_batched_call_per_step():
+    calls = []
+    net = FakeNetwork()
+    original = net.forward
+    net.forward = lambda *a: (calls.append(a[0].shape[0]), original(*a))[1]
+    x, pose = torch.randn(2, 3, 4, 4), torch.rand(2, 20, 4, 4)
+    guidance.official_guidance(net, pose, _tex(1.0, 2), _tex(0.0, 2), 2.0)(x, torch.tensor([5, 5]))
+    guidance.disentangled_guidance(net, pose, _tex(1.0, 2), _tex(0.0, 2), 2.0, 2.0)(x, torch.tensor([5, 5]))
+    assert calls == [4, 6]
+
+
+def test_unknown_modes_are_named():
+    with pytest.raises(ValueError, match="guidance mode 'cfg'"):
+        guidance.build_denoiser("cfg", FakeNetwork(), torch.zeros(1, 20, 4, 4), _tex(0), _tex(0), pose_scale=1, appearance_scale=1)
+    with pytest.raises(ValueError, match="unknown sampler 'euler'"):
+        samplers.get_sampler("euler")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    net = PIDMNetwork(get_config("tiny_32")).eval()
+    with torch.no_grad():  # give zero-initialised output layers weights so outputs depend on inputs
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0, 0.02)
+    return net
+
+
+def test_seeds_reproducible_and_different(tiny):
+    src = torch.rand(1, 3, 32, 32) * 2 - 1
+    pose = torch.rand(1, 20, 32, 32)
+    a = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
+    b = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
+    c = generate_from_tensors(tiny, src, pose, steps=3, seed=2)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_batch_position_does_not_change_result(tiny):
+    src = torch.rand(2, 3, 32, 32) * 2 - 1
+    pose = torch.rand(2, 20, 32, 32)
+    both = generate_from_tensors(tiny, src, pose, steps=3, seed=4)
+    second = generate_from_tensors(tiny, src[1:], pose[1:], steps=3, seed=4)
+    assert (both[1:] - second).abs().max() < 1e-5 * second.abs().max()
+
+
+def test_bf16_close_to_fp32(tiny):
+    import copy
+
+    src = torch.rand(1, 3, 32, 32) * 2 - 1
+    pose = torch.rand(1, 20, 32, 32)
+    ref = generate_from_tensors(tiny, src, pose, steps=3, seed=0)
+    low = generate_from_tensors(copy.deepcopy(tiny).to(torch.bfloat16), src, pose, steps=3, seed=0)
+    assert low.dtype == torch.float32
+    # an untrained net amplifies values (x̂_0 is not clipped), so compare relative to their size
+    assert (ref - low).abs().max() < 0.05 * ref.abs().max()
