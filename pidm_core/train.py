@@ -61,6 +61,8 @@ class TrainOptions:
     seed: int = 0
     init: str = ""  # fine-tune from a checkpoint (official last.pt or our safetensors)
     max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+    export: str = ""  # when training ends, write the EMA weights here as .safetensors
+    name: str = ""  # model name stored in the exported file (default: the config name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +240,7 @@ def train(opts: TrainOptions, log=print) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=opts.precision == "fp16")
     ema = {k: v.detach().float().clone() for k, v in network.state_dict().items()}
     step = 0
+    elapsed_before = 0.0
     generator = torch.Generator().manual_seed(opts.seed * 1000 + rank)
     history: list[dict] = []
 
@@ -250,6 +253,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         step = int(state["step"])
         generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
         history = json.loads(state.get("history", "[]"))
+        elapsed_before = float(state.get("elapsed_s", 0.0))
         if rank == 0:
             log(f"resumed from {last} at step {step}")
 
@@ -272,7 +276,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         save_training_state(last, {
             "model": network.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema, "step": step,
             "generator": gens, "options": json.dumps(asdict(opts)), "config": config.to_json(),
-            "history": json.dumps(history[-2000:]),
+            "history": json.dumps(history[-2000:]), "elapsed_s": elapsed_before + time.time() - start,
         })
 
     start = time.time()
@@ -320,7 +324,29 @@ def train(opts: TrainOptions, log=print) -> dict:
         bar.close()
     if world > 1:
         dist.barrier()
-    return {"step": step, "history": history}
+    elapsed = elapsed_before + time.time() - start
+    if rank == 0 and opts.export and step >= opts.steps:
+        export_ema(ema, config, opts, step, elapsed, history)
+        log(f"exported EMA weights to {opts.export}")
+    return {"step": step, "history": history, "elapsed_s": elapsed}
+
+
+def export_ema(ema: dict, config: PIDMConfig, opts: TrainOptions, step: int, elapsed_s: float, history: list) -> Path:
+    """Write the EMA weights as our .safetensors, recording the config, the dropped conditions and
+    how the model was trained."""
+    from .checkpoint import ModelInfo, save_model
+
+    network = PIDMNetwork(config)
+    network.load_state_dict(ema)
+    recent = history[-200:]
+    training = {
+        "steps": step, "wall_time_s": round(elapsed_s), "data": opts.data, "batch_size": opts.batch_size,
+        "grad_accum": opts.grad_accum, "lr": opts.lr, "precision": opts.precision, "ema_decay": opts.ema_decay,
+        "final_loss": round(sum(h["loss"] for h in recent) / max(1, len(recent)), 5),
+    }
+    info = ModelInfo(name=opts.name or f"pidm_{opts.config}", config=config, source_drop_prob=opts.source_drop,
+                     pose_drop_prob=opts.pose_drop, extra={"fit": "pad", "training": json.dumps(training)})
+    return save_model(opts.export, network, info, dtype=torch.float32)
 
 
 class _StepIndices(torch.utils.data.Sampler):
