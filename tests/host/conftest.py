@@ -324,9 +324,3 @@ def comfy_v1(_session_tmp) -> ComfyClient:
     """Client of a running March-2024 ComfyUI (V1 nodes only) with ComfyUI-PIDM loaded."""
     yield from _serve("v1", _session_tmp)
 
-
-@pytest.fixture
-def live(comfy) -> ComfyClient:
-    """``comfy``, checked to be still serving after the test (a test must never take it down)."""
-    yield comfy
-    assert comfy.server.alive(), f"the ComfyUI server died during the test\n{comfy.server.log_tail()}"

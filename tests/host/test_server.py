@@ -11,6 +11,14 @@ pytestmark = pytest.mark.host
 # Every node the pack registers, with the inputs a workflow may set.
 EXPECTED_NODES = {
     "PIDMLoadModel": {"model_name", "dtype"},
+    "PIDMEncodeTexture": {"model", "image", "mask", "fit"},
+    "PIDMPoseFromImage": {"image", "backend", "person_index", "threshold", "allow_download"},
+    "PIDMLoadPose": {"file", "person_index", "canvas_width", "canvas_height"},
+    "PIDMRenderPose": {"pose", "width", "height", "person_index"},
+    "PIDMRetargetPose": {"target", "source", "anchor", "person_index"},
+    "PIDMInterpolatePoses": {"a", "b", "frames", "mode", "person_index"},
+    "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
+                    "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference"},
 }
 
 

@@ -1,0 +1,268 @@
+"""Pose nodes: detect, load, render, retarget and interpolate COCO-18 poses as POSE_KEYPOINT.
+
+POSE_KEYPOINT is comfyui_controlnet_aux's format (a list, one entry per frame, of
+``{"people": [{"pose_keypoints_2d": [x, y, c] * 18}], "canvas_width", "canvas_height"}``), so
+these nodes connect to its preprocessors and pose editors. Our outputs hold one person per frame,
+in pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import comfy.model_management as mm
+import folder_paths
+import numpy as np
+import torch
+
+from ..pidm_core.pose import detect, formats, interpolate, retarget
+from ..pidm_core.pose.geometry import fit_to_canvas
+from ..pidm_core.pose.render import render_pose_map, render_skeleton_image
+from .compat import PoseKeypointType, io
+
+LARGEST = -1
+GRID_COLUMNS = 5  # the 20 pose-map channels are shown as 4 rows of 5 tiles
+
+
+def person_choice(person_index: int):
+    """Node value -> pidm_core argument: -1 means the largest person."""
+    return "largest" if person_index == LARGEST else int(person_index)
+
+
+def _person_input(name: str = "person_index"):
+    return io.Int.Input(name, default=LARGEST, min=LARGEST, max=63,
+                        tooltip="Which person to use when a frame holds several: -1 = the largest, "
+                                "0.. = position in the POSE_KEYPOINT list.")
+
+
+def _poses(data, person_index: int, name: str) -> list:
+    return formats.poses_from_pose_keypoint(data, person_choice(person_index), name=name)
+
+
+def _images(arrays: list[np.ndarray]) -> torch.Tensor:
+    """uint8 [H, W, 3] arrays of one size -> IMAGE [N, H, W, 3] in [0, 1]."""
+    return torch.from_numpy(np.stack(arrays)).float().div(255.0)
+
+
+def _openpose_dirs() -> list[str]:
+    """Folders that may hold body_pose_model.pth: models/openpose and comfyui_controlnet_aux's ckpts."""
+    dirs = [os.path.join(folder_paths.models_dir, "openpose")]
+    for custom_nodes in folder_paths.get_folder_paths("custom_nodes"):
+        dirs.append(os.path.join(custom_nodes, "comfyui_controlnet_aux", "ckpts"))
+    return dirs
+
+
+class PIDMPoseFromImage(io.ComfyNode):
+    """Detects one person's COCO-18 keypoints in each image."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMPoseFromImage",
+            display_name="Pose From Image",
+            category="PIDM/pose",
+            description="Finds a person's body keypoints (COCO-18) in each photo, offline. OpenPose weights "
+                        "(body_pose_model.pth) are read from models/openpose or comfyui_controlnet_aux's ckpts.",
+            inputs=[
+                io.Image.Input("image", tooltip="Photo(s) to read the pose from; one pose per image."),
+                io.Combo.Input("backend", options=list(detect.BACKENDS), default="auto",
+                               tooltip="auto: OpenPose when its weights are on disk, else MediaPipe. openpose "
+                                       "finds several people; mediapipe finds one."),
+                _person_input(),
+                io.Float.Input("threshold", default=0.3, min=0.0, max=1.0, step=0.01,
+                               tooltip="Minimum detector confidence for a joint to count (0 = keep every joint "
+                                       "found); low-confidence joints are left missing, never guessed."),
+                io.Boolean.Input("allow_download", default=False,
+                                 tooltip="Let the openpose backend download its weights from the Hugging Face "
+                                         "hub when they are not on disk. Off = never touch the network."),
+            ],
+            outputs=[
+                PoseKeypointType.Output(display_name="pose", tooltip="Keypoints in pixels, one frame per image."),
+                io.Image.Output(display_name="skeleton", tooltip="The detected skeleton drawn on black."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, image, backend: str, person_index: int, threshold: float, allow_download: bool) -> io.NodeOutput:
+        poses = detect.detect_poses(
+            list(image.cpu().numpy()), backend=backend, person=person_choice(person_index), threshold=threshold,
+            openpose_dirs=_openpose_dirs(), allow_download=allow_download, device=mm.get_torch_device(),
+        )
+        skeletons = [render_skeleton_image(p.keypoints, p.height, p.width) for p in poses]
+        return io.NodeOutput(formats.pose_keypoint_from_poses(poses), _images(skeletons))
+
+
+def _pose_files() -> list[str]:
+    root = folder_paths.get_input_directory()
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.lower().endswith(formats.POSE_FILE_SUFFIXES) and not name.startswith("."):
+                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    return sorted(found, key=formats.natural_sort_key)
+
+
+def _pose_file_path(file: str) -> str:
+    path = folder_paths.get_annotated_filepath(file)
+    if not os.path.isfile(path):
+        raise ValueError(f"pose file {file!r} is not in ComfyUI's input folder ({folder_paths.get_input_directory()})")
+    return path
+
+
+class PIDMLoadPose(io.ComfyNode):
+    """Reads poses from a file in ComfyUI's input folder."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMLoadPose",
+            display_name="Load Pose",
+            category="PIDM/pose",
+            description="Loads poses from the input folder: POSE_KEYPOINT / OpenPose .json, the official PIDM "
+                        ".txt, DeepFashion (GFLA) .csv, or a numpy .npy of [frames, 18, 2|3] pixels.",
+            inputs=[
+                io.Combo.Input("file", options=_pose_files(),
+                               tooltip="Pose file in ComfyUI's input folder (.json, .txt, .csv, .npy); every "
+                                       "frame or row becomes one pose."),
+                _person_input(),
+                io.Int.Input("canvas_width", default=0, min=0, max=16384,
+                             tooltip="Canvas width in pixels for files that do not store one (.npy, OpenPose "
+                                     "JSON without canvas fields); 0 = take it from the file."),
+                io.Int.Input("canvas_height", default=0, min=0, max=16384,
+                             tooltip="Canvas height in pixels for files that do not store one; 0 = take it "
+                                     "from the file."),
+            ],
+            outputs=[PoseKeypointType.Output(display_name="pose", tooltip="The file's poses, one frame each.")],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, file: str, **_other):
+        # Re-run when the file's content changes, not only its name.
+        path = folder_paths.get_annotated_filepath(file)
+        if not os.path.isfile(path):
+            return file
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+
+    @classmethod
+    def execute(cls, file: str, person_index: int, canvas_width: int, canvas_height: int) -> io.NodeOutput:
+        canvas = (canvas_width, canvas_height) if canvas_width > 0 and canvas_height > 0 else None
+        if (canvas_width > 0) != (canvas_height > 0):
+            raise ValueError(f"give both canvas_width and canvas_height, or neither (got {canvas_width}x{canvas_height})")
+        poses = formats.load_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
+        return io.NodeOutput(formats.pose_keypoint_from_poses(poses))
+
+
+def _pose_map_grid(pose, width: int, height: int) -> np.ndarray:
+    """The 20 pose-map channels as a uint8 RGB grid, 4 rows of 5 tiles (channels 0-2: the skeleton)."""
+    channels = (render_pose_map(pose.keypoints, height, width) * 255.0 + 0.5).astype(np.uint8)
+    rows = channels.reshape(-1, GRID_COLUMNS, height, width).transpose(0, 2, 1, 3).reshape(-1, GRID_COLUMNS * width)
+    return np.repeat(rows[:, :, None], 3, axis=2)
+
+
+class PIDMRenderPose(io.ComfyNode):
+    """Draws POSE_KEYPOINT frames as skeleton images (and the model's 20-channel pose maps)."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMRenderPose",
+            display_name="Render Pose",
+            category="PIDM/pose",
+            description="Draws each pose frame as an OpenPose-coloured skeleton, and shows the 20-channel pose "
+                        "map PIDM is conditioned on (skeleton RGB + 17 limb distance maps).",
+            inputs=[
+                PoseKeypointType.Input("pose", tooltip="Pose frames to draw."),
+                io.Int.Input("width", default=0, min=0, max=8192,
+                             tooltip="Output width in pixels; 0 = the first frame's canvas. Frames on other "
+                                     "canvases are fitted in, aspect kept."),
+                io.Int.Input("height", default=0, min=0, max=8192,
+                             tooltip="Output height in pixels; 0 = the first frame's canvas."),
+                _person_input(),
+            ],
+            outputs=[
+                io.Image.Output(display_name="skeleton", tooltip="Skeleton images, one per frame."),
+                io.Image.Output(display_name="pose_map_grid",
+                                tooltip="The 20 pose-map channels of each frame as a 4x5 grid of grey tiles."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, pose, width: int, height: int, person_index: int) -> io.NodeOutput:
+        poses = _poses(pose, person_index, "pose")
+        width = width or poses[0].width
+        height = height or poses[0].height
+        poses = [fit_to_canvas(p, width, height) for p in poses]
+        skeletons = [render_skeleton_image(p.keypoints, height, width) for p in poses]
+        grids = [_pose_map_grid(p, width, height) for p in poses]
+        return io.NodeOutput(_images(skeletons), _images(grids))
+
+
+class PIDMRetargetPose(io.ComfyNode):
+    """Moves target poses onto the source person's body proportions."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMRetargetPose",
+            display_name="Retarget Pose",
+            category="PIDM/pose",
+            description="Keeps the target pose's limb directions but uses the source person's bone lengths, so "
+                        "a pose taken from somebody else does not stretch the source person. A sequence keeps "
+                        "its motion across the canvas.",
+            inputs=[
+                PoseKeypointType.Input("target", tooltip="The pose(s) to reach: their limb directions are kept."),
+                PoseKeypointType.Input("source", tooltip="The source person's pose (first frame): their bone "
+                                                         "lengths, canvas and position are used."),
+                io.Combo.Input("anchor", options=list(retarget.ANCHORS), default="neck",
+                               tooltip="Where the new figure is placed: 'neck' on the source's neck, 'center' on "
+                                       "the source's bounding-box centre, 'target' where the target stands."),
+                _person_input(),
+            ],
+            outputs=[PoseKeypointType.Output(display_name="pose", tooltip="Retargeted pose(s) on the source's "
+                                                                          "canvas.")],
+        )
+
+    @classmethod
+    def execute(cls, target, source, anchor: str, person_index: int) -> io.NodeOutput:
+        targets = _poses(target, person_index, "target")
+        source_pose = _poses(source, person_index, "source")[0]
+        return io.NodeOutput(formats.pose_keypoint_from_poses(retarget.retarget_sequence(targets, source_pose, anchor)))
+
+
+class PIDMInterpolatePoses(io.ComfyNode):
+    """In-between frames from one pose to another."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMInterpolatePoses",
+            display_name="Interpolate Poses",
+            category="PIDM/pose",
+            description="Builds a pose sequence from pose a to pose b (both included), turning limbs about "
+                        "their joints so they keep their length. Feed it to PIDM Sampler for an animation.",
+            inputs=[
+                PoseKeypointType.Input("a", tooltip="Start pose (its last frame, so sequences can be chained)."),
+                PoseKeypointType.Input("b", tooltip="End pose (its first frame); fitted onto a's canvas if "
+                                                    "they differ."),
+                io.Int.Input("frames", default=8, min=2, max=1000,
+                             tooltip="Number of output frames, both end poses included (2 = just a and b)."),
+                io.Combo.Input("mode", options=list(interpolate.MODES), default="angular",
+                               tooltip="angular: rotate limbs (bones keep their length); linear: move every "
+                                       "joint in a straight line."),
+                _person_input(),
+            ],
+            outputs=[PoseKeypointType.Output(display_name="poses", tooltip="The sequence, one frame per pose.")],
+        )
+
+    @classmethod
+    def execute(cls, a, b, frames: int, mode: str, person_index: int) -> io.NodeOutput:
+        start = _poses(a, person_index, "a")[-1]
+        end = _poses(b, person_index, "b")[0]
+        if (end.width, end.height) != (start.width, start.height):
+            end = fit_to_canvas(end, start.width, start.height)
+        return io.NodeOutput(formats.pose_keypoint_from_poses(interpolate.interpolate_poses(start, end, frames, mode)))
+
+
+NODES = [PIDMPoseFromImage, PIDMLoadPose, PIDMRenderPose, PIDMRetargetPose, PIDMInterpolatePoses]

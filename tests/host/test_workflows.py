@@ -1,0 +1,226 @@
+"""Workflows through a real ComfyUI server: API-format graphs posted over HTTP, watched on the websocket.
+
+Inputs are made here: a small source photo, pose files and a random-weight ``tiny_32`` model saved
+into the server's models/pidm folder (or the embedded model when its weights are present). Few
+sampling steps keep the whole file to a few seconds of CPU.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from pidm_core.checkpoint import EMBEDDED_PATH, ModelInfo, save_model
+from pidm_core.config import get_config
+from pidm_core.network import PIDMNetwork
+from pidm_core.pose.formats import pose_keypoint_from_poses
+from pidm_core.pose.keypoints import Pose
+
+pytestmark = pytest.mark.host
+
+SOURCE_W, SOURCE_H = 48, 64  # a portrait source: outputs must come back in this size
+TINY_MODEL = "tiny_random.safetensors"
+STEPS = 4
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def _standing_pose(width: int, height: int, arm_raise: float = 0.0) -> Pose:
+    """A front-facing COCO-18 figure filling the canvas; arm_raise lifts the wrists (fraction of height)."""
+    cx = width / 2
+    u, v = width / 48, height / 64
+    joints = {
+        0: (cx, 8 * v), 1: (cx, 16 * v), 2: (cx - 8 * u, 16 * v), 3: (cx - 10 * u, 26 * v),
+        4: (cx - 11 * u, (36 - 30 * arm_raise) * v), 5: (cx + 8 * u, 16 * v), 6: (cx + 10 * u, 26 * v),
+        7: (cx + 11 * u, (36 - 30 * arm_raise) * v), 8: (cx - 5 * u, 36 * v), 9: (cx - 5 * u, 48 * v),
+        10: (cx - 5 * u, 60 * v), 11: (cx + 5 * u, 36 * v), 12: (cx + 5 * u, 48 * v), 13: (cx + 5 * u, 60 * v),
+        14: (cx - 2 * u, 7 * v), 15: (cx + 2 * u, 7 * v), 16: (cx - 4 * u, 8 * v), 17: (cx + 4 * u, 8 * v),
+    }
+    keypoints = np.zeros((18, 3), np.float32)
+    for index, (x, y) in joints.items():
+        keypoints[index] = (x, y, 1.0)
+    return Pose(keypoints, width, height)
+
+
+def _source_photo() -> Image.Image:
+    image = Image.new("RGB", (SOURCE_W, SOURCE_H), (200, 200, 190))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((18, 2, 30, 14), fill=(230, 180, 150))  # head
+    draw.rectangle((15, 15, 33, 37), fill=(180, 30, 40))  # shirt
+    draw.rectangle((17, 37, 31, 62), fill=(30, 40, 120))  # trousers
+    return image
+
+
+def _tiny_model(path: Path) -> None:
+    torch.manual_seed(0)
+    network = PIDMNetwork(get_config("tiny_32")).eval()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.normal_(0, 0.05)
+    info = ModelInfo(name="tiny random test model", config=network.config, source_drop_prob=0.1, pose_drop_prob=0.1)
+    save_model(path, network, info)
+
+
+def _prepare(server) -> str:
+    """Write the test inputs into a server's tree; returns the model name to load."""
+    inputs = server.dirs["input"]
+    _source_photo().save(inputs / "source.png")
+    Image.new("RGB", (64, 64), (0, 0, 0)).save(inputs / "black.png")
+    walk = [_standing_pose(SOURCE_W, SOURCE_H, 0.0), _standing_pose(SOURCE_W, SOURCE_H, 1.0)]
+    (inputs / "poses.json").write_text(json.dumps(pose_keypoint_from_poses(walk)))
+    (inputs / "arms_up.json").write_text(json.dumps(pose_keypoint_from_poses([_standing_pose(96, 128, 1.0)])))
+    _tiny_model(server.models_pidm / TINY_MODEL)
+    # A file in models/pidm that is not a PIDM model at all.
+    from safetensors.torch import save_file
+
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4)},
+              str(server.models_pidm / "not_pidm.safetensors"))
+    return "embedded" if EMBEDDED_PATH.is_file() else TINY_MODEL
+
+
+@pytest.fixture(scope="module")
+def v3(comfy):
+    return comfy, _prepare(comfy.server)
+
+
+@pytest.fixture(scope="module")
+def v1(comfy_v1):
+    return comfy_v1, _prepare(comfy_v1.server)
+
+
+# --- graphs ------------------------------------------------------------------------------------
+
+def _sampler_graph(model_name: str, steps: int = STEPS, seed: int = 0, poses: str = "poses.json") -> dict:
+    return {
+        "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": model_name, "dtype": "fp32"}},
+        "photo": {"class_type": "LoadImage", "inputs": {"image": "source.png"}},
+        "texture": {"class_type": "PIDMEncodeTexture",
+                    "inputs": {"model": ["model", 0], "image": ["photo", 0], "fit": "auto"}},
+        "pose": {"class_type": "PIDMLoadPose",
+                 "inputs": {"file": poses, "person_index": -1, "canvas_width": 0, "canvas_height": 0}},
+        "sample": {"class_type": "PIDMSampler", "inputs": {
+            "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": seed, "steps": steps,
+            "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
+            "person_index": -1, "denoise": 1.0}},
+        "preview": {"class_type": "PreviewImage", "inputs": {"images": ["sample", 0]}},
+    }
+
+
+def _arrays(client, result, node: str) -> list[np.ndarray]:
+    return [np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0 for image in client.output_images(result, node)]
+
+
+def _assert_real_images(images: list[np.ndarray], count: int, width: int, height: int) -> None:
+    assert len(images) == count
+    for image in images:
+        assert image.shape == (height, width, 3)
+        assert np.isfinite(image).all()
+        assert image.std() > 0.01, "blank image"
+
+
+def _run_ok(client, graph: dict, timeout: float = 180):
+    result = client.run(graph, timeout=timeout)
+    assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
+    return result
+
+
+# --- new host (V3) -----------------------------------------------------------------------------
+
+def test_sampler_workflow_reports_progress_and_returns_images(v3):
+    client, model_name = v3
+    result = _run_ok(client, _sampler_graph(model_name))
+    progress = [p for p in result.progress if p["node"] == "sample"]
+    assert progress and progress[-1]["value"] == progress[-1]["max"] == STEPS
+    assert len(result.previews) >= 1
+    Image.open(io.BytesIO(result.previews[-1])).verify()
+    _assert_real_images(_arrays(client, result, "preview"), 2, SOURCE_W, SOURCE_H)
+
+
+def test_interrupt_stops_sampling_and_server_serves_the_next_prompt(v3):
+    client, model_name = v3
+
+    def interrupt_on_first_progress(result, message):
+        if message["type"] == "progress" and len(result.progress) == 1:
+            client.interrupt()
+
+    result = client.run(_sampler_graph(model_name, steps=400, seed=1), timeout=300,
+                        on_message=interrupt_on_first_progress)
+    assert result.interrupted, [m["type"] for m in result.messages]
+    assert result.progress[-1]["value"] < 400
+    assert "preview" not in result.outputs
+    _run_ok(client, _sampler_graph(model_name, steps=2, seed=2))
+
+
+def test_pose_nodes_workflow(v3):
+    client, _ = v3
+    load = {"class_type": "PIDMLoadPose", "inputs": {"file": "poses.json", "person_index": -1,
+                                                     "canvas_width": 0, "canvas_height": 0}}
+    graph = {
+        "walk": load,
+        "arms": {**load, "inputs": {**load["inputs"], "file": "arms_up.json"}},
+        "between": {"class_type": "PIDMInterpolatePoses",
+                    "inputs": {"a": ["walk", 0], "b": ["arms", 0], "frames": 3, "mode": "angular", "person_index": -1}},
+        "retarget": {"class_type": "PIDMRetargetPose",
+                     "inputs": {"target": ["arms", 0], "source": ["walk", 0], "anchor": "neck", "person_index": -1}},
+        "render_between": {"class_type": "PIDMRenderPose",
+                           "inputs": {"pose": ["between", 0], "width": 0, "height": 0, "person_index": -1}},
+        "render_retarget": {"class_type": "PIDMRenderPose",
+                            "inputs": {"pose": ["retarget", 0], "width": 96, "height": 128, "person_index": -1}},
+        "show_between": {"class_type": "PreviewImage", "inputs": {"images": ["render_between", 0]}},
+        "show_grid": {"class_type": "PreviewImage", "inputs": {"images": ["render_between", 1]}},
+        "show_retarget": {"class_type": "PreviewImage", "inputs": {"images": ["render_retarget", 0]}},
+    }
+    result = _run_ok(client, graph)
+    _assert_real_images(_arrays(client, result, "show_between"), 3, SOURCE_W, SOURCE_H)
+    _assert_real_images(_arrays(client, result, "show_grid"), 3, 5 * SOURCE_W, 4 * SOURCE_H)
+    _assert_real_images(_arrays(client, result, "show_retarget"), 1, 96, 128)
+
+
+def _assert_still_serving(client) -> None:
+    assert client.server.alive(), client.server.log_tail()
+    graph = {"pose": {"class_type": "PIDMLoadPose", "inputs": {"file": "arms_up.json", "person_index": -1,
+                                                               "canvas_width": 0, "canvas_height": 0}},
+             "render": {"class_type": "PIDMRenderPose",
+                        "inputs": {"pose": ["pose", 0], "width": 0, "height": 0, "person_index": -1}},
+             "show": {"class_type": "PreviewImage", "inputs": {"images": ["render", 0]}}}
+    _run_ok(client, graph)
+
+
+def test_no_person_in_photo_is_a_node_error(v3):
+    client, _ = v3
+    graph = {
+        "photo": {"class_type": "LoadImage", "inputs": {"image": "black.png"}},
+        "detect": {"class_type": "PIDMPoseFromImage", "inputs": {
+            "image": ["photo", 0], "backend": "mediapipe", "person_index": -1, "threshold": 0.3,
+            "allow_download": False}},
+        "show": {"class_type": "PreviewImage", "inputs": {"images": ["detect", 1]}},
+    }
+    result = client.run(graph, timeout=120)
+    assert result.error is not None, "a black photo must not yield a pose"
+    assert result.error["node_type"] == "PIDMPoseFromImage"
+    assert "no person found in image 1 of 1" in result.error["exception_message"]
+    _assert_still_serving(client)
+
+
+def test_non_pidm_checkpoint_is_a_node_error(v3):
+    client, _ = v3
+    result = client.run(_sampler_graph("not_pidm.safetensors"), timeout=120)
+    assert result.error is not None
+    assert result.error["node_type"] == "PIDMLoadModel"
+    assert "not PIDM" in result.error["exception_message"], result.error["exception_message"]
+    _assert_still_serving(client)
+
+
+# --- old host (V1 only) ------------------------------------------------------------------------
+
+def test_v1_host_runs_the_sampler_workflow(v1):
+    client, model_name = v1
+    result = _run_ok(client, _sampler_graph(model_name))
+    assert [p for p in result.progress if p["node"] == "sample"]
+    _assert_real_images(_arrays(client, result, "preview"), 2, SOURCE_W, SOURCE_H)
