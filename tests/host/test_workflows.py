@@ -157,6 +157,18 @@ def test_interrupt_stops_sampling_and_server_serves_the_next_prompt(v3):
     _run_ok(client, _sampler_graph(model_name, steps=2, seed=2))
 
 
+def test_sampler_optional_inputs_init_image_and_appearance_mask(v3):
+    client, model_name = v3
+    graph = _sampler_graph(model_name, steps=STEPS, seed=3)
+    graph["mask"] = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": SOURCE_W, "height": SOURCE_H}}
+    graph["sample"]["inputs"].update(init_image=["photo", 0], denoise=0.5, appearance_mask=["mask", 0],
+                                     reference=["photo", 0])
+    result = _run_ok(client, graph)
+    progress = [p for p in result.progress if p["node"] == "sample"]
+    assert progress[-1]["value"] == STEPS // 2, progress  # denoise 0.5 re-runs half the schedule
+    _assert_real_images(_arrays(client, result, "preview"), 2, SOURCE_W, SOURCE_H)
+
+
 def test_pose_nodes_workflow(v3):
     client, _ = v3
     load = {"class_type": "PIDMLoadPose", "inputs": {"file": "poses.json", "person_index": -1,
