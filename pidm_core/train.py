@@ -63,6 +63,7 @@ class TrainOptions:
     max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
     export: str = ""  # when training ends, write the EMA weights here as .safetensors
     name: str = ""  # model name stored in the exported file (default: the config name)
+    threads: int = 0  # CPU threads for torch (0 = torch's default); 1 copes best with a busy machine
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +228,8 @@ def train(opts: TrainOptions, log=print) -> dict:
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
 
     network = PIDMNetwork(config).to(device)
     if opts.init:
