@@ -145,6 +145,7 @@ def test_evaluate_fixture_with_baselines_and_grid(tmp_path):
 
 
 def test_cli_writes_json_synthetic(tmp_path, tiny_model_file):
+    pytest.importorskip("pidm_core.data.synthetic")
     out = tmp_path / "results.json"
     main(["--model", str(tiny_model_file), "--data", "synthetic", "--count", "2", "--steps", "1",
           "--batch-size", "2", "--out", str(out)])
