@@ -125,6 +125,9 @@ with open(os.path.join(tmp, ".pidm-source"), "w") as f:
 shutil.rmtree(dest, ignore_errors=True)
 os.rename(tmp, dest)
 PY
+    # Byte-code once here: with PYTHONDONTWRITEBYTECODE set, every server start would
+    # otherwise recompile all of ComfyUI.
+    "$VENV/bin/python" -m compileall -q "$dest" >/dev/null || true
 }
 
 # A host's requirements.txt without the torch family (torch is pinned above and
