@@ -21,9 +21,10 @@ an error naming both sizes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -159,6 +160,9 @@ def fit_info(height: int, width: int, size: int, mode: str = "pad") -> FitInfo:
 
 
 def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
+    if isinstance(images, (list, tuple)):
+        raise ValueError(f"{name} is a list of {len(images)} images, not one batch [B, H, W, 3]: resize them to one "
+                         "size (e.g. with an Upscale Image node) and batch them")
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[-1] not in (1, 3, 4):
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"{name} must be an image batch [B, H, W, 3] with values in [0, 1], got {shape}")
@@ -220,10 +224,25 @@ def pose_to_canvas(pose: Pose, info: FitInfo) -> np.ndarray:
     return kp
 
 
+def _check_on_canvas(pose: Pose, where: str) -> None:
+    """A pose with no joint on its canvas renders an empty pose map: the model would get no pose at all."""
+    if not pose.present.any():
+        raise ValueError(f"{where} has no joints (every joint is missing); give a pose with at least one limb")
+    x, y = pose.xy[pose.present].T
+    if not ((x >= -0.5) & (x <= pose.width - 0.5) & (y >= -0.5) & (y <= pose.height - 0.5)).any():
+        raise ValueError(
+            f"{where} has no joint inside its {pose.width}x{pose.height} canvas (x {x.min():.4g}..{x.max():.4g}, "
+            f"y {y.min():.4g}..{y.max():.4g}); the keypoints are probably pixels of another image: fix the canvas size "
+            "or the coordinates"
+        )
+
+
 def pose_maps(poses: Sequence[Pose], info: FitInfo) -> torch.Tensor:
     """Pose maps [N, 20, S, S] for poses mapped like the source."""
     if len(poses) == 0:
         raise ValueError("no target pose given: the pose input is empty")
+    for index, pose in enumerate(poses):
+        _check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
     return torch.from_numpy(np.stack([render_pose_map(pose_to_canvas(p, info), info.size, info.size) for p in poses]))
 
 
@@ -251,6 +270,38 @@ def _network(model) -> PIDMNetwork:
     return model.network if hasattr(model, "network") else model
 
 
+def _is_out_of_memory(error: BaseException) -> bool:
+    # torch.OutOfMemoryError covers CUDA/XPU/MPS; a failed CPU allocation is a plain RuntimeError.
+    text = str(error).lower()
+    return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and ("out of memory" in text or "not enough memory" in text))
+
+
+@contextlib.contextmanager
+def _explain_out_of_memory(what: str, dtype: torch.dtype) -> Iterator[None]:
+    """Re-raise an out-of-memory error with what to do, keeping its type (ComfyUI frees models on
+    torch.OutOfMemoryError) and its original text."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        dtype_name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+        advice = "give fewer poses or source images per run (a smaller batch)"
+        if dtype == torch.float32:
+            advice += ", or load the model in bf16 or fp16 (Load PIDM Model's dtype)"
+        message = f"out of memory while {what} with {dtype_name} weights: {advice}\n({error})"
+        try:
+            replacement = type(error)(message)
+        except Exception:
+            replacement = RuntimeError(message)
+        raise replacement from error
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = None, fit_mode: str = "auto") -> SourceTexture:
     """Fit source IMAGE [B, H, W, 3] to the model and run the texture encoder once.
 
@@ -264,7 +315,9 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     source = source.to(device)
     if mask is not None:
         source = source * fit_masks(mask, info, "source mask").to(device)
-    texture, null_texture = encode_texture_pair(network, source)
+    what = f"encoding {_plural(source.shape[0], 'source image')} at {info.size}x{info.size}"
+    with _explain_out_of_memory(what, next(network.parameters()).dtype):
+        texture, null_texture = encode_texture_pair(network, source)
     return SourceTexture(texture, null_texture, source, info, mode)
 
 
@@ -318,12 +371,14 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
         mask = mask.expand(n, -1, -1, -1).to(device)
         if ref is None:
             ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
-    out = sample_tensors(network, tex, texture.null_texture, maps, steps=steps, sampler=sampler,
-                         guidance_mode=guidance, appearance_scale=appearance_scale, pose_scale=pose_scale,
-                         seed=seed, eta=eta, init=init, denoise=denoise, mask=mask, reference=ref, callback=callback)
+    with _explain_out_of_memory(f"sampling {_plural(n, 'image')} at {size}x{size}", next(network.parameters()).dtype):
+        out = sample_tensors(network, tex, texture.null_texture, maps, steps=steps, sampler=sampler,
+                             guidance_mode=guidance, appearance_scale=appearance_scale, pose_scale=pose_scale,
+                             seed=seed, eta=eta, init=init, denoise=denoise, mask=mask, reference=ref, callback=callback)
     if not torch.isfinite(out).all():
         raise FloatingPointError(
-            "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this model"
+            "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this model; "
+            "if that does not help, the model file may be damaged (download or convert it again)"
         )
     return restore_images(out, texture.fit)
 

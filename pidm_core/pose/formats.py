@@ -289,7 +289,10 @@ def load_pidm_txt(path: str | Path, x_offset_px: float = PIDM_TXT_X_OFFSET) -> P
     reach the 176×256 image, and so does this function: the result lives on a 176 × 256 canvas. Use
     ``resize_canvas(pose, 256, 256)`` for the network's canvas, exactly as the official loader.
     """
-    keypoints = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    try:
+        keypoints = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: expected 18 rows of 'x y' numbers (official PIDM keypoints): {error}") from None
     if keypoints.shape != (NUM_JOINTS, 2):
         raise ValueError(f"{path}: expected 18 rows of 'x y' (official PIDM keypoints), got shape {keypoints.shape}")
     present = ~(keypoints == -1).any(axis=1)
@@ -361,7 +364,10 @@ def write_deepfashion_csv(path: str | Path, named_poses: dict[str, Pose]) -> Non
 
 
 def _load_npy(path: Path, canvas_size: tuple[int, int] | None, threshold: float) -> list[Pose]:
-    array = np.load(path, allow_pickle=False)
+    try:
+        array = np.load(path, allow_pickle=False)  # a pickled .npy could run code: refused
+    except (ValueError, EOFError) as error:
+        raise ValueError(f"{path} is not a plain numpy keypoint array ({error}); save keypoints as float numbers") from None
     if array.ndim == 3 and (array.shape[-1] == 20 or array.shape[0] == 20) and max(array.shape) > 20:
         raise ValueError(f"{path}: shape {array.shape} is a rendered 20-channel pose map, not keypoints")
     if canvas_size is None:
@@ -390,8 +396,11 @@ def load_pose_file(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        with open(path) as handle:
-            data = json.load(handle)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); expected a POSE_KEYPOINT list or an OpenPose JSON dict") from None
         return poses_from_pose_keypoint(data, person_index, threshold, canvas_size=canvas_size, name=str(path))
     if suffix == ".txt":
         return [load_pidm_txt(path)]

@@ -1,0 +1,261 @@
+"""Bad inputs through a real ComfyUI server: each ends as a node error in the UI, never a dead server.
+
+The library-level catalogue is tests/test_bad_inputs.py (see docs/robustness.md); here the same
+kinds of faults arrive the way a user meets them, as files in the input and models/pidm folders of
+a shared workflow, and the test checks what the websocket reports: an ``execution_error`` naming
+our node and carrying our message, after which the server still runs a good prompt. The last test
+checks that nothing was written outside the server's input/output/temp/models/user folders.
+
+Interrupt-then-run-again is covered by test_workflows.py::test_interrupt_stops_sampling_and_server_serves_the_next_prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pidm_core.checkpoint import ModelInfo, save_model
+from pidm_core.config import get_config
+from pidm_core.network import PIDMNetwork
+from pidm_core.pose.formats import pose_keypoint_from_poses
+from pidm_core.pose.keypoints import Pose
+
+pytestmark = pytest.mark.host
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODEL = "bad_inputs_tiny.safetensors"
+SOURCE_W, SOURCE_H = 24, 32
+ALLOWED_DIRS = ("input", "output", "temp", "models", "user")  # where ComfyUI and the pack may write
+SKIPPED_PARTS = {".git", "__pycache__", ".pytest_cache"}
+
+
+def _standing_pose(width: int, height: int) -> Pose:
+    u, v = width / 48, height / 64
+    cx = width / 2
+    joints = [(cx, 8), (cx, 16), (cx - 8 * u, 16), (cx - 10 * u, 26), (cx - 11 * u, 36), (cx + 8 * u, 16),
+              (cx + 10 * u, 26), (cx + 11 * u, 36), (cx - 5 * u, 36), (cx - 5 * u, 48), (cx - 5 * u, 60),
+              (cx + 5 * u, 36), (cx + 5 * u, 48), (cx + 5 * u, 60), (cx - 2 * u, 7), (cx + 2 * u, 7),
+              (cx - 4 * u, 8), (cx + 4 * u, 8)]
+    return Pose(np.array([(x, y * v, 1.0) for x, y in joints], np.float32), width, height)
+
+
+class Trap:
+    """Pickles into a call that creates ``marker``: what a booby-trapped model file would run.
+    A plain function pickles as a global (os.mkdir); a method as getattr(Path, "touch")."""
+
+    def __init__(self, marker: Path, method: bool):
+        self.marker, self.method = marker, method
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,)) if self.method else (os.mkdir, (str(self.marker),))
+
+
+def _tiny_model(path: Path) -> Path:
+    torch.manual_seed(0)
+    network = PIDMNetwork(get_config("tiny_32")).eval()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.normal_(0, 0.05)
+    info = ModelInfo(name="tiny random bad-input model", config=network.config, source_drop_prob=0.1, pose_drop_prob=0.1)
+    return save_model(path, network, info)
+
+
+def _files(root: Path, skip_top: tuple[str, ...] = ()) -> set[str]:
+    """Every file below root (links not followed), relative, without caches and the skipped top folders."""
+    found = set()
+    for folder, dirs, files in os.walk(root):
+        relative = Path(folder).relative_to(root)
+        if relative.parts[:1] and relative.parts[0] in skip_top:
+            dirs[:] = []
+            continue
+        dirs[:] = [d for d in dirs if d not in SKIPPED_PARTS]
+        found.update(str(relative / name) for name in files)
+    return found
+
+
+def _snapshot(server) -> dict[str, set[str]]:
+    return {"repo": _files(REPO_ROOT), "host": _files(server.host_dir),
+            "server": _files(server.root, ALLOWED_DIRS + ("custom_nodes",)),
+            "custom_nodes": {p.name for p in server.dirs["custom_nodes"].iterdir()}}
+
+
+@pytest.fixture(scope="module")
+def bad(comfy):
+    """The client, with the inputs written into its server's tree, and a snapshot of the files outside
+    the folders ComfyUI may write to, taken before any of this module's prompts."""
+    server = comfy.server
+    before = _snapshot(server)
+    inputs, models = server.dirs["input"], server.models_pidm
+    photo = np.zeros((SOURCE_H, SOURCE_W, 3), np.uint8)
+    photo[4:30, 6:18] = (180, 40, 40)
+    Image.fromarray(photo).save(inputs / "bad_source.png")
+    Image.new("RGB", (96, 96), (0, 0, 0)).save(inputs / "bad_black.png")
+    Image.new("RGB", (1, 1), (128, 128, 128)).save(inputs / "bad_1x1.png")
+
+    good = pose_keypoint_from_poses([_standing_pose(SOURCE_W, SOURCE_H)])
+    files = {
+        "bad_good.json": good,
+        "bad_three.json": good * 3,
+        "bad_empty.json": [],
+        "bad_no_people.json": [{"people": [], "canvas_width": 24, "canvas_height": 32}],
+        "bad_nesting.json": [good],
+        "bad_17_joints.json": [{**good[0], "people": [{"pose_keypoints_2d": [5.0, 5.0, 1.0] * 17}]}],
+        "bad_off_canvas.json": [{**good[0], "people": [{"pose_keypoints_2d": [900.0, 900.0, 1.0] * 18}]}],
+    }
+    for name, data in files.items():
+        (inputs / name).write_text(json.dumps(data))
+    (inputs / "bad_not_json.json").write_text('[{"people": [{"pose_keypoints_2d": [1, 2')
+
+    _tiny_model(models / MODEL)
+    (models / "bad_zeros.safetensors").write_bytes(bytes(64 * 1024))
+    data = (models / MODEL).read_bytes()
+    (models / "bad_truncated.safetensors").write_bytes(data[: len(data) // 2])
+    from safetensors.torch import save_file
+
+    save_file({"model.diffusion_model.out.2.weight": torch.zeros(4, 4)}, str(models / "bad_sd.safetensors"))
+    torch.save({"ema": Trap(server.root / "pwned", method=False)}, models / "bad_trap.pt")
+    torch.save({"ema": Trap(server.root / "pwned", method=True)}, models / "bad_trap_method.pt")
+    yield comfy, before
+
+
+# --- graphs ------------------------------------------------------------------------------------
+
+
+def _sampler_graph(model: str = MODEL, photo: str = "bad_source.png", poses: str = "bad_good.json",
+                   sources: int = 1, **sampler) -> dict:
+    graph = {
+        "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": model, "dtype": "fp32"}},
+        "photo": {"class_type": "LoadImage", "inputs": {"image": photo}},
+        "texture": {"class_type": "PIDMEncodeTexture",
+                    "inputs": {"model": ["model", 0], "image": ["photo", 0], "fit": "auto"}},
+        "pose": {"class_type": "PIDMLoadPose",
+                 "inputs": {"file": poses, "person_index": -1, "canvas_width": 0, "canvas_height": 0}},
+        "sample": {"class_type": "PIDMSampler", "inputs": {
+            "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": 0, "steps": 1,
+            "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
+            "person_index": -1, "denoise": 1.0, **sampler}},
+        "preview": {"class_type": "PreviewImage", "inputs": {"images": ["sample", 0]}},
+    }
+    if sources > 1:
+        graph["batch"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["photo", 0], "amount": sources}}
+        graph["texture"]["inputs"]["image"] = ["batch", 0]
+    return graph
+
+
+def _node_error(client, graph: dict, node_type: str, *texts: str) -> dict:
+    """Run a graph that must fail in ``node_type`` with every one of ``texts`` in the UI message."""
+    result = client.run(graph, timeout=180)
+    assert result.error is not None, f"expected an error from {node_type}\n{client.server.log_tail()}"
+    assert result.error["node_type"] == node_type, result.error
+    for text in texts:
+        assert text in result.error["exception_message"], result.error["exception_message"]
+    assert client.server.alive(), client.server.log_tail()
+    return result.error
+
+
+def _run_ok(client, graph: dict):
+    result = client.run(graph, timeout=180)
+    assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
+    images = client.output_images(result, "preview")
+    assert images and all(np.isfinite(np.asarray(image, np.float32)).all() for image in images)
+    return images
+
+
+# --- photos ------------------------------------------------------------------------------------
+
+
+def test_no_person_in_a_black_photo_then_a_good_prompt(bad):
+    client, _ = bad
+    graph = {
+        "photo": {"class_type": "LoadImage", "inputs": {"image": "bad_black.png"}},
+        "detect": {"class_type": "PIDMPoseFromImage", "inputs": {
+            "image": ["photo", 0], "backend": "mediapipe", "person_index": -1, "threshold": 0.3,
+            "allow_download": False}},
+        "show": {"class_type": "PreviewImage", "inputs": {"images": ["detect", 1]}},
+    }
+    _node_error(client, graph, "PIDMPoseFromImage", "no person found in image 1 of 1", "POSE_KEYPOINT")
+    images = _run_ok(client, _sampler_graph())
+    assert [image.size for image in images] == [(SOURCE_W, SOURCE_H)]
+
+
+def test_1x1_source_photo(bad):
+    client, _ = bad
+    _node_error(client, _sampler_graph(photo="bad_1x1.png"), "PIDMEncodeTexture",
+                "source image is 1x1 pixels; it must be at least 8x8")
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("bad_zeros.safetensors", "first 4096 bytes are all zeros"),
+    ("bad_truncated.safetensors", "truncated"),
+    ("bad_sd.safetensors", "looks like a Stable Diffusion checkpoint, not PIDM"),
+    ("bad_trap.pt", "holds no PIDM state dict"),
+    ("bad_trap_method.pt", "is a damaged, truncated or unsupported torch checkpoint"),
+])
+def test_broken_model_files(bad, model, message):
+    client, _ = bad
+    error = _node_error(client, _sampler_graph(model=model), "PIDMLoadModel", message, model)
+    assert error["exception_type"].endswith("CheckpointError")
+    assert not (client.server.root / "pwned").exists()  # the trap's __reduce__ never ran
+
+
+# --- poses -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("poses", "message"), [
+    ("bad_empty.json", "bad_empty.json is empty: it holds no frames"),
+    ("bad_no_people.json", "frame 1 of 1 has no people"),
+    ("bad_nesting.json", "frame 1 of 1: expected a dict with a 'people' list, got list"),
+    ("bad_17_joints.json", "'pose_keypoints_2d' has 17 joints; expected 18"),
+    ("bad_not_json.json", "bad_not_json.json is not valid JSON"),
+])
+def test_empty_and_malformed_pose_files(bad, poses, message):
+    client, _ = bad
+    _node_error(client, _sampler_graph(poses=poses), "PIDMLoadPose", message)
+
+
+def test_pose_off_the_canvas(bad):
+    client, _ = bad
+    _node_error(client, _sampler_graph(poses="bad_off_canvas.json"), "PIDMSampler",
+                "target pose 1 of 1 has no joint inside its 24x32 canvas")
+
+
+def test_pose_batch_against_source_batch(bad):
+    client, _ = bad
+    _node_error(client, _sampler_graph(poses="bad_three.json", sources=2), "PIDMSampler",
+                "2 source images and 3 poses")
+    assert len(_run_ok(client, _sampler_graph(poses="bad_three.json"))) == 3  # one source, three poses
+
+
+# --- sampling settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("setting", "value"), [("steps", 10000), ("steps", 0), ("appearance_scale", 1e6),
+                                                ("denoise", 1.5)])
+def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
+    client, _ = bad
+    with pytest.raises(Exception) as rejected:  # conftest.PromptRejected: HTTP 400 with the server's answer
+        client.post_prompt(_sampler_graph(**{setting: value}))
+    errors = rejected.value.body["node_errors"]["sample"]["errors"]
+    assert any(e["extra_info"]["input_name"] == setting for e in errors), errors
+    assert client.server.alive()
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def test_nothing_written_outside_the_comfy_folders(bad):
+    client, before = bad
+    after = _snapshot(client.server)
+    assert after["custom_nodes"] == before["custom_nodes"]
+    for place in ("server", "host", "repo"):
+        assert after[place] - before[place] == set(), place
+    assert not (client.server.root / "pwned").exists()
