@@ -54,8 +54,8 @@ def _after_step(x, x0, i, t, total, callback, blend):
 
 @torch.no_grad()
 def sample_ddim(denoise: Denoise, x, timesteps, *, schedule: Schedule, noise: BatchNoise, callback: Callback = None,
-                blend: Blend = None, eta: float = 0.0):
-    """DDIM (Song et al. 2021) as the official PIDM loop runs it: x̂_0 is not clipped, and
+                blend: Blend = None, eta: float = 0.0, clip_x0: bool = False):
+    """DDIM (Song et al. 2021) as the official PIDM loop runs it (``clip_x0=False``: x̂_0 is not clipped), and
     x_{t'} = √ᾱ_{t'} x̂_0 + c1·z + c2·ε with c1 = η·√((1-ᾱ_t/ᾱ_{t'})(1-ᾱ_{t'})/(1-ᾱ_t)), c2 = √(1-ᾱ_{t'}-c1²)."""
     total = len(timesteps)
     for i, step in enumerate(timesteps):
@@ -64,6 +64,10 @@ def sample_ddim(denoise: Denoise, x, timesteps, *, schedule: Schedule, noise: Ba
         eps, _ = denoise(x, t)
         a, a_next = diffusion.alpha_bar(schedule, t, x), diffusion.alpha_bar(schedule, t_next, x)
         x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        if clip_x0:
+            # keep ε consistent with the clipped x̂_0 so the update stays on the clipped trajectory
+            x0 = x0.clamp(-1, 1)
+            eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
         c1 = eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
         c2 = ((1 - a_next) - c1**2).clamp(min=0).sqrt()
         x = a_next.sqrt() * x0 + c2 * eps
