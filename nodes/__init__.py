@@ -5,12 +5,13 @@ a V3 host (``comfy_entrypoint``) or, on a V1-only host, as ``NODE_CLASS_MAPPINGS
 """
 
 from .compat import HAS_V3, ComfyExtension, v1_mappings
-from . import model, pose, sampler, texture
+from . import model, pose, pose_editor, sampler, texture
 
 NODES = [
     *model.NODES,
     *texture.NODES,
     *pose.NODES,
+    *pose_editor.NODES,
     *sampler.NODES,
 ]
 

@@ -20,6 +20,7 @@ from ..pidm_core.pose import detect, formats, interpolate, retarget
 from ..pidm_core.pose.geometry import fit_to_canvas
 from ..pidm_core.pose.render import render_pose_map, render_skeleton_image
 from .compat import PoseKeypointType, io
+from .previews import pose_ui
 
 LARGEST = -1
 GRID_COLUMNS = 5  # the 20 pose-map channels are shown as 4 rows of 5 tiles
@@ -90,7 +91,8 @@ class PIDMPoseFromImage(io.ComfyNode):
             openpose_dirs=_openpose_dirs(), allow_download=allow_download, device=mm.get_torch_device(),
         )
         skeletons = [render_skeleton_image(p.keypoints, p.height, p.width) for p in poses]
-        return io.NodeOutput(formats.pose_keypoint_from_poses(poses), _images(skeletons))
+        pose = formats.pose_keypoint_from_poses(poses)
+        return io.NodeOutput(pose, _images(skeletons), ui=pose_ui(pose, image))
 
 
 def _pose_files() -> list[str]:
@@ -151,7 +153,8 @@ class PIDMLoadPose(io.ComfyNode):
         if (canvas_width > 0) != (canvas_height > 0):
             raise ValueError(f"give both canvas_width and canvas_height, or neither (got {canvas_width}x{canvas_height})")
         poses = formats.load_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
-        return io.NodeOutput(formats.pose_keypoint_from_poses(poses))
+        pose = formats.pose_keypoint_from_poses(poses)
+        return io.NodeOutput(pose, ui=pose_ui(pose))
 
 
 def _pose_map_grid(pose, width: int, height: int) -> np.ndarray:
@@ -196,7 +199,7 @@ class PIDMRenderPose(io.ComfyNode):
         poses = [fit_to_canvas(p, width, height) for p in poses]
         skeletons = [render_skeleton_image(p.keypoints, height, width) for p in poses]
         grids = [_pose_map_grid(p, width, height) for p in poses]
-        return io.NodeOutput(_images(skeletons), _images(grids))
+        return io.NodeOutput(_images(skeletons), _images(grids), ui=pose_ui(formats.pose_keypoint_from_poses(poses)))
 
 
 class PIDMRetargetPose(io.ComfyNode):
@@ -228,7 +231,8 @@ class PIDMRetargetPose(io.ComfyNode):
     def execute(cls, target, source, anchor: str, person_index: int) -> io.NodeOutput:
         targets = _poses(target, person_index, "target")
         source_pose = _poses(source, person_index, "source")[0]
-        return io.NodeOutput(formats.pose_keypoint_from_poses(retarget.retarget_sequence(targets, source_pose, anchor)))
+        pose = formats.pose_keypoint_from_poses(retarget.retarget_sequence(targets, source_pose, anchor))
+        return io.NodeOutput(pose, ui=pose_ui(pose))
 
 
 class PIDMInterpolatePoses(io.ComfyNode):
@@ -262,7 +266,8 @@ class PIDMInterpolatePoses(io.ComfyNode):
         end = _poses(b, person_index, "b")[0]
         if (end.width, end.height) != (start.width, start.height):
             end = fit_to_canvas(end, start.width, start.height)
-        return io.NodeOutput(formats.pose_keypoint_from_poses(interpolate.interpolate_poses(start, end, frames, mode)))
+        poses = formats.pose_keypoint_from_poses(interpolate.interpolate_poses(start, end, frames, mode))
+        return io.NodeOutput(poses, ui=pose_ui(poses))
 
 
 NODES = [PIDMPoseFromImage, PIDMLoadPose, PIDMRenderPose, PIDMRetargetPose, PIDMInterpolatePoses]

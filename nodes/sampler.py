@@ -9,6 +9,7 @@ from ..pidm_core import guidance, pipeline, samplers
 from ..pidm_core.pose import formats
 from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, io
 from .pose import person_choice
+from .previews import preview_images_ui
 
 PREVIEW_MAX_SIZE = 512
 
@@ -93,7 +94,8 @@ class PIDMSampler(io.ComfyNode):
             init_image=init_image, denoise=denoise, appearance_mask=appearance_mask, reference=reference,
             callback=on_step,
         )
-        return io.NodeOutput(images.to(mm.intermediate_device()))
+        images = images.to(mm.intermediate_device())
+        return io.NodeOutput(images, ui=preview_images_ui(images))  # the final images, shown on the node
 
 
 NODES = [PIDMSampler]

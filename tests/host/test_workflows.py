@@ -140,6 +140,9 @@ def test_sampler_workflow_reports_progress_and_returns_images(v3):
     assert len(result.previews) >= 1
     Image.open(io.BytesIO(result.previews[-1])).verify()
     _assert_real_images(_arrays(client, result, "preview"), 2, SOURCE_W, SOURCE_H)
+    # The sampler shows its final images on itself too (the web UI's preview, from the temp folder).
+    shown = [np.asarray(client.view_image(i).convert("RGB")) for i in result.outputs["sample"]["images"]]
+    assert [image.shape for image in shown] == [(SOURCE_H, SOURCE_W, 3)] * 2
 
 
 def test_interrupt_stops_sampling_and_server_serves_the_next_prompt(v3):
