@@ -63,6 +63,7 @@ class TrainOptions:
     max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
     export: str = ""  # when training ends, write the EMA weights here as .safetensors
     name: str = ""  # model name stored in the exported file (default: the config name)
+    high_noise_weight: float = 1.0  # >1: weight the ε-MSE by clamp((1-ᾱ)/ᾱ, 1, this) (see training_loss)
     threads: int = 0  # CPU threads for torch (0 = torch's default); 1 copes best with a busy machine
 
 
@@ -155,6 +156,12 @@ def training_loss(network: PIDMNetwork, schedule: diffusion.Schedule, batch: dic
     # Only the main module's forward is wrapped by DDP; call the encoder through it too.
     out = network(x_t, pose, t, source_texture=source)
     terms = diffusion.hybrid_loss(schedule, out, x0, x_t, t, noise)
+    if opts.high_noise_weight > 1:
+        # ε-MSE hardly notices errors at high noise, where x̂_0 = (x_t − √(1−ᾱ)ε)/√ᾱ magnifies them and
+        # where the source must supply colours and layout: weight those steps by 1/SNR, capped.
+        abar = diffusion.alpha_bar(schedule, t, terms["mse"])
+        weight = ((1 - abar) / abar).clamp(1.0, opts.high_noise_weight)
+        terms["loss"] = terms["mse"] * weight + terms["vb"]
     return {k: v.mean() for k, v in terms.items()}
 
 
