@@ -1,0 +1,201 @@
+"""Write the example workflows: UI format in example_workflows/ (the template browser), and API-format
+twins in example_workflows/api/ (posted by scripts/demo.py and the host tests).
+
+    python scripts/make_example_workflows.py          # rewrite both
+    python scripts/make_example_workflows.py --check  # exit 1 when a file differs from what this writes
+
+Each workflow is one spec (nodes, their widget values and links), so the two formats cannot drift.
+Widget order follows each node's schema (the order the web UI serialises widgets_values in).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UI_DIR = ROOT / "example_workflows"
+API_DIR = UI_DIR / "api"
+
+# class -> (socket inputs [(name, type)], widget names in schema order, outputs [(name, type)])
+NODE_TYPES = {
+    "PIDMLoadModel": ([], ["model_name", "dtype"], [("model", "PIDM_MODEL")]),
+    "LoadImage": ([], ["image"], [("IMAGE", "IMAGE"), ("MASK", "MASK")]),
+    "LoadImageMask": ([], ["image", "channel"], [("MASK", "MASK")]),
+    "PIDMEncodeTexture": ([("model", "PIDM_MODEL"), ("image", "IMAGE"), ("mask", "MASK")], ["fit"],
+                          [("texture", "PIDM_TEXTURE")]),
+    "PIDMLoadPose": ([], ["file", "person_index", "canvas_width", "canvas_height"], [("pose", "POSE_KEYPOINT")]),
+    "PIDMPoseFromImage": ([("image", "IMAGE")], ["backend", "person_index", "threshold", "allow_download"],
+                          [("pose", "POSE_KEYPOINT"), ("skeleton", "IMAGE")]),
+    "PIDMRetargetPose": ([("target", "POSE_KEYPOINT"), ("source", "POSE_KEYPOINT")], ["anchor", "person_index"],
+                         [("pose", "POSE_KEYPOINT")]),
+    "PIDMSampler": ([("model", "PIDM_MODEL"), ("texture", "PIDM_TEXTURE"), ("pose", "POSE_KEYPOINT"),
+                     ("init_image", "IMAGE"), ("appearance_mask", "MASK"), ("reference", "IMAGE")],
+                    ["seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale", "person_index",
+                     "denoise"], [("images", "IMAGE")]),
+    "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
+}
+# Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
+EXTRA_WIDGET_VALUES = {("PIDMSampler", "seed"): "fixed", ("LoadImage", "image"): "image",
+                       ("LoadImageMask", "channel"): "image"}
+OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference"}
+NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPoseFromImage": [300, 330], "LoadImage": [260, 340],
+              "LoadImageMask": [260, 340], "SaveImage": [300, 340]}
+
+STEPS = 20
+SAMPLER = "dpmpp_2m"
+
+
+def _model():
+    return {"class_type": "PIDMLoadModel", "inputs": {"model_name": "embedded", "dtype": "auto"}}
+
+
+def _image(name):
+    return {"class_type": "LoadImage", "inputs": {"image": name}}
+
+
+def _texture(model="model", image="photo", mask=None):
+    inputs = {"model": [model, 0], "image": [image, 0], "fit": "auto"}
+    if mask:
+        inputs["mask"] = [mask, 0]
+    return {"class_type": "PIDMEncodeTexture", "inputs": inputs}
+
+
+def _load_pose(file):
+    return {"class_type": "PIDMLoadPose", "inputs": {"file": file, "person_index": -1, "canvas_width": 0,
+                                                     "canvas_height": 0}}
+
+
+def _pose_from(image):
+    return {"class_type": "PIDMPoseFromImage", "inputs": {"image": [image, 0], "backend": "auto", "person_index": -1,
+                                                          "threshold": 0.3, "allow_download": False}}
+
+
+def _sampler(pose="pose", texture="texture", **optional):
+    inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], "seed": 0, "steps": STEPS,
+              "sampler": SAMPLER, "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
+              "person_index": -1, "denoise": 1.0}
+    inputs.update({name: [node, 0] for name, node in optional.items()})
+    return {"class_type": "PIDMSampler", "inputs": inputs}
+
+
+def _save(prefix, images="sample"):
+    return {"class_type": "SaveImage", "inputs": {"images": [images, 0], "filename_prefix": prefix}}
+
+
+# name -> (title, [(node id, API node)] in layout order: columns left to right)
+WORKFLOWS = {
+    "photo_to_new_pose": ("PIDM: photo to a new pose", [
+        ("model", _model()), ("photo", _image("person.png")), ("pose", _load_pose("pose_arms_raised.json")),
+        ("texture", _texture()), ("sample", _sampler()), ("save", _save("pidm/photo_to_new_pose")),
+    ]),
+    "pose_sequence_to_frames": ("PIDM: pose sequence to frames", [
+        ("model", _model()), ("photo", _image("person.png")), ("pose", _load_pose("pose_sequence.json")),
+        ("texture", _texture()), ("sample", _sampler()), ("save", _save("pidm/pose_sequence")),
+    ]),
+    "appearance_edit_with_mask": ("PIDM: appearance edit with a mask (person2's top on person)", [
+        ("model", _model()), ("photo", _image("person.png")), ("garment", _image("person2.png")),
+        ("mask", {"class_type": "LoadImageMask", "inputs": {"image": "mask_upper.png", "channel": "red"}}),
+        ("pose", _pose_from("photo")), ("texture", _texture(image="garment")),
+        ("sample", _sampler(appearance_mask="mask", reference="photo")), ("save", _save("pidm/appearance_edit")),
+    ]),
+    "pose_from_second_photo_retargeted": ("PIDM: pose from a second photo, retargeted", [
+        ("model", _model()), ("photo", _image("person.png")), ("other", _image("person2.png")),
+        ("source_pose", _pose_from("photo")), ("other_pose", _pose_from("other")),
+        ("texture", _texture()),
+        ("retarget", {"class_type": "PIDMRetargetPose", "inputs": {
+            "target": ["other_pose", 0], "source": ["source_pose", 0], "anchor": "neck", "person_index": -1}}),
+        ("sample", _sampler(pose="retarget")), ("save", _save("pidm/pose_retargeted")),
+    ]),
+}
+
+
+def api_graph(name: str) -> dict:
+    """The API-format graph of a workflow (node ids are strings, as in ComfyUI's API)."""
+    return {node_id: json.loads(json.dumps(node)) for node_id, node in WORKFLOWS[name][1]}
+
+
+def _columns(nodes: list) -> dict:
+    """Column of each node: one past the deepest node it reads from."""
+    depth: dict[str, int] = {}
+    for node_id, node in nodes:
+        sources = [v[0] for v in node["inputs"].values() if isinstance(v, list)]
+        depth[node_id] = 1 + max((depth[s] for s in sources), default=-1)
+    return depth
+
+
+def ui_workflow(name: str) -> dict:
+    """The web UI's workflow JSON (litegraph, version 0.4) for the same graph."""
+    title, nodes = WORKFLOWS[name]
+    numbers = {node_id: index + 1 for index, (node_id, _node) in enumerate(nodes)}
+    columns = _columns(nodes)
+    rows: dict[int, int] = {}
+    links, ui_nodes = [], []
+    outputs_links: dict[tuple[str, int], list[int]] = {}
+    for node_id, node in nodes:
+        sockets, widgets, _outputs = NODE_TYPES[node["class_type"]]
+        for socket_name, _type in sockets:
+            value = node["inputs"].get(socket_name)
+            if isinstance(value, list):
+                source, slot = value
+                link_id = len(links) + 1
+                links.append([link_id, numbers[source], slot, numbers[node_id], [s for s, _t in sockets].index(socket_name),
+                              NODE_TYPES[nodes[numbers[source] - 1][1]["class_type"]][2][slot][1]])
+                outputs_links.setdefault((source, slot), []).append(link_id)
+    link_of = {(link[3], link[4]): link[0] for link in links}
+    for order, (node_id, node) in enumerate(nodes):
+        class_type = node["class_type"]
+        sockets, widgets, outputs = NODE_TYPES[class_type]
+        values = []
+        for widget in widgets:
+            values.append(node["inputs"][widget])
+            if (class_type, widget) in EXTRA_WIDGET_VALUES:
+                values.append(EXTRA_WIDGET_VALUES[(class_type, widget)])
+        column = columns[node_id]
+        row = rows.get(column, 0)
+        size = NODE_SIZES.get(class_type, [280, 130])
+        rows[column] = row + size[1] + 60
+        inputs = []
+        for index, (socket_name, socket_type) in enumerate(sockets):
+            entry = {"name": socket_name, "type": socket_type, "link": link_of.get((numbers[node_id], index))}
+            if socket_name in OPTIONAL_SOCKETS:
+                entry["shape"] = 7
+            inputs.append(entry)
+        ui_nodes.append({
+            "id": numbers[node_id], "type": class_type, "pos": [40 + 360 * column, 60 + row], "size": size,
+            "flags": {}, "order": order, "mode": 0, "inputs": inputs,
+            "outputs": [{"name": out_name, "type": out_type, "links": outputs_links.get((node_id, slot)),
+                         "slot_index": slot} for slot, (out_name, out_type) in enumerate(outputs)],
+            "properties": {"Node name for S&R": class_type}, "widgets_values": values,
+        })
+    return {
+        "last_node_id": len(nodes), "last_link_id": len(links), "nodes": ui_nodes, "links": links, "groups": [],
+        "config": {}, "extra": {"ds": {"scale": 1, "offset": [0, 0]}, "pidm_title": title}, "version": 0.4,
+    }
+
+
+def rendered() -> dict[Path, str]:
+    files = {}
+    for name in WORKFLOWS:
+        files[UI_DIR / f"{name}.json"] = json.dumps(ui_workflow(name), indent=1) + "\n"
+        files[API_DIR / f"{name}.json"] = json.dumps(api_graph(name), indent=1) + "\n"
+    return files
+
+
+def main(argv: list[str]) -> int:
+    files = rendered()
+    if "--check" in argv:
+        stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
+        for path in stale:
+            print(f"out of date: {path} (run python scripts/make_example_workflows.py)")
+        return 1 if stale else 0
+    API_DIR.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text)
+        print(path.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
