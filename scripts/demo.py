@@ -1,0 +1,247 @@
+"""The ComfyUI-PIDM demo: a local ComfyUI with this pack, one example workflow run, the UI left open.
+
+Run it through ``bash scripts/demo.sh`` (which prepares the environment first); see that script for
+the options. Only the standard library is used here: HTTP with urllib, completion by polling
+/history, so the client has nothing to install.
+
+Steps: build a ComfyUI tree under the demo directory (custom_nodes/ComfyUI-PIDM -> this repository,
+models/pidm, input, output, temp, user, extra.yaml), start the cached ComfyUI 0.3.75 on it, copy
+assets/* into its input folder, post example_workflows/api/<workflow>.json, wait for it, save the
+first image of its SaveImage node to the output path, print that path and the UI's URL, and then
+keep the server in the foreground until Ctrl-C (or stop at once with --exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACK_NAME = "ComfyUI-PIDM"
+CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
+DEFAULT_HOST = Path(os.environ.get("PIDM_COMFYUI", CACHE / "comfyui-0.3.75"))
+DEFAULT_DIR = Path(os.environ.get("PIDM_DEMO_DIR", CACHE / "demo"))
+DEFAULT_WORKFLOW = "photo_to_new_pose"
+START_TIMEOUT_S = float(os.environ.get("PIDM_HOST_START_TIMEOUT", "300"))
+RUN_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_RUN_TIMEOUT", "900"))
+
+
+def say(message: str) -> None:
+    print(f"demo: {message}", flush=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, host_dir: Path, root: Path, port: int):
+        self.host_dir, self.root, self.port = host_dir, root, port
+        self.dirs = {name: root / name for name in ("custom_nodes", "models", "input", "output", "temp", "user")}
+        self.log_path = root / "server.log"
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def prepare(self) -> None:
+        for path in self.dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        (self.dirs["models"] / "pidm").mkdir(exist_ok=True)
+        link = self.dirs["custom_nodes"] / PACK_NAME
+        if link.is_symlink() or link.exists():
+            if not link.is_symlink():
+                raise SystemExit(f"demo: {link} exists and is not a symlink; remove it or pick another PIDM_DEMO_DIR")
+            link.unlink()
+        link.symlink_to(REPO_ROOT, target_is_directory=True)
+        (self.root / "extra.yaml").write_text(
+            "pidm_demo:\n"
+            f"  custom_nodes: {self.dirs['custom_nodes']}\n"
+            f"  pidm: {self.dirs['models'] / 'pidm'}\n"
+        )
+        for asset in sorted((REPO_ROOT / "assets").iterdir()):
+            if asset.suffix.lower() in (".png", ".json", ".jpg"):
+                shutil.copy2(asset, self.dirs["input"] / asset.name)
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+            "--disable-auto-launch", "--extra-model-paths-config", str(self.root / "extra.yaml"),
+            "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
+            "--temp-directory", str(self.dirs["temp"]), "--user-directory", str(self.dirs["user"]),
+            "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+        ]
+        say(f"starting ComfyUI ({self.host_dir}) on {self.url}; log: {self.log_path}")
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(command, cwd=self.host_dir, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                        start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"demo: ComfyUI exited with code {self.process.returncode} while starting\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/object_info/PIDMSampler", timeout=10) as response:
+                    if response.status == 200 and "PIDMSampler" in json.load(response):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise SystemExit(f"demo: ComfyUI did not answer within {START_TIMEOUT_S:.0f}s\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return f"--- {self.log_path} (tail) ---\n{text[-chars:]}"
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def get_json(self, path: str):
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return json.load(response)
+
+    def post_prompt(self, graph: dict) -> str:
+        body = json.dumps({"prompt": graph, "client_id": uuid.uuid4().hex}).encode()
+        request = urllib.request.Request(self.url + "/prompt", data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.load(response)["prompt_id"]
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"demo: ComfyUI refused the workflow (HTTP {error.code}): {error.read().decode(errors='replace')[:3000]}")
+
+    def wait(self, prompt_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise SystemExit(f"demo: ComfyUI exited while running the workflow\n{self.log_tail()}")
+            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None:
+                status = entry["status"]
+                if status.get("status_str") != "success":
+                    errors = [m for m in status.get("messages", []) if m[0] == "execution_error"]
+                    raise SystemExit(f"demo: the workflow failed: {json.dumps(errors)[:3000]}\n{self.log_tail()}")
+                return entry
+            time.sleep(0.5)
+        raise SystemExit(f"demo: the workflow did not finish within {timeout:.0f}s\n{self.log_tail()}")
+
+    def image_bytes(self, image: dict) -> bytes:
+        query = urllib.parse.urlencode({"filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                                        "type": image.get("type", "output")})
+        with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=60) as response:
+            return response.read()
+
+
+def saved_images(graph: dict, entry: dict) -> list[dict]:
+    """The SaveImage nodes' images of a finished prompt, in node order."""
+    images = []
+    for node_id, node in graph.items():
+        if node["class_type"] == "SaveImage":
+            images += entry.get("outputs", {}).get(node_id, {}).get("images", [])
+    return images
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--exit", action="store_true", default=os.environ.get("PIDM_DEMO_EXIT", "") not in ("", "0"),
+                        help="stop the server once the image is written (env PIDM_DEMO_EXIT=1)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where to write the PNG (env PIDM_DEMO_OUTPUT; default demo_output/<workflow>.png)")
+    parser.add_argument("--workflow", default=os.environ.get("PIDM_DEMO_WORKFLOW", DEFAULT_WORKFLOW),
+                        help=f"example workflow name (example_workflows/api/<name>.json; default {DEFAULT_WORKFLOW})")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PIDM_DEMO_PORT", "8188")),
+                        help="port to serve on (env PIDM_DEMO_PORT; default 8188; 0, or a taken port, = a free one)")
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="ComfyUI tree (env PIDM_DEMO_DIR)")
+    parser.add_argument("--comfyui", type=Path, default=DEFAULT_HOST, help="ComfyUI host directory (env PIDM_COMFYUI)")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    workflow_path = REPO_ROOT / "example_workflows" / "api" / f"{args.workflow}.json"
+    if not workflow_path.is_file():
+        names = sorted(p.stem for p in workflow_path.parent.glob("*.json"))
+        raise SystemExit(f"demo: no workflow {args.workflow!r}; choose one of {names}")
+    output = args.output or Path(os.environ.get("PIDM_DEMO_OUTPUT", REPO_ROOT / "demo_output" / f"{args.workflow}.png"))
+    output = output.resolve()
+    if not (args.comfyui / "main.py").is_file():
+        raise SystemExit(f"demo: ComfyUI is not installed at {args.comfyui}: run bash scripts/setup_env.sh")
+    embedded = REPO_ROOT / "pidm_core" / "weights" / "pidm_synthetic_64.safetensors"
+    if not embedded.is_file():
+        raise SystemExit(f"demo: the embedded model {embedded} is missing")
+
+    port = args.port
+    if port == 0:
+        port = _free_port()
+    elif not _port_free(port):
+        port = _free_port()
+        say(f"port {args.port} is taken; using {port}")
+    server = Server(args.comfyui, args.dir.resolve(), port)
+    server.prepare()
+
+    def _on_term(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        server.start()
+        say(f"ComfyUI ready after {time.monotonic() - started:.1f}s")
+        graph = json.loads(workflow_path.read_text())
+        run_start = time.monotonic()
+        say(f"running {workflow_path.relative_to(REPO_ROOT)}")
+        entry = server.wait(server.post_prompt(graph), RUN_TIMEOUT_S)
+        images = saved_images(graph, entry)
+        if not images:
+            raise SystemExit(f"demo: the workflow finished but saved no image\n{server.log_tail()}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(server.image_bytes(images[0]))
+        say(f"workflow ran in {time.monotonic() - run_start:.1f}s ({len(images)} image(s) saved in "
+            f"{server.dirs['output']})")
+        print(f"demo: wrote {output}", flush=True)
+        print(f"demo: ComfyUI UI at {server.url}  (Workflow > Browse Templates > {PACK_NAME} for the other examples)",
+              flush=True)
+        say(f"total {time.monotonic() - started:.1f}s")
+        if args.exit:
+            return 0
+        say("serving until Ctrl-C")
+        while server.process.poll() is None:
+            time.sleep(1)
+        say(f"ComfyUI exited with code {server.process.returncode}\n{server.log_tail()}")
+        return 1
+    except KeyboardInterrupt:
+        say("stopping ComfyUI")
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

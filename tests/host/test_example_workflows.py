@@ -1,0 +1,148 @@
+"""The shipped example workflows and the demo, on a real ComfyUI 0.3.75 server.
+
+Each API-format twin in example_workflows/api/ is posted with the bundled assets/ in the server's
+input folder and the embedded model; the UI-format file beside it is checked against the server's
+node schemas (widget values in the order the web UI stores them) and against its API twin. Sampling
+steps are cut to a few here to keep the file short on CPU; the demo test runs one workflow as
+shipped, through ``scripts/demo.sh --exit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pidm_core.checkpoint import EMBEDDED_PATH
+
+pytestmark = pytest.mark.host
+
+REPO = Path(__file__).resolve().parents[2]
+UI_DIR = REPO / "example_workflows"
+API_DIR = UI_DIR / "api"
+ASSETS = REPO / "assets"
+WORKFLOWS = sorted(p.stem for p in API_DIR.glob("*.json"))
+TEST_STEPS = 3
+SOURCE_SIZE = (256, 256)  # assets/person.png, (width, height)
+EXPECTED_FRAMES = {"pose_sequence_to_frames": 8}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+DEMO_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_TEST_TIMEOUT", "900"))
+
+
+def _needs_embedded():
+    if not EMBEDDED_PATH.is_file():
+        pytest.skip(f"the embedded model is missing ({EMBEDDED_PATH})")
+
+
+@pytest.fixture(scope="module")
+def host(comfy):
+    for asset in ASSETS.iterdir():
+        if asset.suffix in (".png", ".json"):
+            shutil.copy2(asset, comfy.server.dirs["input"] / asset.name)
+    return comfy
+
+
+def _api(name: str) -> dict:
+    return json.loads((API_DIR / f"{name}.json").read_text())
+
+
+def test_every_ui_workflow_has_an_api_twin():
+    assert set(WORKFLOWS) >= {"photo_to_new_pose", "pose_sequence_to_frames", "appearance_edit_with_mask",
+                              "pose_from_second_photo_retargeted"}
+    assert sorted(p.stem for p in UI_DIR.glob("*.json")) == sorted([*WORKFLOWS, "pose_editor"])
+
+
+def _is_widget(spec) -> bool:
+    kind = spec[0]
+    return isinstance(kind, list) or kind in WIDGET_TYPES
+
+
+def _ui_to_api(ui: dict, object_info: dict) -> dict:
+    """What the web UI would queue for a UI-format workflow (ids stay the UI's numbers)."""
+    links = {link[0]: link for link in ui["links"]}
+    graph = {}
+    for node in ui["nodes"]:
+        info = object_info[node["type"]]
+        order = info.get("input_order") or {k: list(v) for k, v in info["input"].items()}
+        values = list(node["widgets_values"])
+        inputs, trailing = {}, 0
+        for section in ("required", "optional"):
+            for name in order.get(section, []):
+                spec = info["input"][section][name]
+                if not _is_widget(spec):
+                    continue
+                assert values, f"{node['type']}: widgets_values too short at {name!r}"
+                inputs[name] = values.pop(0)
+                options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                if options.get("control_after_generate"):
+                    assert values.pop(0) in ("fixed", "increment", "decrement", "randomize")
+                if options.get("image_upload"):
+                    trailing += 1  # the upload button's value comes after every other widget
+        assert len(values) == trailing, f"{node['type']}: {len(values) - trailing} widget value(s) too many"
+        for socket in node["inputs"]:
+            if socket.get("link") is not None and "widget" not in socket:
+                link = links[socket["link"]]
+                inputs[socket["name"]] = [str(link[1]), link[2]]
+        graph[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return graph
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_ui_workflow_matches_node_schemas_and_api_twin(host, name):
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
+    converted = _ui_to_api(ui, host.object_info())
+    api = _api(name)
+    ids = {node_id: str(index + 1) for index, node_id in enumerate(api)}  # the UI numbers nodes in API order
+    renamed = {ids[node_id]: {"class_type": node["class_type"], "inputs": {
+        key: [ids[value[0]], value[1]] if isinstance(value, list) else value for key, value in node["inputs"].items()}}
+        for node_id, node in api.items()}
+    assert converted == renamed
+
+
+def _images(client, result, graph: dict) -> list[np.ndarray]:
+    arrays = []
+    for node_id, node in graph.items():
+        if node["class_type"] == "SaveImage":
+            arrays += [np.asarray(image.convert("RGB"), np.float32) / 255.0 for image in client.output_images(result, node_id)]
+    return arrays
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_example_workflow_runs_and_saves_real_images(host, name):
+    _needs_embedded()
+    graph = _api(name)
+    for node in graph.values():
+        if node["class_type"] == "PIDMSampler":
+            node["inputs"]["steps"] = TEST_STEPS
+    result = host.run(graph, timeout=900)
+    assert result.error is None, f"{result.error}\n{host.server.log_tail()}"
+    images = _images(host, result, graph)
+    assert len(images) == EXPECTED_FRAMES.get(name, 1)
+    for image in images:
+        assert image.shape == (SOURCE_SIZE[1], SOURCE_SIZE[0], 3)
+        assert np.isfinite(image).all()
+        assert image.std() > 0.01, "blank image"
+
+
+def test_demo_script_writes_the_image_and_exits(tmp_path):
+    _needs_embedded()
+    output = tmp_path / "demo.png"
+    env = dict(os.environ, PIDM_DEMO_DIR=str(tmp_path / "demo"), PIDM_DEMO_EXIT="1", PIDM_DEMO_PORT="0")
+    start = time.monotonic()
+    done = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh"), "--output", str(output)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=DEMO_TIMEOUT_S)
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert f"demo: wrote {output}" in done.stdout
+    assert "http://127.0.0.1:" in done.stdout
+    image = np.asarray(Image.open(output).convert("RGB"), np.float32) / 255.0
+    assert image.shape == (SOURCE_SIZE[1], SOURCE_SIZE[0], 3)
+    assert image.std() > 0.01
+    print(f"demo.sh --exit took {time.monotonic() - start:.1f}s")
