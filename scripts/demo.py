@@ -146,8 +146,9 @@ class Server:
             if self.process is not None and self.process.poll() is not None:
                 raise SystemExit(f"demo: ComfyUI exited while running the workflow\n{self.log_tail()}")
             entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
-            if entry and entry.get("status", {}).get("completed") is not None:
-                status = entry["status"]
+            status = (entry or {}).get("status") or {}
+            # A finished prompt has status_str "success" or "error"; anything else is still running.
+            if status.get("status_str") in ("success", "error") or status.get("completed") is True:
                 if status.get("status_str") != "success":
                     errors = [m for m in status.get("messages", []) if m[0] == "execution_error"]
                     raise SystemExit(f"demo: the workflow failed: {json.dumps(errors)[:3000]}\n{self.log_tail()}")
