@@ -150,7 +150,7 @@ class Server:
             # A finished prompt has status_str "success" or "error"; anything else is still running.
             if status.get("status_str") in ("success", "error") or status.get("completed") is True:
                 if status.get("status_str") != "success":
-                    errors = [m for m in status.get("messages", []) if m[0] == "execution_error"]
+                    errors = [m for m in status.get("messages", []) if m[0] in ("execution_error", "execution_interrupted")]
                     raise SystemExit(f"demo: the workflow failed: {json.dumps(errors)[:3000]}\n{self.log_tail()}")
                 return entry
             time.sleep(0.5)
