@@ -37,9 +37,9 @@ class PIDMSampler(io.ComfyNode):
                 io.Int.Input("steps", default=50, min=1, max=1000,
                              tooltip="Denoising steps (respaced from the 1000 training steps); the official "
                                      "model used 50 DDIM steps; more is slower and rarely better."),
-                io.Combo.Input("sampler", options=list(samplers.SAMPLERS), default="ddim",
-                               tooltip="ddim: deterministic, the official choice; ddpm: stochastic, needs more "
-                                       "steps; dpmpp_2m: sharp results in fewer steps."),
+                io.Combo.Input("sampler", options=list(samplers.SAMPLERS), default="ddpm",
+                               tooltip="ddpm: ancestral with the learned variance (best for the embedded model); ddim: deterministic, the official choice for the official model; "
+                                       "dpmpp_2m: fewer steps for well-trained models."),
                 io.Combo.Input("guidance", options=list(guidance.GUIDANCE_MODES), default="official",
                                tooltip="official: appearance guidance only, as the released model was trained; "
                                        "disentangled: the paper's separate pose and appearance guidance (needs "

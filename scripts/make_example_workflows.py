@@ -43,8 +43,8 @@ OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference"}
 NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPoseFromImage": [300, 330], "LoadImage": [260, 340],
               "LoadImageMask": [260, 340], "SaveImage": [300, 340]}
 
-STEPS = 20
-SAMPLER = "dpmpp_2m"
+STEPS = 25
+SAMPLER = "ddpm"  # the embedded model samples best with ancestral steps (README, embedded model)
 
 
 def _model():
