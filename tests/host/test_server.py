@@ -17,6 +17,7 @@ EXPECTED_NODES = {
     "PIDMRenderPose": {"pose", "width", "height", "person_index"},
     "PIDMRetargetPose": {"target", "source", "anchor", "person_index"},
     "PIDMInterpolatePoses": {"a", "b", "frames", "mode", "person_index"},
+    "PIDMPoseEditor": {"pose", "edited_pose"},
     "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
                     "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference"},
 }
@@ -62,8 +63,9 @@ def test_object_info_lists_every_pidm_node(comfy):
 
 def test_pack_javascript_is_served(comfy):
     extensions = comfy.get("/extensions").json()
-    assert "/extensions/ComfyUI-PIDM/pidm.js" in extensions
-    script = comfy.get("/extensions/ComfyUI-PIDM/pidm.js").text
+    for name in ("pose_draw.js", "pose_preview.js", "pose_editor.js"):
+        assert f"/extensions/ComfyUI-PIDM/{name}" in extensions
+    script = comfy.get("/extensions/ComfyUI-PIDM/pose_editor.js").text
     assert "registerExtension" in script
 
 
@@ -73,4 +75,4 @@ def test_v1_host_lists_every_pidm_node(comfy_v1):
     ours = _check_object_info(comfy_v1)
     # V1 combos are plain lists of choices.
     assert "embedded" in ours["PIDMLoadModel"]["input"]["required"]["model_name"][0]
-    assert "/extensions/ComfyUI-PIDM/pidm.js" in comfy_v1.get("/extensions").json()
+    assert "/extensions/ComfyUI-PIDM/pose_editor.js" in comfy_v1.get("/extensions").json()
