@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tiny_model import save_tiny_model
 from pidm_core import checkpoint, pipeline
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
 from pidm_core.config import get_config
@@ -75,13 +76,7 @@ def pose_keypoint_frame(flat: list, width: int = 64, height: int = 64) -> list:
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    network = PIDMNetwork(get_config("tiny_32")).eval()
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.normal_(0, 0.05)
-    info = ModelInfo(name="tiny random bad-input model", config=network.config, source_drop_prob=0.1, pose_drop_prob=0.1)
-    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", network, info)
+    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", "tiny random bad-input model")
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.tiny_model import save_tiny_model
 from pidm_core.checkpoint import ModelInfo, save_model
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
@@ -57,13 +58,7 @@ class Trap:
 
 
 def _tiny_model(path: Path) -> Path:
-    torch.manual_seed(0)
-    network = PIDMNetwork(get_config("tiny_32")).eval()
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.normal_(0, 0.05)
-    info = ModelInfo(name="tiny random bad-input model", config=network.config, source_drop_prob=0.1, pose_drop_prob=0.1)
-    return save_model(path, network, info)
+    return save_tiny_model(path, "tiny random bad-input model")
 
 
 def _files(root: Path, skip_top: tuple[str, ...] = ()) -> set[str]:

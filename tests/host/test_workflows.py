@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from tests.tiny_model import save_tiny_model
 from pidm_core.checkpoint import EMBEDDED_PATH, ModelInfo, save_model
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
@@ -58,13 +59,7 @@ def _source_photo() -> Image.Image:
 
 
 def _tiny_model(path: Path) -> None:
-    torch.manual_seed(0)
-    network = PIDMNetwork(get_config("tiny_32")).eval()
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.normal_(0, 0.05)
-    info = ModelInfo(name="tiny random test model", config=network.config, source_drop_prob=0.1, pose_drop_prob=0.1)
-    save_model(path, network, info)
+    save_tiny_model(path)
 
 
 def _prepare(server) -> str:
