@@ -22,8 +22,6 @@ import torch
 from tests.tiny_model import save_tiny_model
 from pidm_core import checkpoint, pipeline
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
-from pidm_core.config import get_config
-from pidm_core.network import PIDMNetwork
 from pidm_core.pose import NoPersonFoundError, PoseDetectorUnavailableError, detect_poses
 from pidm_core.pose import detect as detect_module
 from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, poses_from_pose_keypoint

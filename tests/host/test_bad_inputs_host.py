@@ -21,9 +21,6 @@ import torch
 from PIL import Image
 
 from tests.tiny_model import save_tiny_model
-from pidm_core.checkpoint import ModelInfo, save_model
-from pidm_core.config import get_config
-from pidm_core.network import PIDMNetwork
 from pidm_core.pose.formats import pose_keypoint_from_poses
 from pidm_core.pose.keypoints import Pose
 

@@ -17,9 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from tests.tiny_model import save_tiny_model
-from pidm_core.checkpoint import EMBEDDED_PATH, ModelInfo, save_model
-from pidm_core.config import get_config
-from pidm_core.network import PIDMNetwork
+from pidm_core.checkpoint import EMBEDDED_PATH
 from pidm_core.pose.formats import pose_keypoint_from_poses
 from pidm_core.pose.keypoints import Pose
 
