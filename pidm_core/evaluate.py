@@ -53,6 +53,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .data import open_pairs
 from .guidance import GUIDANCE_MODES
 from .pipeline import FIT_MODES, FitInfo, generate_from_tensors, restore_images
 from .pose.render import render_pose_map, render_skeleton_image
@@ -181,39 +182,6 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Pairs
-
-
-class SyntheticPairs:
-    """Held-out procedural pairs: pair ``i`` is ``make_pair(HELD_OUT_SEED_OFFSET + i, size)``."""
-
-    def __init__(self, size: int):
-        try:
-            from .data import synthetic
-        except ImportError as error:
-            raise ValueError(f"--data synthetic needs pidm_core.data.synthetic, which cannot be imported: {error}") from None
-        self.synthetic, self.size = synthetic, int(size)
-
-    def __len__(self) -> int:
-        return 10**6
-
-    def names(self, index: int) -> tuple[str, str]:
-        seed = self.synthetic.HELD_OUT_SEED_OFFSET + index
-        return f"synthetic:{seed}:source", f"synthetic:{seed}:target"
-
-    def pair(self, index: int):
-        p = self.synthetic.make_pair(self.synthetic.HELD_OUT_SEED_OFFSET + index, self.size)
-        return p.source_image, p.source_keypoints, p.target_image, p.target_keypoints
-
-
-def open_pairs(spec: str, size: int, fit: str = "stretch"):
-    """``synthetic`` or ``deepfashion:PATH`` (test split) → a pairs object with ``len`` and ``pair(i)``."""
-    if spec == "synthetic":
-        return SyntheticPairs(size)
-    if spec.startswith("deepfashion:"):
-        from .data.deepfashion import DeepFashionPairs
-
-        return DeepFashionPairs(spec.split(":", 1)[1], split="test", size=size, fit=fit)
-    raise ValueError(f"--data must be 'synthetic' or 'deepfashion:PATH', got {spec!r}")
 
 
 def shard_indices(count: int, rank: int, world_size: int, batch_size: int = 1) -> list[int]:
@@ -486,7 +454,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     rank = dist.get_rank() if world > 1 else 0
     try:
         model = load_model(args.model, device=device, dtype=parse_dtype(args.dtype) if args.dtype else None)
-        pairs = open_pairs(args.data, model.network.config.image_size, args.fit)
+        pairs = open_pairs(args.data, model.network.config.image_size, split="test", fit=args.fit)
         log = print if rank == 0 else (lambda _: None)
         result = evaluate(model, pairs, count=args.count or None, steps=args.steps, sampler=args.sampler,
                           guidance=args.guidance, appearance_scale=args.appearance_scale, pose_scale=args.pose_scale,

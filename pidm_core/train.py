@@ -112,23 +112,11 @@ class PairDataset(Dataset):
 
 
 def make_dataset(spec: str, size: int, opts: TrainOptions, split: str = "train") -> Dataset:
-    if spec == "synthetic":
-        from .data import synthetic
+    from .data import open_pairs
 
-        offset = synthetic.TRAIN_SEED_OFFSET if split == "train" else synthetic.HELD_OUT_SEED_OFFSET
-
-        def pairs(i):
-            p = synthetic.make_pair(offset + i, size)
-            return p.source_image, p.source_keypoints, p.target_image, p.target_keypoints
-
-        return PairDataset(pairs, 10**9 if split == "train" else 10**6, opts.flip, opts.swap, opts.seed)
-    if spec.startswith("deepfashion:"):
-        from .data.deepfashion import DeepFashionPairs
-
-        df = DeepFashionPairs(spec.split(":", 1)[1], split=split, size=size)
-        return PairDataset(df.pair, len(df), opts.flip if split == "train" else 0.0,
-                           opts.swap if split == "train" else 0.0, opts.seed)
-    raise ValueError(f"--data must be 'synthetic' or 'deepfashion:PATH', got {spec!r}")
+    pairs = open_pairs(spec, size, split=split)
+    augment = split == "train"
+    return PairDataset(pairs.pair, len(pairs), opts.flip if augment else 0.0, opts.swap if augment else 0.0, opts.seed)
 
 
 # ---------------------------------------------------------------------------------------------
