@@ -38,22 +38,22 @@ class Setting:
     file: str  # which weights file: fp32, bf16, fp16 or official_fp32 (unused official tensors included)
     dtype: str | None  # dtype at load (None: the file's)
     algorithm: str  # "ours" (pidm_core pipeline) or "baseline" (the official algorithm)
-    channels_last: bool = False
+    channels_last: bool | None = None  # conv weight layout; None: load_model's default (NHWC for fp16/bf16)
     description: str = ""
 
 
 SETTINGS = {
     "baseline_fp32": Setting("fp32", None, "baseline", description="official algorithm, fp32"),
     "ours_fp32": Setting("fp32", None, "ours", description="ours, fp32 file"),
-    "ours_bf16": Setting("bf16", None, "ours", description="ours, bf16 file"),
+    "ours_bf16": Setting("bf16", None, "ours", description="ours, bf16 file (channels-last: the default for bf16)"),
     "ours_bf16_from_fp32": Setting("fp32", "bf16", "ours", description="ours, fp32 file cast to bf16 at load"),
-    "ours_bf16_channels_last": Setting("bf16", None, "ours", True, "ours, bf16 file, channels-last"),
+    "ours_bf16_nchw": Setting("bf16", None, "ours", False, "ours, bf16 file, conv weights left NCHW"),
     "ours_fp16": Setting("fp16", None, "ours", description="ours, fp16 file"),
     "ours_fp32_official_layout": Setting("official_fp32", None, "ours",
                                          description="ours, fp32 file with the official unused tensors (dropped at load)"),
 }
 DEFAULT_SETTINGS = {
-    "cpu": ["baseline_fp32", "ours_fp32", "ours_bf16", "ours_bf16_from_fp32", "ours_bf16_channels_last",
+    "cpu": ["baseline_fp32", "ours_fp32", "ours_bf16", "ours_bf16_from_fp32", "ours_bf16_nchw",
             "ours_fp32_official_layout"],
     "cuda": ["baseline_fp32", "ours_fp32", "ours_fp16", "ours_bf16"],
 }
@@ -93,19 +93,15 @@ def run_worker(args) -> None:
 
     dtype = common.DTYPES[setting.dtype] if setting.dtype else None
     start = time.perf_counter()
-    model = checkpoint.load_model(args.file, device=device, dtype=dtype)
+    model = checkpoint.load_model(args.file, device=device, dtype=dtype, channels_last=setting.channels_last)
     common.sync(device)
     load_s = time.perf_counter() - start
     network = model.network
-    if setting.channels_last:
-        network = network.to(memory_format=torch.channels_last)
     rss_load = common.current_rss_mb()
     vram_load = torch.cuda.memory_allocated(device) / 2**20 if device.type == "cuda" else None
     s = network.config.image_size
     source = common.smooth_source(s, 1, args.seed).expand(args.batch, -1, -1, -1).to(device)
     pose = common.pose_batch(s, args.batch).to(device)
-    if setting.channels_last:
-        source, pose = (x.contiguous(memory_format=torch.channels_last) for x in (source, pose))
     start = time.perf_counter()
     with torch.no_grad():
         if setting.algorithm == "baseline":

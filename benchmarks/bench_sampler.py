@@ -40,7 +40,7 @@ from benchmarks import common
 from benchmarks import official_baseline as off
 from pidm_core import checkpoint, guidance, pipeline, samplers
 from pidm_core.config import CONFIGS, get_config
-from pidm_core.network import PIDMNetwork, repeat_texture
+from pidm_core.network import PIDMNetwork, concat_texture, repeat_texture
 
 SECTIONS = ("peak", "table", "load", "e2e", "batch")
 FP32_DRIFT_LIMIT = 1e-4
@@ -116,15 +116,21 @@ def _cl(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _ours(key, label, network, pose_map, source, x_t, t, batch, channels_last=False) -> Variant:
-    """Our library path: texture K/V once per source, SDPA, one batched call per step."""
+def _ours(key, label, network, pose_map, source, x_t, t, batch, channels_last=False, shared_prefix=True) -> Variant:
+    """Our library path: texture K/V once per source, SDPA, one batched call per step (whose two
+    branches share the layers before the first cross-attention unless ``shared_prefix`` is off)."""
     dtype = network.out[2].weight.dtype
     texture, null = pipeline.encode_texture_pair(network, source)
     pose = pose_map.to(dtype)
-    denoise = guidance.official_guidance(network, _cl(pose) if channels_last else pose, texture,
-                                         repeat_texture(null, batch), appearance_scale=off.GUIDANCE_SCALE)
+    pose = _cl(pose) if channels_last else pose
+    null = repeat_texture(null, batch)
+    denoise = guidance.official_guidance(network, pose, texture, null, appearance_scale=off.GUIDANCE_SCALE)
+    both = concat_texture(texture, null)
 
     def run():
+        if not shared_prefix:  # the same batch-2B call with every layer run on both branches
+            cond, uncond = network(x_t.to(dtype).repeat(2, 1, 1, 1), pose.repeat(2, 1, 1, 1), t.repeat(2), both).float().chunk(2)
+            return uncond + off.GUIDANCE_SCALE * (cond - uncond)
         eps, v = denoise(x_t, t)
         return torch.cat([eps, v], dim=1)
 
@@ -143,7 +149,8 @@ def build_variants(args, net32: PIDMNetwork, half: torch.dtype, inputs) -> list[
     net_cl = common.converted(net32, channels_last=True)
     cl_feats = off.encoder_features(net_cl, _cl(source))
     cl_null = off.encoder_features(net_cl, _cl(torch.zeros_like(source)))
-    net_h = common.converted(net32, dtype=half)
+    net_h = off.official_norms(common.converted(net32, dtype=half))
+    net_h_norm = common.converted(net32, dtype=half)
     h_feats = off.encoder_features(net_h, source)
     h_null = off.encoder_features(net_h, torch.zeros_like(source))
     autocast = lambda: torch.autocast(device_type=x.device.type, dtype=half)  # noqa: E731
@@ -169,9 +176,13 @@ def build_variants(args, net32: PIDMNetwork, half: torch.dtype, inputs) -> list[
         Variant("half_weights", f"(5) {half_name} weights (GroupNorm in fp32)", half,
                 lambda: off.official_guided(net_h, x, pose, t, h_feats, h_null)),
         Variant("autocast", f"(6) {half_name} autocast, fp32 weights", half, run_autocast),
-        _ours("ours_fp32", "ours fp32: (1)+(2)+(3)", net32, pose, source, x, t, b),
-        _ours("ours_half", f"ours {half_name}: (1)+(2)+(3)+(5)", net_h, pose, source, x, t, b),
-        _ours("ours_half_cl", f"ours {half_name} + channels-last: all", common.converted(net_h, channels_last=True),
+        Variant("half_norm", f"(7) {half_name} weights, GroupNorm on {half_name} tensors (fp32 statistics in the kernel)", half,
+                lambda: off.official_guided(net_h_norm, x, pose, t, h_feats, h_null)),
+        _ours("ours_fp32_unshared", "ours fp32: (1)+(2)+(3)", net32, pose, source, x, t, b, shared_prefix=False),
+        _ours("ours_fp32", "ours fp32: (1)+(2)+(3)+(8) branches share the layers before the first cross-attention",
+              net32, pose, source, x, t, b),
+        _ours("ours_half", f"ours {half_name}: (1)+(2)+(3)+(7)+(8)", net_h_norm, pose, source, x, t, b),
+        _ours("ours_half_cl", f"ours {half_name} + channels-last: all", common.converted(net_h_norm, channels_last=True),
               pose, source, x, t, b, channels_last=True),
     ]
     return variants

@@ -28,13 +28,22 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from pidm_core.network import CrossAttentionBlock, PIDMNetwork, ResBlock, timestep_embedding
+from pidm_core.network import CrossAttentionBlock, GroupNorm32, PIDMNetwork, ResBlock, timestep_embedding
 
 GUIDANCE_SCALE = 2.0  # hard-coded in the official ddim_steps (cond_scale=2)
 
 # Per cross-attention block (named "input_blocks.11", "middle_block", "output_blocks.1", ...):
 # keys and values already projected, official layout [B, 2C, T].
 OfficialKV = Dict[str, torch.Tensor]
+
+
+def official_norms(network: PIDMNetwork) -> PIDMNetwork:
+    """Make every GroupNorm of ``network`` take the official fp32 round trip (``x.float()``, then
+    back) also for fp16/bf16 activations, instead of our direct half-precision kernel call."""
+    for module in network.modules():
+        if isinstance(module, GroupNorm32):
+            module.upcast = True
+    return network
 
 
 def legacy_qkv_attention(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:

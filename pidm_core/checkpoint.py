@@ -891,13 +891,17 @@ def _meta_network(config: PIDMConfig) -> PIDMNetwork:
 
 
 def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.device | str | None = None,
-               dtype: torch.dtype | None = None, *, config: PIDMConfig | str | None = None) -> PIDMModel:
+               dtype: torch.dtype | None = None, *, config: PIDMConfig | str | None = None,
+               channels_last: bool | None = None) -> PIDMModel:
     """Load PIDM weights (our .safetensors or the official last.pt) into a network in eval mode.
 
     ``dtype`` None keeps a safetensors file's dtype and gives fp32 for the official file; ``device``
     None means CPU. ``config`` (a PIDMConfig or a name) is the network of a torch checkpoint, which
     carries no trusted config (default deepfashion_256); for a safetensors file it must match the
-    file's. Raises :class:`CheckpointError` (or CheckpointNotFoundError) with the reason.
+    file's. ``channels_last`` stores conv weights NHWC, which the convolutions then follow; None
+    turns it on for fp16/bf16 weights only (faster there: benchmarks/bench_sampler.py; in fp32 it
+    would change results by more than the 1e-4 we allow against the official algorithm).
+    Raises :class:`CheckpointError` (or CheckpointNotFoundError) with the reason.
     """
     path = resolve_model_path(path_or_name)
     device = torch.device("cpu" if device is None else device)
@@ -906,12 +910,19 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
         network = _meta_network(source.info.config)
         report = _match_shapes(network, source.shapes, str(path), source.hint)
         target = dtype or source.default_dtype
+        if channels_last is None:
+            channels_last = target in (torch.float16, torch.bfloat16)
         tensors = {}
         for name, key in report.key_map.items():
             tensor = source.get(key)
             if target is not None and tensor.is_floating_point():
                 tensor = tensor.to(target)
-            tensors[name] = tensor.to(device)
+            tensor = tensor.to(device)
+            if channels_last:
+                # Copy every tensor (not only the 4-D conv weights), so that none still views the
+                # memory-mapped file: the mapping, and the pages read from it, go when loading ends.
+                tensor = tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor.clone()
+            tensors[name] = tensor
     finally:
         source.close()
     network.load_state_dict(tensors, strict=True, assign=True)

@@ -2,7 +2,8 @@
 
 Texture features (keys/values of every cross-attention block) are computed by the caller once per
 source image and once for the null source; each step runs ONE batched network call holding all the
-guidance branches.
+guidance branches, in which branches with the same pose share the layers before the first
+cross-attention (they differ only in texture).
 
 - ``official`` (the released code): out = f(pose, ∅) + w_s·(f(pose, src) − f(pose, ∅)), null source =
   encoder features of a zero image, applied to all 6 output channels; w_s = 2 in the official code.
@@ -24,10 +25,17 @@ def _split(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return out[:, :3], out[:, 3:]
 
 
-def _call(network: PIDMNetwork, x: torch.Tensor, pose: torch.Tensor, t: torch.Tensor, texture: TextureKV, copies: int):
+def _call(network: PIDMNetwork, x: torch.Tensor, inputs: torch.Tensor, t: torch.Tensor, texture: TextureKV,
+          branch_inputs: list[int]):
+    """One network call for all branches; branch j reads input ``branch_inputs[j]`` of ``inputs``
+    (pose maps [P·B, 20, H, W], input-major). The layers before the first cross-attention run once
+    per distinct input, not once per branch. Returns the branches' outputs in order."""
     dtype = next(network.parameters()).dtype
-    xs = x.to(dtype).repeat(copies, 1, 1, 1)
-    return network(xs, pose, t.repeat(copies), texture).float().chunk(copies)
+    b = x.shape[0]
+    copies = inputs.shape[0] // b
+    rows = torch.cat([torch.arange(b, device=x.device) + j * b for j in branch_inputs])
+    out = network(x.to(dtype).repeat(copies, 1, 1, 1), inputs, t.repeat(copies), texture, branch_rows=rows)
+    return out.float().chunk(len(branch_inputs))
 
 
 def official_guidance(network: PIDMNetwork, pose_map: torch.Tensor, texture: TextureKV, null_texture: TextureKV,
@@ -36,15 +44,14 @@ def official_guidance(network: PIDMNetwork, pose_map: torch.Tensor, texture: Tex
     null_texture with batch B. A scale of 1 needs no null branch and runs a single pass."""
     if appearance_scale == 1.0:
         def denoise(x, t):
-            (out,) = _call(network, x, pose_map, t, texture, 1)
+            (out,) = _call(network, x, pose_map, t, texture, [0])
             return _split(out)
         return denoise
 
-    pose_2 = torch.cat([pose_map, pose_map])
     texture_2 = concat_texture(texture, null_texture)  # built once, reused every step
 
     def denoise(x, t):
-        cond, uncond = _call(network, x, pose_2, t, texture_2, 2)
+        cond, uncond = _call(network, x, pose_map, t, texture_2, [0, 0])
         return _split(uncond + appearance_scale * (cond - uncond))
 
     return denoise
@@ -53,12 +60,11 @@ def official_guidance(network: PIDMNetwork, pose_map: torch.Tensor, texture: Tex
 def disentangled_guidance(network: PIDMNetwork, pose_map: torch.Tensor, texture: TextureKV, null_texture: TextureKV,
                           pose_scale: float = 2.0, appearance_scale: float = 2.0):
     """Denoiser with the paper's disentangled guidance (three branches in one batched call)."""
-    null_pose = torch.zeros_like(pose_map)
-    pose_3 = torch.cat([null_pose, pose_map, null_pose])
+    poses = torch.cat([torch.zeros_like(pose_map), pose_map])
     texture_3 = concat_texture(null_texture, null_texture, texture)
 
     def denoise(x, t):
-        uncond, pose_only, source_only = _call(network, x, pose_3, t, texture_3, 3)
+        uncond, pose_only, source_only = _call(network, x, poses, t, texture_3, [0, 1, 0])
         return _split(uncond + pose_scale * (pose_only - uncond) + appearance_scale * (source_only - uncond))
 
     return denoise

@@ -146,7 +146,9 @@ class FakeNetwork(torch.nn.Module):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(()))
 
-    def forward(self, x, pose, t, texture):
+    def forward(self, x, pose, t, texture, branch_rows=None):
+        if branch_rows is not None:
+            x, pose = x[branch_rows], pose[branch_rows]
         src = texture["middle_block"][0].mean(dim=(1, 2, 3)).view(-1, 1, 1, 1)
         eps = x + pose.mean(dim=1, keepdim=True) + 3 * src
         return torch.cat([eps, 0.1 * src.expand_as(x)], 1)
@@ -182,11 +184,12 @@ def test_guidance_runs_one_batched_call_per_step():
     calls = []
     net = FakeNetwork()
     original = net.forward
-    net.forward = lambda *a: (calls.append(a[0].shape[0]), original(*a))[1]
+    net.forward = lambda *a, **k: (calls.append((a[0].shape[0], a[3]["middle_block"][0].shape[0])), original(*a, **k))[1]
     x, pose = torch.randn(2, 3, 4, 4), torch.rand(2, 20, 4, 4)
     guidance.official_guidance(net, pose, _tex(1.0, 2), _tex(0.0, 2), 2.0)(x, torch.tensor([5, 5]))
     guidance.disentangled_guidance(net, pose, _tex(1.0, 2), _tex(0.0, 2), 2.0, 2.0)(x, torch.tensor([5, 5]))
-    assert calls == [4, 6]
+    # (distinct inputs, branch rows): official = one pose for both branches; disentangled = two poses
+    assert calls == [(2, 4), (4, 6)]
 
 
 def test_unknown_modes_are_named():
@@ -205,6 +208,22 @@ def tiny():
             if not p.any():
                 p.normal_(0, 0.02)
     return net
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_shared_prefix_equals_one_input_per_row(tiny, dtype):
+    import copy
+
+    net = copy.deepcopy(tiny).to(dtype)
+    torch.manual_seed(3)
+    x, pose = torch.randn(2, 3, 32, 32, dtype=dtype), torch.rand(2, 20, 32, 32, dtype=dtype)
+    t = torch.tensor([7.0, 400.0])
+    texture = net.encode_texture(torch.rand(3, 3, 32, 32, dtype=dtype) * 2 - 1)
+    rows = torch.tensor([1, 0, 1])
+    shared = net(x, pose, t, texture, branch_rows=rows).float()
+    separate = net(x[rows], pose[rows], t[rows], texture).float()
+    tol = 1e-5 if dtype == torch.float32 else 2e-2
+    assert (shared - separate).abs().max() <= tol * separate.abs().max()
 
 
 def test_seeds_reproducible_and_different(tiny):
