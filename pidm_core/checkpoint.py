@@ -921,7 +921,8 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
             if channels_last:
                 # Copy every tensor (not only the 4-D conv weights), so that none still views the
                 # memory-mapped file: the mapping, and the pages read from it, go when loading ends.
-                tensor = tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 else tensor.clone()
+                # (clone, not .contiguous(): that returns a 1x1 conv's weight itself, NCHW being NHWC there)
+                tensor = tensor.clone(memory_format=torch.channels_last if tensor.dim() == 4 else torch.contiguous_format)
             tensors[name] = tensor
     finally:
         source.close()

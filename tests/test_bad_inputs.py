@@ -370,7 +370,7 @@ def test_guidance_overflow_is_an_error_not_a_nan_image(model_file, monkeypatch):
     texture = pipeline.encode_source(hot, source_photo())
     forward = hot.network.forward
     # outputs near the float limit (a diverged model): within-range scales overflow them to inf
-    monkeypatch.setattr(hot.network, "forward", lambda *args: forward(*args) * 1e37)
+    monkeypatch.setattr(hot.network, "forward", lambda *args, **kwargs: forward(*args, **kwargs) * 1e37)
     with pytest.raises(FloatingPointError, match="NaN or infinite values; lower the guidance scales or use fp32"):
         run(hot, texture, [standing_pose()], steps=2, appearance_scale=100.0)
 

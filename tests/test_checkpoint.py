@@ -132,6 +132,7 @@ def _outputs(net: PIDMNetwork) -> torch.Tensor:
     x_t = torch.randn(2, 3, size, size, generator=g)
     pose = torch.rand(2, 20, size, size, generator=g)
     source = torch.randn(2, 3, size, size, generator=g)
+    x_t, pose, source = (x.to(next(net.parameters()).dtype) for x in (x_t, pose, source))
     with torch.no_grad():
         return net(x_t, pose, torch.tensor([10.0, 900.0]), net.encode_texture(source)).float()
 
@@ -250,6 +251,22 @@ def test_dtype_conversion(tmp_path, tiny_file, tiny_net, tiny_info, dtype):
     back = load_model(path, dtype=torch.float32)
     assert back.dtype == torch.float32
     torch.testing.assert_close(_outputs(back.network), _outputs(tiny_net), atol=0.05, rtol=0.05)
+
+
+def test_half_weights_load_channels_last_and_own_their_memory(tmp_path, tiny_net, tiny_info):
+    path = save_model(tmp_path / "bf16.safetensors", tiny_net, tiny_info, dtype=torch.bfloat16)
+    convs = lambda model: [p for p in model.network.parameters() if p.dim() == 4]  # noqa: E731
+    half = load_model(path)  # half weights: conv weights NHWC by default
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs(half))
+    # every tensor is a copy of its own, so none keeps the memory-mapped file (and its pages) alive;
+    # 1x1 conv weights, NCHW and NHWC at once, are the case .contiguous() would have missed
+    assert any(p.shape[2:] == (1, 1) for p in convs(half))
+    for p in half.network.parameters():
+        assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
+    torch.testing.assert_close(_outputs(half.network), _outputs(load_model(path, channels_last=False).network),
+                               atol=0.02, rtol=0.02)  # bf16: the layouts sum in different orders
+    full = load_model(path, dtype=torch.float32)  # fp32 stays NCHW: bit-exact with the official layout
+    assert all(p.is_contiguous() for p in convs(full))
 
 
 def test_save_model_rejects_mismatched_info(tmp_path, tiny_net, tiny_info):
