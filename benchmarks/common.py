@@ -243,7 +243,19 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports ru_maxrss in KiB)."""
+    """Peak resident set size of this process so far, in MiB.
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this process image. Not ru_maxrss:
+    after fork + exec that still carries the parent's peak (the kernel copies it over at exec), so a
+    worker started by a large parent would report at least the parent's size.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 1024 if sys.platform != "darwin" else kib / 2**20
 

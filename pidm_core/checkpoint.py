@@ -915,14 +915,14 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
         tensors = {}
         for name, key in report.key_map.items():
             tensor = source.get(key)
-            if target is not None and tensor.is_floating_point():
-                tensor = tensor.to(target)
-            tensor = tensor.to(device)
+            tensor_dtype = target if target is not None and tensor.is_floating_point() else tensor.dtype
             if channels_last:
-                # Copy every tensor (not only the 4-D conv weights), so that none still views the
-                # memory-mapped file: the mapping, and the pages read from it, go when loading ends.
-                # (clone, not .contiguous(): that returns a 1x1 conv's weight itself, NCHW being NHWC there)
-                tensor = tensor.clone(memory_format=torch.channels_last if tensor.dim() == 4 else torch.contiguous_format)
+                # One copy per tensor, conv weights NHWC: no tensor keeps viewing the memory-mapped
+                # file, so the mapping and the pages read from it go when loading ends.
+                layout = torch.channels_last if tensor.dim() == 4 else torch.contiguous_format
+                tensor = tensor.to(device=device, dtype=tensor_dtype, memory_format=layout, copy=True)
+            else:
+                tensor = tensor.to(device=device, dtype=tensor_dtype)
             tensors[name] = tensor
     finally:
         source.close()
