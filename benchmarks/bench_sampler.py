@@ -451,8 +451,9 @@ def e2e_config_section(args, device, table: Optional[dict], results) -> None:
         best = table["best"]
         ours_net, ours_cl, ours_label = best.network, best.channels_last, best.label.split(":")[0]
     else:
-        half = torch.float16 if device.type == "cuda" else torch.bfloat16
-        ours_net, ours_cl, ours_label = common.converted(net32, dtype=half), False, f"ours {common.DTYPE_NAMES[half]}"
+        half = common.default_half(device)
+        ours_net = common.converted(net32, dtype=half, channels_last=True)
+        ours_cl, ours_label = True, f"ours {common.DTYPE_NAMES[half]} + channels-last"
     source = common.smooth_source(s, 1, args.seed).to(device)
     pose = common.standing_pose_map(s)[None].to(device)
     x_T = _x_T((1, 3, s, s), args.seed, device)
