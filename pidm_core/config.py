@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 POSE_CHANNELS = 20  # 3 RGB skeleton channels + 17 limb distance maps
+PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class PIDMConfig:
     """Shape of a PIDM denoiser and its texture encoder.
 
     The denoiser sees the noisy image (3 channels) concatenated with the 20-channel pose map and
-    predicts ε (3 channels) plus the learned-range variance interpolation v (3 channels). The texture
+    predicts ε (or v, see ``prediction``; 3 channels) plus the learned-range variance interpolation v (3 channels). The texture
     encoder is a copy of the denoiser's down path fed the source image; its features enter the
     denoiser only through cross-attention at ``attention_resolutions``.
     """
@@ -35,6 +36,10 @@ class PIDMConfig:
     image_channels: int = 3
     pose_channels: int = POSE_CHANNELS
     learn_sigma: bool = True  # 6 output channels: ε and the variance interpolation v
+    # What the first 3 output channels hold: "eps" (the official model) or "v" = √ᾱ·ε − √(1−ᾱ)·x_0
+    # (Salimans & Ho 2022). v keeps x̂_0 well conditioned at high noise, where ε-prediction divides
+    # by √ᾱ ≈ 0.006; a small model trained on CPU learns source colours with it.
+    prediction: str = "eps"
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mult)
@@ -49,6 +54,8 @@ class PIDMConfig:
                 f"attention_resolutions {self.attention_resolutions} must be among the "
                 f"resolutions {sorted(reachable)} of image_size {self.image_size}"
             )
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
         if self.model_channels * min(self.channel_mult) % min(32, self.model_channels):
             raise ValueError("model_channels must be a multiple of 32 or smaller than 32")
 

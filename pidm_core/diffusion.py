@@ -3,7 +3,8 @@
 One :class:`Schedule` holds the β-schedule arrays (float64, computed once); every coefficient is
 derived from them. Conventions follow improved-DDPM / guided-diffusion, which the official code
 uses: integer timesteps t ∈ [0, T), ε-prediction, learned-range variance, and the hybrid loss
-L = MSE(ε) + L_vb (variational bound in bits per dimension, ε frozen inside it).
+L = MSE(ε) + L_vb (variational bound in bits per dimension, ε frozen inside it). Our own models
+may predict v instead of ε; samplers always receive ε (see :func:`eps_from_v`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def predict_eps(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor, x0: torc
     return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
 
+def v_target(schedule: Schedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """v = √ᾱ_t ε − √(1-ᾱ_t) x_0, the velocity target of v-prediction."""
+    a = alpha_bar(schedule, t, x0)
+    return a.sqrt() * noise - (1 - a).sqrt() * x0
+
+
+def eps_from_v(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """ε implied by a v-prediction: ε = √ᾱ_t v + √(1-ᾱ_t) x_t."""
+    a = alpha_bar(schedule, t, x_t)
+    return a.sqrt() * v + (1 - a).sqrt() * x_t
+
+
 def posterior_mean(schedule: Schedule, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Mean of q(x_{t-1} | x_t, x_0)."""
     abar, abar_prev = schedule.alphas_cumprod, schedule.alphas_cumprod_prev
@@ -134,17 +147,21 @@ def _mean_flat(x: torch.Tensor) -> torch.Tensor:
 
 
 def hybrid_loss(
-    schedule: Schedule, model_output: torch.Tensor, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+    schedule: Schedule, model_output: torch.Tensor, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
+    noise: torch.Tensor, prediction: str = "eps",
 ) -> dict[str, torch.Tensor]:
-    """Improved-DDPM hybrid loss per sample: MSE on ε plus the variational bound (bits/dim) that
-    trains the variance, with ε detached inside the bound so it does not disturb the mean.
+    """Improved-DDPM hybrid loss per sample: MSE on the prediction (ε, or v for ``prediction="v"``)
+    plus the variational bound (bits/dim) that trains the variance, with the prediction detached
+    inside the bound so it does not disturb the mean.
 
-    model_output [B, 6, H, W] = (ε, v). Returns {"mse", "vb", "loss"}, each [B].
+    model_output [B, 6, H, W] = (prediction, variance interpolation). Returns {"mse", "vb", "loss"}, each [B].
     """
-    eps, v = model_output.float().chunk(2, dim=1)
-    mse = _mean_flat((noise - eps) ** 2)
+    pred, v = model_output.float().chunk(2, dim=1)
+    target = noise if prediction == "eps" else v_target(schedule, x0, t, noise)
+    mse = _mean_flat((target - pred) ** 2)
     log_var = learned_log_variance(schedule, v, t)
-    x0_pred = predict_x0(schedule, x_t, t, eps.detach())
+    eps = pred.detach() if prediction == "eps" else eps_from_v(schedule, x_t, t, pred.detach())
+    x0_pred = predict_x0(schedule, x_t, t, eps)
     model_mean = posterior_mean(schedule, x0_pred, x_t, t)
     true_mean = posterior_mean(schedule, x0, x_t, t)
     true_log_var = _at(schedule.posterior_log_variance_clipped, t, x_t)

@@ -66,6 +66,19 @@ def appearance_blend(schedule: diffusion.Schedule, reference: torch.Tensor, mask
     return blend
 
 
+def predicting_eps(denoise: samplers.Denoise, schedule: diffusion.Schedule, prediction: str) -> samplers.Denoise:
+    """The samplers take ε; a v-predicting network's (guided) output is converted here. The map is
+    linear in the output for fixed x_t and t, so converting after guidance equals guiding ε."""
+    if prediction == "eps":
+        return denoise
+
+    def denoise_eps(x, t):
+        v, variance = denoise(x, t)
+        return diffusion.eps_from_v(schedule, x, t, v), variance
+
+    return denoise_eps
+
+
 @torch.no_grad()
 def encode_texture_pair(network: PIDMNetwork, source: torch.Tensor) -> tuple[TextureKV, TextureKV]:
     """Texture keys/values of the sources [B, 3, S, S] and of the null source (a zero image, batch 1)."""
@@ -107,6 +120,7 @@ def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: Textu
     denoiser = guidance.build_denoiser(guidance_mode, network, pose_map.to(next(network.parameters()).dtype), texture,
                                        repeat_texture(null_texture, b), pose_scale=pose_scale,
                                        appearance_scale=appearance_scale)
+    denoiser = predicting_eps(denoiser, schedule, network.config.prediction)
     blend = None
     if mask is not None:
         if reference is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -64,6 +65,7 @@ class TrainOptions:
     export: str = ""  # when training ends, write the EMA weights here as .safetensors
     name: str = ""  # model name stored in the exported file (default: the config name)
     high_noise_weight: float = 1.0  # >1: weight the ε-MSE by clamp((1-ᾱ)/ᾱ, 1, this) (see training_loss)
+    prediction: str = ""  # "eps" | "v": what the network predicts; "" = the config's (official: eps)
     threads: int = 0  # CPU threads for torch (0 = torch's default); 1 copes best with a busy machine
 
 
@@ -132,7 +134,7 @@ def drop_conditions(batch: dict, source_drop: float, pose_drop: float, generator
 
 
 def training_loss(network: PIDMNetwork, schedule: diffusion.Schedule, batch: dict, opts: TrainOptions,
-                  generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+                  generator: torch.Generator, device: torch.device, prediction: str = "eps") -> dict[str, torch.Tensor]:
     """Hybrid loss of one batch (dict of CPU tensors); returns batch means."""
     source, pose = drop_conditions(batch, opts.source_drop, opts.pose_drop, generator)
     x0 = batch["target_image"].to(device)
@@ -143,7 +145,7 @@ def training_loss(network: PIDMNetwork, schedule: diffusion.Schedule, batch: dic
     x_t = diffusion.q_sample(schedule, x0, t, noise)
     # Only the main module's forward is wrapped by DDP; call the encoder through it too.
     out = network(x_t, pose, t, source_texture=source)
-    terms = diffusion.hybrid_loss(schedule, out, x0, x_t, t, noise)
+    terms = diffusion.hybrid_loss(schedule, out, x0, x_t, t, noise, prediction=prediction)
     if opts.high_noise_weight > 1:
         # ε-MSE hardly notices errors at high noise, where x̂_0 = (x_t − √(1−ᾱ)ε)/√ᾱ magnifies them and
         # where the source must supply colours and layout: weight those steps by 1/SNR, capped.
@@ -211,6 +213,15 @@ def _autocast(precision: str, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def _any_rank(flag: bool, world: int) -> bool:
+    """True on every rank if it is true on any: ranks must stop at the same step or DDP hangs."""
+    if world == 1:
+        return flag
+    value = torch.tensor([float(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def _lr_at(step: int, opts: TrainOptions) -> float:
     return opts.lr * min(1.0, (step + 1) / max(1, opts.warmup))
 
@@ -220,6 +231,8 @@ def train(opts: TrainOptions, log=print) -> dict:
     rank, world, local_rank = _distributed()
     device = _device(local_rank)
     config: PIDMConfig = get_config(opts.config)
+    if opts.prediction:
+        config = dataclasses.replace(config, prediction=opts.prediction)
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
@@ -230,7 +243,10 @@ def train(opts: TrainOptions, log=print) -> dict:
     if opts.init:
         from .checkpoint import load_model
 
-        network.load_state_dict(load_model(opts.init).network.state_dict())
+        # a torch checkpoint (official last.pt, or our training state) carries no trusted config: read it
+        # as this run's network; a safetensors file names its own, and only the weights are taken
+        torch_file = Path(opts.init).suffix != ".safetensors"
+        network.load_state_dict(load_model(opts.init, config=config if torch_file else None).network.state_dict())
     module = TrainingModule(network)
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[local_rank] if device.type == "cuda" else None)
@@ -264,13 +280,14 @@ def train(opts: TrainOptions, log=print) -> dict:
                              persistent_workers=opts.workers > 0))
 
     def save():
+        gens = [generator.get_state()]
+        if world > 1:  # a collective: every rank takes part, only rank 0 writes
+            mine = gens[0].to(device)  # NCCL gathers only device tensors
+            gathered = [torch.empty_like(mine) for _ in range(world)]
+            dist.all_gather(gathered, mine)
+            gens = [g.cpu() for g in gathered]
         if rank != 0:
             return
-        gens = [generator.get_state()]
-        if world > 1:
-            gathered = [torch.empty_like(gens[0]) for _ in range(world)]
-            dist.all_gather(gathered, gens[0])
-            gens = gathered
         save_training_state(last, {
             "model": network.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema, "step": step,
             "generator": gens, "options": json.dumps(asdict(opts)), "config": config.to_json(),
@@ -295,7 +312,7 @@ def train(opts: TrainOptions, log=print) -> dict:
             sync = contextlib.nullcontext() if (world == 1 or micro == opts.grad_accum - 1) else module.no_sync()
             with sync:
                 with _autocast(opts.precision, device):
-                    terms = training_loss(module, schedule, batch, opts, generator, device)
+                    terms = training_loss(module, schedule, batch, opts, generator, device, config.prediction)
                 scaler.scale(terms["loss"] / opts.grad_accum).backward()
             for k in sums:
                 sums[k] += terms[k].item() / opts.grad_accum
@@ -315,7 +332,7 @@ def train(opts: TrainOptions, log=print) -> dict:
             save()
         if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
             _save_sample_grid(out_dir / f"samples_{step:07d}.png", ema, config, opts)
-        if opts.max_minutes and (time.time() - start) > opts.max_minutes * 60:
+        if opts.max_minutes and _any_rank((time.time() - start) > opts.max_minutes * 60, world):
             break
     save()
     if bar is not None:
