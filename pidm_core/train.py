@@ -246,7 +246,11 @@ def train(opts: TrainOptions, log=print) -> dict:
         # a torch checkpoint (official last.pt, or our training state) carries no trusted config: read it
         # as this run's network; a safetensors file names its own, and only the weights are taken
         torch_file = Path(opts.init).suffix != ".safetensors"
-        network.load_state_dict(load_model(opts.init, config=config if torch_file else None).network.state_dict())
+        initial = load_model(opts.init, config=config if torch_file else None)
+        network.load_state_dict(initial.network.state_dict())
+        init_record = _init_record(Path(opts.init), initial.info)
+    else:
+        init_record = {}
     module = TrainingModule(network)
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[local_rank] if device.type == "cuda" else None)
@@ -268,6 +272,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
         history = json.loads(state.get("history", "[]"))
         elapsed_before = float(state.get("elapsed_s", 0.0))
+        init_record = json.loads(state.get("init_record", "{}"))
         if rank == 0:
             log(f"resumed from {last} at step {step}")
 
@@ -292,6 +297,7 @@ def train(opts: TrainOptions, log=print) -> dict:
             "model": network.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema, "step": step,
             "generator": gens, "options": json.dumps(asdict(opts)), "config": config.to_json(),
             "history": json.dumps(history[-2000:]), "elapsed_s": elapsed_before + time.time() - start,
+            "init_record": json.dumps(init_record),
         })
 
     start = time.time()
@@ -341,14 +347,32 @@ def train(opts: TrainOptions, log=print) -> dict:
         dist.barrier()
     elapsed = elapsed_before + time.time() - start
     if rank == 0 and opts.export and step >= opts.steps:
-        export_ema(ema, config, opts, step, elapsed, history)
+        export_ema(ema, config, opts, step, elapsed, history, init_record)
         log(f"exported EMA weights to {opts.export}")
     return {"step": step, "history": history, "elapsed_s": elapsed}
 
 
-def export_ema(ema: dict, config: PIDMConfig, opts: TrainOptions, step: int, elapsed_s: float, history: list) -> Path:
+def _init_record(path: Path, info) -> dict:
+    """What a fine-tune started from, for the exported metadata: the file's name and, when known,
+    how long it had been trained (our training state) or its own training record (our safetensors)."""
+    record: dict = {"init": path.name}
+    if path.suffix == ".safetensors":
+        if "training" in info.extra:
+            record["init_training"] = json.loads(info.extra["training"])
+        return record
+    try:
+        state = load_training_state(path)
+    except Exception:  # the official last.pt holds a pickled config object: no record of ours
+        return record
+    if isinstance(state, dict) and "step" in state:
+        record.update(init_steps=int(state["step"]), init_wall_time_s=round(float(state.get("elapsed_s", 0))))
+    return record
+
+
+def export_ema(ema: dict, config: PIDMConfig, opts: TrainOptions, step: int, elapsed_s: float, history: list,
+               init_record: dict | None = None) -> Path:
     """Write the EMA weights as our .safetensors, recording the config, the dropped conditions and
-    how the model was trained."""
+    how the model was trained (and, for a fine-tune, what it started from)."""
     from .checkpoint import ModelInfo, save_model
 
     network = PIDMNetwork(config)
@@ -358,6 +382,7 @@ def export_ema(ema: dict, config: PIDMConfig, opts: TrainOptions, step: int, ela
         "steps": step, "wall_time_s": round(elapsed_s), "data": opts.data, "batch_size": opts.batch_size,
         "grad_accum": opts.grad_accum, "lr": opts.lr, "precision": opts.precision, "ema_decay": opts.ema_decay,
         "final_loss": round(sum(h["loss"] for h in recent) / max(1, len(recent)), 5),
+        "prediction": config.prediction, **(init_record or {}),
     }
     info = ModelInfo(name=opts.name or f"pidm_{opts.config}", config=config, source_drop_prob=opts.source_drop,
                      pose_drop_prob=opts.pose_drop, extra={"fit": "pad", "training": json.dumps(training)})

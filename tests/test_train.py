@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,11 +83,19 @@ def test_two_process_ddp_on_cpu(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "pidm_core.train", "--config", "tiny_32", "--data", "synthetic", "--out", str(out),
            "--steps", "2", "--batch-size", "2", "--workers", "0", "--sample-every", "0", "--threads", "1"]
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # own session, so a hung rank can be killed together with its launcher
+    launcher = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    try:
+        stdout, stderr = launcher.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(launcher.pid, signal.SIGKILL)
+        stdout, stderr = launcher.communicate()
+        pytest.fail(f"2-process DDP run did not finish in 240 s (hung collective?):\n{stderr[-3000:]}")
+    assert launcher.returncode == 0, stderr[-3000:]
     state = load_training_state(out / "last.pt")
     assert state["step"] == 2 and len(state["generator"]) == 2  # one RNG state per rank
-    assert json.loads(done.stdout.strip().splitlines()[-1])["step"] == 2
+    assert json.loads(stdout.strip().splitlines()[-1])["step"] == 2
 
 
 def test_v_prediction_run_exports_a_v_model(tmp_path):
@@ -102,8 +111,15 @@ def test_fine_tune_from_a_training_state_and_from_safetensors(tmp_path):
     train(_options(tmp_path / "first", steps=1, export=str(tmp_path / "first.safetensors")))
     for init in (tmp_path / "first" / "last.pt", tmp_path / "first.safetensors"):
         out = tmp_path / f"from_{init.suffix[1:]}"
-        result = train(_options(out, steps=1, init=str(init), prediction="v"))
+        export = out.with_suffix(".safetensors")
+        result = train(_options(out, steps=1, init=str(init), prediction="v", export=str(export)))
         assert result["step"] == 1
+        training = json.loads(load_model(export).info.extra["training"])
+        assert training["init"] == init.name and training["prediction"] == "v"
+        if init.suffix == ".pt":
+            assert training["init_steps"] == 1
+        else:
+            assert training["init_training"]["steps"] == 1
 
 
 def test_v_conversions_invert_q_sample():
