@@ -215,6 +215,8 @@ def official_ddim_sample(network: PIDMNetwork, source: torch.Tensor, pose_map: t
         at_next = compute_alpha(betas, torch.full((n,), j)).float().to(x.device)
         out = official_guided(network, x, pose_map, t, features, null_features, scale=scale)
         et = out[:, :3]
+        if network.config.prediction == "v":  # the official code knows only ε; our v-models' output is converted
+            et = at.sqrt() * et + (1 - at).sqrt() * x
         x0 = (x - et * (1 - at).sqrt()) / at.sqrt()
         c2 = (1 - at_next).sqrt()  # η = 0: c1 = 0
         x = at_next.sqrt() * x0 + c2 * et

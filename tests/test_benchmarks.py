@@ -1,6 +1,8 @@
 """The benchmark scripts: the official-algorithm baseline equals our fp32 path, and each script runs
 end to end with its tiniest settings (tiny_32, one repeat, one or two steps)."""
 
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -67,8 +69,11 @@ def test_baseline_equals_ours_in_fp32(tiny):
         assert (out - baseline).abs().max() < 1e-4, name
 
 
-def test_baseline_ddim_equals_our_ddim(tiny):
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_baseline_ddim_equals_our_ddim(tiny, prediction):
     network, source, pose, _, _ = tiny
+    network = copy.copy(network)
+    network.config = dataclasses.replace(network.config, prediction=prediction)
     x_T = bench_sampler._x_T((2, 3, S, S), 5, "cpu")
     ours = pipeline.generate_from_tensors(network, source, pose, steps=2, sampler="ddim", seed=5)
     baseline = off.official_ddim_sample(network, source, pose, x_T, steps=2)
