@@ -272,7 +272,8 @@ def train(opts: TrainOptions, log=print) -> dict:
         generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
         history = json.loads(state.get("history", "[]"))
         elapsed_before = float(state.get("elapsed_s", 0.0))
-        init_record = json.loads(state.get("init_record", "{}"))
+        if "init_record" in state:
+            init_record = json.loads(state["init_record"])
         if rank == 0:
             log(f"resumed from {last} at step {step}")
 
