@@ -154,3 +154,21 @@ def test_prediction_is_validated_and_defaults_to_eps_for_old_files():
     old = json.loads(get_config("tiny_32").to_json())
     del old["prediction"]
     assert PIDMConfig.from_json(json.dumps(old)).prediction == "eps"
+
+
+def test_fine_tune_starts_from_the_official_checkpoints_ema(tmp_path):
+    from test_checkpoint import _official_dict  # an official-format last.pt: model, ema, optimizer, pickled conf
+
+    torch.manual_seed(0)
+    config = get_config("tiny_32")
+    ema_net = PIDMNetwork(config)
+    with torch.no_grad():
+        for p in ema_net.parameters():
+            p.normal_(0, 0.05)
+    official = tmp_path / "last.pt"
+    torch.save(_official_dict(PIDMNetwork(config), ema_net), official)
+    train(_options(tmp_path / "ft", steps=1, lr=0.0, init=str(official)))  # lr 0: weights stay as loaded
+    state = load_training_state(tmp_path / "ft" / "last.pt")
+    for name, value in ema_net.state_dict().items():
+        assert torch.equal(state["model"][name], value), name
+    assert json.loads(state["init_record"]) == {"init": "last.pt"}
