@@ -438,12 +438,17 @@ def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOpti
     Image.fromarray(grid).save(path)
 
 
-def main(argv=None) -> None:
+def parse_options(argv=None) -> TrainOptions:
+    """Command-line flags, one per :class:`TrainOptions` field (``--high-noise-weight`` …)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for field_name, default in asdict(TrainOptions()).items():
         flag = "--" + field_name.replace("_", "-")
         parser.add_argument(flag, type=type(default), default=default)
-    opts = TrainOptions(**vars(parser.parse_args(argv)))
+    return TrainOptions(**vars(parser.parse_args(argv)))
+
+
+def main(argv=None) -> None:
+    opts = parse_options(argv)
     result = train(opts)
     if result["history"]:
         print(json.dumps({"step": result["step"], "last": result["history"][-1]}))

@@ -172,3 +172,30 @@ def test_fine_tune_starts_from_the_official_checkpoints_ema(tmp_path):
     for name, value in ema_net.state_dict().items():
         assert torch.equal(state["model"][name], value), name
     assert json.loads(state["init_record"]) == {"init": "last.pt"}
+
+
+def test_the_embedded_model_script_chains_valid_stages(tmp_path):
+    """scripts/train_embedded.sh, with a python that records its arguments instead of training: every
+    stage parses as trainer options, the ε stages continue one run, and the v stage exports."""
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    log = tmp_path / "calls.jsonl"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PIDM_VENV": str(tmp_path / "venv"), "OUT": str(tmp_path / "out"),
+           "EXPORT": str(tmp_path / "model.safetensors")}
+    subprocess.run(["bash", str(ROOT / "scripts" / "train_embedded.sh")], env=env, check=True, timeout=60)
+    from pidm_core.train import parse_options
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(call[:2] == ["-m", "pidm_core.train"] for call in calls)
+    stages = [parse_options(call[2:]) for call in calls]
+    eps, v = stages[:-1], stages[-1]
+    assert len(eps) == 5 and {s.out for s in eps} == {str(tmp_path / "out" / "eps")}
+    assert [s.steps for s in eps] == sorted(s.steps for s in eps) and eps[-1].steps == 11500
+    assert all(s.prediction == "" and s.config == "synthetic_64" for s in eps)
+    assert v.prediction == "v" and v.init == str(tmp_path / "out" / "eps" / "last.pt")
+    assert v.export == str(tmp_path / "model.safetensors") and v.name == "pidm_synthetic_64"
+    # the shipped file's own record agrees with the script
+    training = json.loads(load_model("embedded").info.extra["training"])
+    assert training["steps"] == v.steps and training["init_steps"] == eps[-1].steps and training["lr"] == v.lr
