@@ -91,7 +91,8 @@ class PIDMConfig:
 CONFIGS: dict[str, PIDMConfig] = {
     # The official DeepFashion 256×256 model (852 tensors in the official state dict).
     "deepfashion_256": PIDMConfig(),
-    # The embedded default model: same architecture, 64×64 pixels, narrower and shallower.
+    # The embedded default model: same architecture, 64×64 pixels, narrower and shallower, and
+    # v-prediction (with ε it learns the pose but not the source's colours; README, embedded model).
     "synthetic_64": PIDMConfig(
         image_size=64,
         model_channels=32,
@@ -100,6 +101,7 @@ CONFIGS: dict[str, PIDMConfig] = {
         attention_resolutions=(16, 8),
         embed_channels=128,
         dropout=0.0,
+        prediction="v",
     ),
     # A tiny network for unit tests: builds and runs in milliseconds.
     "tiny_32": PIDMConfig(

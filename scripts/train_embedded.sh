@@ -20,7 +20,7 @@ common=(--config synthetic_64 --data synthetic --batch-size 16 --warmup 200 --em
 
 # Stage 1, ε-prediction (the official parametrisation): learns to draw a figure in the target pose.
 # The learning rate and the high-noise weight changed between sessions; these are the boundaries.
-eps_stage() { "$PY" -m pidm_core.train "${common[@]}" --out "$OUT/eps" "$@"; }
+eps_stage() { "$PY" -m pidm_core.train "${common[@]}" --out "$OUT/eps" --prediction eps "$@"; }
 eps_stage --steps 1389 --lr 2e-4
 eps_stage --steps 3906 --lr 3e-4
 eps_stage --steps 5150 --lr 2e-4 --high-noise-weight 20

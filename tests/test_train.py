@@ -193,7 +193,7 @@ def test_the_embedded_model_script_chains_valid_stages(tmp_path):
     eps, v = stages[:-1], stages[-1]
     assert len(eps) == 5 and {s.out for s in eps} == {str(tmp_path / "out" / "eps")}
     assert [s.steps for s in eps] == sorted(s.steps for s in eps) and eps[-1].steps == 11500
-    assert all(s.prediction == "" and s.config == "synthetic_64" for s in eps)
+    assert all(s.prediction == "eps" and s.config == "synthetic_64" for s in eps)
     assert v.prediction == "v" and v.init == str(tmp_path / "out" / "eps" / "last.pt")
     assert v.export == str(tmp_path / "model.safetensors") and v.name == "pidm_synthetic_64"
     # the shipped file's own record agrees with the script
