@@ -20,8 +20,8 @@ class PIDMConfig:
     """Shape of a PIDM denoiser and its texture encoder.
 
     The denoiser sees the noisy image (3 channels) concatenated with the 20-channel pose map and
-    predicts ε (or v, see ``prediction``; 3 channels) plus the learned-range variance interpolation v (3 channels). The texture
-    encoder is a copy of the denoiser's down path fed the source image; its features enter the
+    predicts ε, or v (see ``prediction``), in 3 channels plus the learned-range variance
+    interpolation in 3 more. The texture encoder is a copy of the denoiser's down path fed the source image; its features enter the
     denoiser only through cross-attention at ``attention_resolutions``.
     """
 

@@ -156,10 +156,10 @@ def hybrid_loss(
 
     model_output [B, 6, H, W] = (prediction, variance interpolation). Returns {"mse", "vb", "loss"}, each [B].
     """
-    pred, v = model_output.float().chunk(2, dim=1)
+    pred, variance = model_output.float().chunk(2, dim=1)
     target = noise if prediction == "eps" else v_target(schedule, x0, t, noise)
     mse = _mean_flat((target - pred) ** 2)
-    log_var = learned_log_variance(schedule, v, t)
+    log_var = learned_log_variance(schedule, variance, t)
     eps = pred.detach() if prediction == "eps" else eps_from_v(schedule, x_t, t, pred.detach())
     x0_pred = predict_x0(schedule, x_t, t, eps)
     model_mean = posterior_mean(schedule, x0_pred, x_t, t)

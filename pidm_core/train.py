@@ -3,8 +3,8 @@
     python -m pidm_core.train --config synthetic_64 --data synthetic --out runs/synthetic_64
     torchrun --nproc_per_node 8 -m pidm_core.train --config deepfashion_256 --data deepfashion:/data/fashion --out runs/df
 
-Hybrid loss (MSE on ε + variational bound), Adam with linear warm-up, gradient clipping, EMA,
-optional bf16/fp16 autocast and gradient accumulation. The source image and the pose map are
+Hybrid loss (MSE on ε, or on v with ``--prediction v``, + variational bound), Adam with linear
+warm-up, gradient clipping, EMA, optional bf16/fp16 autocast and gradient accumulation. The source image and the pose map are
 dropped independently at random (zero image / zero map) so that both the official and the
 paper's disentangled guidance work. Pairs are used in both directions, with horizontal flips.
 Launched plainly it runs one process (CPU or one GPU); under ``torchrun`` it uses DDP.
@@ -233,6 +233,8 @@ def train(opts: TrainOptions, log=print) -> dict:
     config: PIDMConfig = get_config(opts.config)
     if opts.prediction:
         config = dataclasses.replace(config, prediction=opts.prediction)
+    if opts.high_noise_weight > 1 and config.prediction != "eps":
+        raise ValueError("--high-noise-weight reweights the ε-MSE; a v-prediction run needs none (leave it at 1)")
     out_dir = Path(opts.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)

@@ -106,6 +106,11 @@ def test_v_prediction_run_exports_a_v_model(tmp_path):
     assert model.network.config.prediction == "v"
 
 
+def test_high_noise_weight_is_refused_for_v_prediction(tmp_path):
+    with pytest.raises(ValueError, match="high-noise-weight"):
+        train(_options(tmp_path / "run", prediction="v", high_noise_weight=20.0))
+
+
 def test_fine_tune_from_a_training_state_and_from_safetensors(tmp_path):
     """--init takes our own last.pt (read as this run's config) and our .safetensors (its own config)."""
     train(_options(tmp_path / "first", steps=1, export=str(tmp_path / "first.safetensors")))
