@@ -416,7 +416,7 @@ class _StepIndices(torch.utils.data.Sampler):
 
 
 def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOptions, count: int = 4) -> None:
-    """Source | target pose | EMA output | truth, for a few held-out pairs (DDIM 25 steps)."""
+    """Source | target pose | EMA output | truth, for a few held-out pairs (ddpm 25 steps)."""
     from PIL import Image
 
     from .pipeline import generate_from_tensors
