@@ -352,7 +352,7 @@ def train(opts: TrainOptions, log=print) -> dict:
     if rank == 0 and opts.export and step >= opts.steps:
         export_ema(ema, config, opts, step, elapsed, history, init_record)
         log(f"exported EMA weights to {opts.export}")
-    return {"step": step, "history": history, "elapsed_s": elapsed}
+    return {"step": step, "history": history, "elapsed_s": elapsed, "rank": rank}
 
 
 def _init_record(path: Path, info) -> dict:
@@ -452,7 +452,7 @@ def parse_options(argv=None) -> TrainOptions:
 def main(argv=None) -> None:
     opts = parse_options(argv)
     result = train(opts)
-    if result["history"]:
+    if result["history"] and result["rank"] == 0:  # one summary line per run, not one per process
         print(json.dumps({"step": result["step"], "last": result["history"][-1]}))
 
 
