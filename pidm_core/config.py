@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 POSE_CHANNELS = 20  # 3 RGB skeleton channels + 17 limb distance maps
 PREDICTIONS = ("eps", "v")

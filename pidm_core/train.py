@@ -19,9 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import math
 import os
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path

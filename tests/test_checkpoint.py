@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from pidm_core import checkpoint
+from pidm_core import checkpoint, torch_pickle
 from pidm_core.checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -380,8 +380,8 @@ def test_pickle_cannot_modify_allowed_globals(target):
     data = (b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"}" + _binunicode("dtype")
             + b"ctorch\nfloat16\ns" + b"b.")
     with pytest.raises((pickle.UnpicklingError, TypeError, AttributeError)):
-        checkpoint._RestrictedUnpickler(io.BytesIO(data), None).load()
-    assert checkpoint._ALLOWED[("torch", "FloatStorage")].dtype == torch.float32
+        torch_pickle.RestrictedUnpickler(io.BytesIO(data), None).load()
+    assert torch_pickle._ALLOWED[("torch", "FloatStorage")].dtype == torch.float32
 
 
 def test_stable_diffusion_like_checkpoints(tmp_path):

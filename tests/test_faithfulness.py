@@ -1,7 +1,6 @@
 """Numerical faithfulness against the official implementation (fixtures made by running it; see
 tests/fixtures/official_tiny/README.md)."""
 
-import json
 from pathlib import Path
 
 import pytest

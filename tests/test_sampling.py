@@ -1,6 +1,5 @@
 """Diffusion maths, samplers and guidance on analytic denoisers and a tiny network."""
 
-import math
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ import torch
 
 from pidm_core import diffusion, guidance, samplers
 from pidm_core.config import get_config
-from pidm_core.network import PIDMNetwork, concat_texture
+from pidm_core.network import PIDMNetwork
 from pidm_core.pipeline import generate_from_tensors, sampling_timesteps
 
 SCHEDULE = diffusion.linear_schedule()
