@@ -28,6 +28,8 @@ eps_stage --steps 7100 --lr 1e-4 --high-noise-weight 300
 eps_stage --steps 11500 --lr 1e-4 --high-noise-weight 1000
 
 # Stage 2, v-prediction fine-tune from stage 1's EMA: learns to carry the source's colours, which
-# ε-prediction's loss hardly sees at the high noise levels where they are decided.
-"$PY" -m pidm_core.train "${common[@]}" --out "$OUT/v" --prediction v --init "$OUT/eps/last.pt" \
-    --steps "${V_STEPS:-5000}" --lr 2e-4 --export "$EXPORT" --name pidm_synthetic_64
+# ε-prediction's loss hardly sees at the high noise levels where they are decided. The second
+# session of it ran at half the learning rate.
+v_stage() { "$PY" -m pidm_core.train "${common[@]}" --out "$OUT/v" --prediction v --init "$OUT/eps/last.pt" "$@"; }
+v_stage --steps 5000 --lr 2e-4
+v_stage --steps "${V_STEPS:-10000}" --lr 1e-4 --export "$EXPORT" --name pidm_synthetic_64

@@ -182,7 +182,7 @@ def test_fine_tune_starts_from_the_official_checkpoints_ema(tmp_path):
 
 def test_the_embedded_model_script_chains_valid_stages(tmp_path):
     """scripts/train_embedded.sh, with a python that records its arguments instead of training: every
-    stage parses as trainer options, the ε stages continue one run, and the v stage exports."""
+    stage parses as trainer options, the ε and the v stages each continue one run, and the last exports."""
     fake = tmp_path / "venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
     log = tmp_path / "calls.jsonl"
@@ -196,12 +196,15 @@ def test_the_embedded_model_script_chains_valid_stages(tmp_path):
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(call[:2] == ["-m", "pidm_core.train"] for call in calls)
     stages = [parse_options(call[2:]) for call in calls]
-    eps, v = stages[:-1], stages[-1]
-    assert len(eps) == 5 and {s.out for s in eps} == {str(tmp_path / "out" / "eps")}
-    assert [s.steps for s in eps] == sorted(s.steps for s in eps) and eps[-1].steps == 11500
-    assert all(s.prediction == "eps" and s.config == "synthetic_64" for s in eps)
-    assert v.prediction == "v" and v.init == str(tmp_path / "out" / "eps" / "last.pt")
-    assert v.export == str(tmp_path / "model.safetensors") and v.name == "pidm_synthetic_64"
+    eps = [s for s in stages if s.prediction == "eps"]
+    v = [s for s in stages if s.prediction == "v"]
+    assert stages == eps + v and len(eps) == 5 and len(v) == 2
+    for run, out in ((eps, "eps"), (v, "v")):  # each stage resumes the one before it
+        assert {s.out for s in run} == {str(tmp_path / "out" / out)}
+        assert [s.steps for s in run] == sorted(s.steps for s in run)
+    assert eps[-1].steps == 11500 and all(s.config == "synthetic_64" for s in stages)
+    assert all(s.init == str(tmp_path / "out" / "eps" / "last.pt") for s in v)
+    assert [s.export for s in v] == ["", str(tmp_path / "model.safetensors")] and v[-1].name == "pidm_synthetic_64"
     # the shipped file's own record agrees with the script
     training = json.loads(load_model("embedded").info.extra["training"])
-    assert training["steps"] == v.steps and training["init_steps"] == eps[-1].steps and training["lr"] == v.lr
+    assert training["steps"] == v[-1].steps and training["init_steps"] == eps[-1].steps and training["lr"] == v[-1].lr
