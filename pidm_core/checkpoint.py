@@ -30,7 +30,7 @@ import torch
 from .config import CONFIGS, PIDMConfig, get_config
 from .errors import CheckpointError, CheckpointNotFoundError
 from .network import CrossAttentionBlock, PIDMNetwork, ResBlock
-from .torch_pickle import LazyTensor, PickleStub, TorchArchive, materialize  # noqa: F401 (PickleStub: re-exported)
+from .torch_pickle import LazyTensor, TorchArchive, materialize
 
 FORMAT_VERSION = "1"
 EMBEDDED_NAME = "embedded"

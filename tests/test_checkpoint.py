@@ -23,7 +23,6 @@ from pidm_core.checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
     ModelInfo,
-    PickleStub,
     load_model,
     match_state_dict,
     safe_torch_load,
@@ -31,6 +30,7 @@ from pidm_core.checkpoint import (
 )
 from pidm_core.config import get_config
 from pidm_core.network import CrossAttentionBlock, PIDMNetwork, ResBlock
+from pidm_core.torch_pickle import PickleStub
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
