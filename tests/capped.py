@@ -65,7 +65,7 @@ class CappedResult:
         assert self.returncode == 0, f"the process died (exit {self.returncode}){where}"
         assert self.error_type is not None, f"no error was raised{where}"
         assert self.error_type not in FORBIDDEN, f"{self.error_type}: {self.message}{where}"
-        assert "allocate" not in (self.message or ""), f"an allocation failed: {self.message}{where}"
+        assert "allocate memory" not in (self.message or ""), f"an allocation failed: {self.message}{where}"
         assert expected.__name__ in self.error_mro, f"expected {expected.__name__}, got {self.error_type}: {self.message}{where}"
         for fragment in fragments:
             assert fragment in (self.message or ""), f"{fragment!r} not in {self.message!r}"
