@@ -22,6 +22,7 @@ an error naming both sizes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
@@ -36,6 +37,7 @@ from .pose.keypoints import Pose
 from .pose.render import render_pose_map
 
 FIT_MODES = ("pad", "stretch")
+LOG = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +175,66 @@ def fit_info(height: int, width: int, size: int, mode: str = "pad") -> FitInfo:
     return FitInfo(height, width, size, cw / width, ch / height, (size - cw) // 2, (size - ch) // 2)
 
 
-def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
+# Checking IMAGE and MASK inputs: the rules of docs/robustness.md (Photos, Masks), in one place.
+
+ZERO_TO_255_ABOVE = 1.5  # an IMAGE or MASK whose largest value is above this holds 0-255 pixel values
+ASPECT_TOLERANCE = 0.02  # a mask/init/reference image of another size is resized if its aspect is this close
+
+
+def _first(flags: torch.Tensor) -> int:
+    """1-based index of the first batch item whose flag is set."""
+    return int(flags.nonzero()[0, 0]) + 1
+
+
+def values_in_unit_range(values: torch.Tensor, name: str, item: str, integer_is_255: bool) -> torch.Tensor:
+    """Float values in [0, 1] of an IMAGE or MASK batch (batch first).
+
+    ComfyUI's IMAGE and MASK hold floats in [0, 1]. A node that passes 0-255 pixel values instead would
+    give an almost white photo, so 0-255 input (an integer IMAGE, or a largest value above 1.5) is divided
+    by 255 with a logged warning. NaN/inf and values above 255 are errors; the rest is clipped to [0, 1].
+    ``integer_is_255``: an integer IMAGE is 0-255 whatever it holds; an integer MASK of 0 and 1 is a mask.
+    """
+    if values.dtype == torch.bool:
+        return values.float()
+    if values.is_complex():
+        raise ValueError(f"{name} holds complex numbers ({values.dtype}); connect a real {item} batch")
+    dtype, integer = str(values.dtype).replace("torch.", ""), not values.is_floating_point()
+    values = values.float()
+    finite = torch.isfinite(values).flatten(1).all(1)
+    if not finite.all():
+        raise ValueError(f"{name} contains NaN or infinite values ({item} {_first(~finite)} of {len(finite)}): "
+                         "fix or replace the node that made it, or disconnect the input")
+    high = float(values.max())
+    if high > 256:
+        raise ValueError(f"{name} has values up to {high:.6g}; expected floats in [0, 1] (0-255 is read too): "
+                         f"scale the {item} to [0, 1]")
+    if high > ZERO_TO_255_ABOVE or (integer and integer_is_255):
+        LOG.warning("%s holds 0-255 values (%s, largest %g), not ComfyUI's floats in [0, 1]: divided by 255",
+                    name, dtype, high)
+        values = values / 255
+    return values.clamp(0, 1)
+
+
+def _check_count(name: str, found: int, noun: str, count: int, of: str) -> None:
+    """A per-image input holds one item for every image or one per image; checked before anything is copied,
+    so 10,000 masks for 2 images are an error, not a copy."""
+    if found not in (1, count):
+        raise ValueError(f"{name} has {_plural(found, noun)} for {_plural(count, of)}: give 1 {noun} (used for "
+                         f"every image) or {count} (one per image)")
+
+
+def _check_frame(name: str, height: int, width: int, frame: Optional[FitInfo]) -> None:
+    """Masks, init and reference images lie in the source frame: another size is resized to it if the aspect
+    matches, and a 1x1 mask is one value for every pixel; another aspect would shift them against the source."""
+    if frame is None or (height, width) in ((frame.height, frame.width), (1, 1)):
+        return
+    if abs(math.log(width * frame.height / (height * frame.width))) > ASPECT_TOLERANCE:
+        raise ValueError(f"{name} is {width}x{height} pixels but the source image is {frame.width}x{frame.height}: "
+                         "give it in the source image's size (another size of the same aspect ratio is resized)")
+
+
+def _check_images(images: torch.Tensor, name: str, count: Optional[int] = None, of: str = "images",
+                  frame: Optional[FitInfo] = None) -> torch.Tensor:
     if isinstance(images, (list, tuple)):
         raise ValueError(f"{name} is a list of {len(images)} images, not one batch [B, H, W, 3]: resize them to one "
                          "size (e.g. with an Upscale Image node) and batch them")
@@ -182,21 +243,37 @@ def _check_images(images: torch.Tensor, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must be an image batch [B, H, W, 3] with values in [0, 1], got {shape}")
     if images.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch")
+    if count is not None:
+        _check_count(name, images.shape[0], "image", count, of)
     if min(images.shape[1:3]) < 8:
         raise ValueError(f"{name} is {images.shape[2]}x{images.shape[1]} pixels; it must be at least 8x8")
-    images = images.float()
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if images.shape[-1] == 1:
-        images = images.expand(-1, -1, -1, 3)
-    elif images.shape[-1] == 4:
+    _check_frame(name, images.shape[1], images.shape[2], frame)
+    if images.shape[-1] == 4:
         images = images[..., :3]  # alpha is dropped: PIDM sees RGB only
-    return images.clamp(0, 1)
+    images = values_in_unit_range(images, name, "image", integer_is_255=True)
+    return images.expand(-1, -1, -1, 3) if images.shape[-1] == 1 else images
 
 
-def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "image") -> tuple[torch.Tensor, FitInfo]:
-    """IMAGE [B, H, W, 3] in [0, 1] → model canvas [B, 3, S, S] in [-1, 1], and how it was placed."""
-    images = _check_images(images, name)
+def _check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str, frame: FitInfo) -> torch.Tensor:
+    if not isinstance(masks, torch.Tensor) or masks.dim() not in (2, 3):
+        shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
+        raise ValueError(f"{name} must be a MASK [B, H, W] (or [H, W]) with values in [0, 1], got {shape}")
+    masks = masks[None] if masks.dim() == 2 else masks
+    if masks.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (0 masks)")
+    if count is not None:
+        _check_count(name, masks.shape[0], "mask", count, of)
+    if 0 in masks.shape[1:]:
+        raise ValueError(f"{name} is {masks.shape[2]}x{masks.shape[1]} pixels: it holds no values")
+    _check_frame(name, masks.shape[1], masks.shape[2], frame)
+    return values_in_unit_range(masks, name, "mask", integer_is_255=False)
+
+
+def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "image", count: Optional[int] = None,
+               of: str = "images", frame: Optional[FitInfo] = None) -> tuple[torch.Tensor, FitInfo]:
+    """IMAGE [B, H, W, 3] in [0, 1] → model canvas [B, 3, S, S] in [-1, 1], and how it was placed.
+    count: B must be 1 or count (of what); frame: the image must have that frame's aspect ratio."""
+    images = _check_images(images, name, count, of, frame)
     info = fit_info(images.shape[1], images.shape[2], size, mode)
     x = images.permute(0, 3, 1, 2) * 2 - 1
     x = F.interpolate(x, size=(info.content_height, info.content_width), mode="bicubic", align_corners=False, antialias=True)
@@ -207,13 +284,13 @@ def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "
     return x.clamp(-1, 1), info
 
 
-def fit_masks(masks: torch.Tensor, info: FitInfo, name: str = "mask") -> torch.Tensor:
-    """MASK [B, H, W] (or [H, W]) in the source frame → [B, 1, S, S] on the model canvas."""
-    if masks.dim() == 2:
-        masks = masks[None]
-    if masks.dim() != 3 or tuple(masks.shape[1:]) != (info.height, info.width):
-        raise ValueError(f"{name} must be [B, {info.height}, {info.width}] to match the source image, got {tuple(masks.shape)}")
-    m = F.interpolate(masks.float()[:, None], size=(info.content_height, info.content_width), mode="bilinear", align_corners=False)
+def fit_masks(masks: torch.Tensor, info: FitInfo, name: str = "mask", count: Optional[int] = None,
+              of: str = "images") -> torch.Tensor:
+    """MASK [M, H, W] (or [H, W]) in the source frame (any size of its aspect, or 1x1) → [M, 1, S, S] on the
+    model canvas. count: M must be 1 (one mask for every image) or count (one per image)."""
+    masks = _check_masks(masks, name, count, of, info)
+    m = F.interpolate(masks[:, None], size=(info.content_height, info.content_width), mode="bilinear",
+                      align_corners=False, antialias=True)
     s = info.size
     m = F.pad(m, (info.offset_x, s - info.content_width - info.offset_x, info.offset_y, s - info.content_height - info.offset_y), value=1.0)
     return m.clamp(0, 1)
@@ -320,7 +397,8 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     """Fit source IMAGE [B, H, W, 3] to the model and run the texture encoder once.
 
     mask [B, H, W] (optional): 1 = the person; elsewhere the source is replaced by the null value
-    (0 in [-1, 1]) so the background does not leak into the texture features.
+    (0 in [-1, 1]) so the background does not leak into the texture features. One mask for every
+    image or one per image, in the image's size or aspect ratio (resized).
     """
     network = _network(model)
     mode = default_fit_mode(model) if fit_mode == "auto" else fit_mode
@@ -328,7 +406,7 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     device = next(network.parameters()).device
     source = source.to(device)
     if mask is not None:
-        source = source * fit_masks(mask, info, "source mask").to(device)
+        source = source * fit_masks(mask, info, "source mask", source.shape[0], "source images").to(device)
     what = f"encoding {_plural(source.shape[0], 'source image')} at {info.size}x{info.size}"
     with _explain_out_of_memory(what, next(network.parameters()).dtype):
         texture, null_texture = encode_texture_pair(network, source)
@@ -352,7 +430,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
     """Images [N, H, W, 3] in [0, 1] of the source person(s) in the target pose(s), in the source's size.
 
     init_image / reference: IMAGE batches (fitted like the source); appearance_mask: MASK [B, H, W] in
-    the source frame, 1 = generate, 0 = keep the reference there.
+    the source frame, 1 = generate, 0 = keep the reference there. Each holds 1 item (for every output)
+    or one per output image, in the source's size or aspect ratio (resized); see :func:`fit_masks`.
     """
     network = _network(model)
     if guidance == "disentangled" and hasattr(model, "info") and not model.info.supports_disentangled_guidance:
@@ -370,19 +449,14 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
     def fitted(images, name):
         if images is None:
             return None
-        x, _ = fit_images(images, size, mode, name=name)
-        if x.shape[0] not in (1, n):
-            raise ValueError(f"{name} has {x.shape[0]} images; give 1 or {n}")
+        x, _ = fit_images(images, size, mode, name, count=n, of="output images", frame=texture.fit)
         return x.expand(n, -1, -1, -1).to(device)
 
     init = fitted(init_image, "init image")
     ref = fitted(reference, "reference image")
     mask = None
     if appearance_mask is not None:
-        mask = fit_masks(appearance_mask, texture.fit, "appearance mask")
-        if mask.shape[0] not in (1, n):
-            raise ValueError(f"appearance mask has {mask.shape[0]} masks; give 1 or {n}")
-        mask = mask.expand(n, -1, -1, -1).to(device)
+        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output images").expand(n, -1, -1, -1).to(device)
         if ref is None:
             ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
     with _explain_out_of_memory(f"sampling {_plural(n, 'image')} at {size}x{size}", next(network.parameters()).dtype):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -80,11 +81,17 @@ def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or min(image.shape[:2]) < 1:
         raise ValueError(f"{where}: expected [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
     if image.dtype != np.uint8:
-        if not np.issubdtype(image.dtype, np.floating):
+        # the pack's IMAGE rule (pipeline.values_in_unit_range): integers, and floats above 1.5, are 0-255
+        # values (divided by 255, with a warning); NaN/inf and values above 255 are errors; the rest is clipped
+        if not (np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer)):
             raise ValueError(f"{where}: expected uint8 or float in [0, 1], got dtype {image.dtype}")
-        if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-            raise ValueError(f"{where}: float pixel values must be finite and within [0, 1]")
-        image = np.round(image * 255).astype(np.uint8)
+        high = float(image.max())
+        if not np.isfinite(image).all() or high > 256:
+            raise ValueError(f"{where}: pixel values must be finite, floats in [0, 1] or 0-255, got up to {high:.6g}")
+        if np.issubdtype(image.dtype, np.integer) or high > 1.5:
+            logging.getLogger(__name__).warning("%s holds 0-255 values (largest %g): divided by 255", where, high)
+            image = image / 255
+        image = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:
