@@ -233,7 +233,7 @@ def _check_frame(name: str, height: int, width: int, frame: Optional[FitInfo]) -
                          "give it in the source image's size (another size of the same aspect ratio is resized)")
 
 
-def _check_images(images: torch.Tensor, name: str, count: Optional[int] = None, of: str = "images",
+def _check_images(images: torch.Tensor, name: str, count: Optional[int] = None, of: str = "image",
                   frame: Optional[FitInfo] = None) -> torch.Tensor:
     if isinstance(images, (list, tuple)):
         raise ValueError(f"{name} is a list of {len(images)} images, not one batch [B, H, W, 3]: resize them to one "
@@ -270,7 +270,7 @@ def _check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str, 
 
 
 def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "image", count: Optional[int] = None,
-               of: str = "images", frame: Optional[FitInfo] = None) -> tuple[torch.Tensor, FitInfo]:
+               of: str = "image", frame: Optional[FitInfo] = None) -> tuple[torch.Tensor, FitInfo]:
     """IMAGE [B, H, W, 3] in [0, 1] → model canvas [B, 3, S, S] in [-1, 1], and how it was placed.
     count: B must be 1 or count (of what); frame: the image must have that frame's aspect ratio."""
     images = _check_images(images, name, count, of, frame)
@@ -285,7 +285,7 @@ def fit_images(images: torch.Tensor, size: int, mode: str = "pad", name: str = "
 
 
 def fit_masks(masks: torch.Tensor, info: FitInfo, name: str = "mask", count: Optional[int] = None,
-              of: str = "images") -> torch.Tensor:
+              of: str = "image") -> torch.Tensor:
     """MASK [M, H, W] (or [H, W]) in the source frame (any size of its aspect, or 1x1) → [M, 1, S, S] on the
     model canvas. count: M must be 1 (one mask for every image) or count (one per image)."""
     masks = _check_masks(masks, name, count, of, info)
@@ -406,7 +406,7 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     device = next(network.parameters()).device
     source = source.to(device)
     if mask is not None:
-        source = source * fit_masks(mask, info, "source mask", source.shape[0], "source images").to(device)
+        source = source * fit_masks(mask, info, "source mask", source.shape[0], "source image").to(device)
     what = f"encoding {_plural(source.shape[0], 'source image')} at {info.size}x{info.size}"
     with _explain_out_of_memory(what, next(network.parameters()).dtype):
         texture, null_texture = encode_texture_pair(network, source)
@@ -449,14 +449,14 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
     def fitted(images, name):
         if images is None:
             return None
-        x, _ = fit_images(images, size, mode, name, count=n, of="output images", frame=texture.fit)
+        x, _ = fit_images(images, size, mode, name, count=n, of="output image", frame=texture.fit)
         return x.expand(n, -1, -1, -1).to(device)
 
     init = fitted(init_image, "init image")
     ref = fitted(reference, "reference image")
     mask = None
     if appearance_mask is not None:
-        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output images").expand(n, -1, -1, -1).to(device)
+        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image").expand(n, -1, -1, -1).to(device)
         if ref is None:
             ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
     with _explain_out_of_memory(f"sampling {_plural(n, 'image')} at {size}x{size}", next(network.parameters()).dtype):

@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.capped import run_capped
 from tests.tiny_model import save_tiny_model
 from pidm_core import checkpoint, pipeline
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
 from pidm_core.pose import NoPersonFoundError, PoseDetectorUnavailableError, detect_poses
 from pidm_core.pose import detect as detect_module
+from pidm_core.pose import to_rgb_uint8
 from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, poses_from_pose_keypoint
 from pidm_core.pose.keypoints import Pose
 
@@ -148,6 +150,86 @@ def test_non_finite_empty_and_out_of_range_pixels(model):
     assert torch.equal(pipeline.encode_source(model, bright).source, pipeline.encode_source(model, bright.clamp(0, 1)).source)
 
 
+def test_0_255_images_are_read_as_such_with_a_warning(model, texture, caplog):
+    # an IMAGE that a node passed as 0-255 pixel values (a uint8 tensor, or floats far above 1) would come
+    # out almost white: it is divided by 255 with a logged warning, on every IMAGE input of the pack
+    photo = (source_photo() * 255).round()
+    expected = pipeline.encode_source(model, photo / 255).source
+    for given in (photo.to(torch.uint8), photo, photo.to(torch.int64)):
+        caplog.clear()
+        assert torch.allclose(pipeline.encode_source(model, given).source, expected, atol=1e-6)
+        assert "source image holds 0-255 values" in caplog.text and "divided by 255" in caplog.text
+    init = run(model, texture, [standing_pose()], steps=2, init_image=photo / 255, denoise=0.5)
+    assert torch.equal(run(model, texture, [standing_pose()], steps=2, init_image=photo.to(torch.uint8), denoise=0.5), init)
+    mask = torch.zeros(1, SOURCE_H, SOURCE_W)
+    kept = run(model, texture, [standing_pose()], appearance_mask=mask, reference=photo / 255)
+    assert torch.equal(run(model, texture, [standing_pose()], appearance_mask=mask, reference=photo), kept)
+    # Pose From Image hands the IMAGE to detection as numpy arrays: the same rule there
+    rgb = photo[0].numpy().astype(np.uint8)
+    for given in (photo[0].numpy(), photo[0].numpy().astype(np.int64), photo[0].numpy() / 255):
+        assert np.array_equal(to_rgb_uint8(given), rgb)
+    # more than 255 is no pixel scale at all
+    for name, options in (("source image", {}), ("init image", {"init_image": photo * 4}),
+                          ("reference image", {"appearance_mask": mask, "reference": photo * 4})):
+        with pytest.raises(ValueError, match=f"{name} has values up to 1020; expected floats in \\[0, 1\\]"):
+            if options:
+                run(model, texture, [standing_pose()], **options)
+            else:
+                pipeline.encode_source(model, photo * 4)
+    with pytest.raises(ValueError, match="image 1 of 1: pixel values must be finite, floats in \\[0, 1\\] or 0-255"):
+        detect_poses([photo[0].numpy() * 4], backend="mediapipe")
+
+
+def test_init_and_reference_images_count_size_and_values(model):
+    two = pipeline.encode_source(model, source_photo(2))
+    poses = [standing_pose()]
+    for name, option in (("init image", "init_image"), ("reference image", "reference")):
+        extra = {"appearance_mask": torch.zeros(1, SOURCE_H, SOURCE_W)} if option == "reference" else {}
+        with pytest.raises(ValueError, match=f"{name} has 3 images for 2 output images: give 1 image .* or 2"):
+            run(model, two, poses, **{option: source_photo(3)}, **extra)
+        with pytest.raises(ValueError, match=f"{name} is 40x40 pixels but the source image is 24x32"):
+            run(model, two, poses, **{option: source_photo(1, 40, 40)}, **extra)
+        bad = source_photo(2)
+        bad[1, 0, 0, 0] = float("inf")
+        with pytest.raises(ValueError, match=f"{name} contains NaN or infinite values \\(image 2 of 2\\)"):
+            run(model, two, poses, **{option: bad}, **extra)
+        with pytest.raises(ValueError, match=f"{name} is an empty batch"):
+            run(model, two, poses, **{option: source_photo(1)[:0]}, **extra)
+    # another size of the same aspect ratio is fitted like the source
+    assert_images(run(model, two, poses, init_image=source_photo(1, 2 * SOURCE_H, 2 * SOURCE_W), denoise=0.5), 2)
+
+
+HUGE_BATCH_CASE = """
+import os, torch
+from pidm_core import pipeline
+from pidm_core.checkpoint import load_model
+from pidm_core.pose.keypoints import Pose
+model = load_model(os.environ["MODEL"])
+photos = torch.rand(2, 32, 24, 3)
+masks = torch.ones(1, 8000, 6000).expand(10000, -1, -1)
+case = os.environ["CASE"]
+if case == "source mask":
+    pipeline.encode_source(model, photos, masks)
+texture = pipeline.encode_source(model, photos)
+pose = Pose(torch.tensor([[12.0, 4, 1], [12, 8, 1]] + [[0, 0, 0]] * 16).numpy(), 24, 32)
+if case == "appearance mask":
+    pipeline.sample(model, texture, [pose], steps=1, appearance_mask=masks)
+if case == "init image":
+    pipeline.sample(model, texture, [pose], steps=1, init_image=torch.rand(1, 800, 600, 3).expand(10000, -1, -1, -1))
+"""
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("source mask", "source mask has 10000 masks for 2 source images: give 1 mask (used for every image) or 2"),
+    ("appearance mask", "appearance mask has 10000 masks for 2 output images: give 1 mask"),
+    ("init image", "init image has 10000 images for 2 output images: give 1 image"),
+])
+def test_batch_of_10000_for_2_images_is_an_error_not_a_copy(model_file, case, message):
+    # expanded views: 10,000 masks of 8000x6000 (or images) hold one item's memory, and any copy would need
+    # terabytes; the count is checked first, in a process capped at 4 GB
+    run_capped(HUGE_BATCH_CASE, env={"MODEL": str(model_file), "CASE": case}).assert_clean_error(ValueError, message)
+
+
 @needs_photos
 @needs_mediapipe
 def test_tiny_person_is_not_found():
@@ -176,6 +258,94 @@ def test_batch_of_mixed_sizes(model, monkeypatch):
     # an IMAGE batch is one tensor: photos of different sizes have to be resized to one size first
     with pytest.raises(ValueError, match=r"source image is a list of 2 images.*resize them to one size"):
         pipeline.encode_source(model, [torch.rand(1, 32, 24, 3), torch.rand(1, 40, 40, 3)])
+
+
+# --- masks -------------------------------------------------------------------------------------
+
+
+def person_mask(batch: int = 1, height: int = SOURCE_H, width: int = SOURCE_W) -> torch.Tensor:
+    """MASK [B, H, W]: 1 on a central figure-sized block, 0 elsewhere."""
+    mask = torch.zeros(batch, height, width)
+    mask[:, height // 8: height - height // 8, width // 4: width - width // 4] = 1.0
+    return mask
+
+
+def test_mask_batch_against_image_batch(model):
+    # the rule for both masks: 1 mask for every image, or one per image; anything else names both counts
+    two = source_photo(2)
+    with pytest.raises(ValueError, match=r"source mask has 3 masks for 2 source images: give 1 mask \(used for "
+                                         r"every image\) or 2 \(one per image\)"):
+        pipeline.encode_source(model, two, person_mask(3))
+    with pytest.raises(ValueError, match="source mask has 2 masks for 1 source image: give 1 mask"):
+        pipeline.encode_source(model, source_photo(1), person_mask(2))
+    masked = pipeline.encode_source(model, two, person_mask(1))
+    assert torch.equal(masked.source, pipeline.encode_source(model, two, person_mask(2)).source)
+    assert masked.source.shape[0] == 2 and (masked.source[:, :, 0, 16] == 0).all()  # above the head: blanked
+    with pytest.raises(ValueError, match="appearance mask has 3 masks for 2 output images: give 1 mask"):
+        run(model, masked, [standing_pose()], appearance_mask=person_mask(3))
+    assert torch.equal(run(model, masked, [standing_pose()], appearance_mask=person_mask(1)),
+                       run(model, masked, [standing_pose()], appearance_mask=person_mask(2)))
+    # one source in three poses makes three images: 1 or 3 appearance masks
+    one = pipeline.encode_source(model, source_photo(1))
+    poses = [standing_pose(), standing_pose(dx=2), standing_pose(dx=-2)]
+    assert_images(run(model, one, poses, appearance_mask=person_mask(3)), 3)
+    with pytest.raises(ValueError, match="appearance mask has 2 masks for 3 output images"):
+        run(model, one, poses, appearance_mask=person_mask(2))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_in_a_mask_names_the_mask(model, value):
+    # once blamed on the guidance scales or a damaged model file: the mask is named before anything runs
+    mask = person_mask(2)
+    mask[1, 5, 5] = value
+    two = source_photo(2)
+    with pytest.raises(ValueError, match=r"source mask contains NaN or infinite values \(mask 2 of 2\): fix or "
+                                         "replace the node that made it, or disconnect the input"):
+        pipeline.encode_source(model, two, mask)
+    with pytest.raises(ValueError, match=r"appearance mask contains NaN or infinite values \(mask 2 of 2\)"):
+        run(model, pipeline.encode_source(model, two), [standing_pose()], appearance_mask=mask)
+
+
+def test_mask_values_outside_0_1(model, texture, caplog):
+    photo = source_photo()
+    soft = person_mask() * 1.4 - 0.2  # -0.2..1.2: clipped, like image values
+    assert torch.equal(pipeline.encode_source(model, photo, soft).source,
+                       pipeline.encode_source(model, photo, soft.clamp(0, 1)).source)
+    expected = pipeline.encode_source(model, photo, person_mask()).source
+    for plain in (person_mask().bool(), person_mask().long()):  # 0/1 integer or boolean masks are masks
+        assert torch.equal(pipeline.encode_source(model, photo, plain).source, expected)
+    for scaled in (person_mask() * 255, (person_mask() * 255).to(torch.uint8)):  # 0-255: read as such, with a warning
+        caplog.clear()
+        assert torch.equal(pipeline.encode_source(model, photo, scaled).source, expected)
+        assert "source mask holds 0-255 values" in caplog.text
+    with pytest.raises(ValueError, match=r"appearance mask has values up to 1000; expected floats in \[0, 1\] "
+                                         r"\(0-255 is read too\): scale the mask to \[0, 1\]"):
+        run(model, texture, [standing_pose()], appearance_mask=person_mask() * 1000)
+
+
+def test_mask_shapes_and_sizes(model, texture):
+    photo = source_photo()
+    # another size of the source's aspect ratio is resized; a 1x1 mask is one value for every pixel
+    full = pipeline.encode_source(model, photo, person_mask()).source
+    half = pipeline.encode_source(model, photo, person_mask(1, SOURCE_H // 2, SOURCE_W // 2)).source
+    assert (half - full).abs().mean() < 0.05
+    constant = pipeline.encode_source(model, photo, torch.full((1, 1, 1), 0.5)).source
+    assert torch.allclose(constant, pipeline.encode_source(model, photo, torch.full((1, SOURCE_H, SOURCE_W), 0.5)).source)
+    assert torch.equal(pipeline.encode_source(model, photo, person_mask()[0]).source, full)  # [H, W] is one mask
+    big = pipeline.fit_masks(torch.full((1, 1, 1), 0.25), pipeline.fit_info(8000, 8000, 32))  # no 8000x8000 copy
+    assert big.shape == (1, 1, 32, 32) and torch.allclose(big, torch.tensor(0.25))
+    for name, call in (("source mask", lambda m: pipeline.encode_source(model, photo, m)),
+                       ("appearance mask", lambda m: run(model, texture, [standing_pose()], appearance_mask=m))):
+        with pytest.raises(ValueError, match=f"{name} is 40x40 pixels but the source image is 24x32: give it in the "
+                                             "source image's size"):
+            call(person_mask(1, 40, 40))
+        with pytest.raises(ValueError, match=f"{name} is an empty batch \\(0 masks\\)"):
+            call(person_mask(0))
+        with pytest.raises(ValueError, match=f"{name} is 0x32 pixels: it holds no values"):
+            call(torch.zeros(1, 32, 0))
+        for wrong in (person_mask()[:, None], [person_mask()], "mask"):
+            with pytest.raises(ValueError, match=f"{name} must be a MASK \\[B, H, W\\] \\(or \\[H, W\\]\\)"):
+                call(wrong)
 
 
 # --- poses -------------------------------------------------------------------------------------
