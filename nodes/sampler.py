@@ -10,6 +10,7 @@ from ..pidm_core.pose import formats
 from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, io
 from .pose import person_choice
 from .previews import preview_images_ui
+from .texture import loaded_model
 
 PREVIEW_MAX_SIZE = 512
 
@@ -61,7 +62,9 @@ class PIDMSampler(io.ComfyNode):
                                        "the init image entirely, 0 = return it unchanged). Ignored without one."),
                 io.Mask.Input("appearance_mask", optional=True,
                               tooltip="Optional mask in the source frame: 1 = generate, 0 = keep the reference "
-                                      "image there (appearance editing). Leave unconnected to generate everywhere."),
+                                      "image there (appearance editing). Leave unconnected to generate everywhere. "
+                                      "One mask for every output image or one per image, in the source's size or "
+                                      "aspect ratio."),
                 io.Image.Input("reference", optional=True,
                                tooltip="Image kept where the appearance mask is 0; defaults to the source photo."),
             ],
@@ -74,7 +77,9 @@ class PIDMSampler(io.ComfyNode):
                 appearance_scale: float, pose_scale: float, person_index: int, denoise: float,
                 init_image=None, appearance_mask=None, reference=None) -> io.NodeOutput:
         poses = formats.poses_from_pose_keypoint(pose, person_choice(person_index), name="pose")
-        pidm = model.load()
+        if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
+            raise ValueError(f"texture must be linked to Encode Source Texture's output, got a {type(texture).__name__} value")
+        pidm = loaded_model(model)
         if texture.fit.size != pidm.config.image_size:
             raise ValueError(
                 f"the texture was encoded for a {texture.fit.size}px model but this model is "

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from ..pidm_core import pipeline
 from .compat import PIDMModelType, PIDMTextureType, io
+from .model import LoadedPIDM
 
 FIT_MODES = ("auto", *pipeline.FIT_MODES)
+
+
+def loaded_model(model):
+    """The PIDM model on a PIDM_MODEL input, on its compute device. The host checks the types of links
+    only: a hand-written /prompt can put any JSON value in this input."""
+    if not isinstance(model, LoadedPIDM):
+        raise ValueError(f"model must be linked to Load PIDM Model's output, got a {type(model).__name__} value")
+    return model.load()
 
 
 class PIDMEncodeTexture(io.ComfyNode):
@@ -25,7 +34,8 @@ class PIDMEncodeTexture(io.ComfyNode):
                 io.Mask.Input(
                     "mask", optional=True,
                     tooltip="Optional person mask (1 = person). The background outside it is blanked before "
-                            "encoding so it does not leak into the texture; leave unconnected to use the whole photo.",
+                            "encoding so it does not leak into the texture; leave unconnected to use the whole photo. "
+                            "One mask for every photo or one per photo, in the photo's size or aspect ratio.",
                 ),
                 io.Combo.Input(
                     "fit", options=list(FIT_MODES), default="auto",
@@ -39,7 +49,7 @@ class PIDMEncodeTexture(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, image, fit: str, mask=None) -> io.NodeOutput:
-        texture = pipeline.encode_source(model.load(), image, mask, fit_mode=fit)
+        texture = pipeline.encode_source(loaded_model(model), image, mask, fit_mode=fit)
         return io.NodeOutput(texture)
 
 

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion, guidance, samplers
+from .guidance import GUIDANCE_MODES
 from .network import PIDMNetwork, TextureKV, repeat_texture
 from .pose.keypoints import Pose
 from .pose.render import render_pose_map
@@ -179,6 +180,14 @@ def fit_info(height: int, width: int, size: int, mode: str = "pad") -> FitInfo:
 
 ZERO_TO_255_ABOVE = 1.5  # an IMAGE or MASK whose largest value is above this holds 0-255 pixel values
 ASPECT_TOLERANCE = 0.02  # a mask/init/reference image of another size is resized if its aspect is this close
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> None:
+    """A combo's value. ComfyUI 0.3.75 does not check V3 combos against their options, so a /prompt can send
+    any JSON value; it is named, shortened, in the error."""
+    if not isinstance(value, str) or value not in choices:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {shown}")
 
 
 def _first(flags: torch.Tensor) -> int:
@@ -400,6 +409,7 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     (0 in [-1, 1]) so the background does not leak into the texture features. One mask for every
     image or one per image, in the image's size or aspect ratio (resized).
     """
+    check_choice("fit", fit_mode, ("auto", *FIT_MODES))
     network = _network(model)
     mode = default_fit_mode(model) if fit_mode == "auto" else fit_mode
     source, info = fit_images(images, network.config.image_size, mode, name="source image")
@@ -433,6 +443,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
     the source frame, 1 = generate, 0 = keep the reference there. Each holds 1 item (for every output)
     or one per output image, in the source's size or aspect ratio (resized); see :func:`fit_masks`.
     """
+    check_choice("sampler", sampler, tuple(samplers.SAMPLERS))
+    check_choice("guidance", guidance, GUIDANCE_MODES)
     network = _network(model)
     if guidance == "disentangled" and hasattr(model, "info") and not model.info.supports_disentangled_guidance:
         raise ValueError(

@@ -535,6 +535,19 @@ def test_guidance_scales(model, texture):
                 run(model, texture, [standing_pose()], **{name: value})
 
 
+@pytest.mark.parametrize("value", ["euler", "", None, 3, ["ddim"], {"ddim": 1}, "x" * 10_000])
+def test_combo_values_from_a_request_are_checked(model, texture, value):
+    # ComfyUI 0.3.75 does not check V3 combos against their options: any JSON value can arrive
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    for name, call in (("sampler", lambda: run(model, texture, [standing_pose()], sampler=value)),
+                       ("guidance", lambda: run(model, texture, [standing_pose()], guidance=value)),
+                       ("fit", lambda: pipeline.encode_source(model, source_photo(), fit_mode=value))):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert str(error.value).startswith(f"{name} must be one of ") and str(error.value).endswith(f"; got {shown}")
+        assert len(str(error.value)) < 200
+
+
 def test_guidance_overflow_is_an_error_not_a_nan_image(model_file, monkeypatch):
     hot = load_model(model_file)
     texture = pipeline.encode_source(hot, source_photo())
