@@ -12,6 +12,7 @@ import folder_paths
 import torch
 
 from ..pidm_core import checkpoint
+from ..pidm_core.paths import quoted, resolve_inside
 from .compat import PIDMModelType, io
 
 MODEL_FOLDER = "pidm"
@@ -52,10 +53,13 @@ def _auto_dtype(device: torch.device) -> torch.dtype:
 def _model_path(model_name: str) -> str:
     if model_name == EMBEDDED:
         return EMBEDDED
-    path = folder_paths.get_full_path(MODEL_FOLDER, model_name)
+    # The name comes from a request (the host does not check combo values): absolute names, '..' and
+    # links whose real path leaves the folder are refused before anything is opened.
+    path = resolve_inside(model_name, folder_paths.get_folder_paths(MODEL_FOLDER), "PIDM model_name",
+                          f"copy the file there, or add its folder to extra_model_paths.yaml under '{MODEL_FOLDER}'")
     if path is None:
         raise ValueError(
-            f"PIDM model {model_name!r} is not in the models/{MODEL_FOLDER} folder; "
+            f"PIDM model {quoted(model_name)} is not in the models/{MODEL_FOLDER} folder; "
             f"choose one of {[EMBEDDED, *folder_paths.get_filename_list(MODEL_FOLDER)]}"
         )
     return path

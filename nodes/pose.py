@@ -16,14 +16,14 @@ import folder_paths
 import numpy as np
 import torch
 
+from ..pidm_core.paths import quoted, read_bounded, resolve_inside
 from ..pidm_core.pose import detect, formats, interpolate, retarget
 from ..pidm_core.pose.geometry import fit_to_canvas
-from ..pidm_core.pose.render import render_pose_map, render_skeleton_image
+from ..pidm_core.pose.render import check_render_budget, pose_map_grid, pose_map_grid_size, render_skeleton_image
 from .compat import PoseKeypointType, io
 from .previews import pose_ui
 
 LARGEST = -1
-GRID_COLUMNS = 5  # the 20 pose-map channels are shown as 4 rows of 5 tiles
 
 
 def person_choice(person_index: int):
@@ -44,6 +44,12 @@ def _poses(data, person_index: int, name: str) -> list:
 def _images(arrays: list[np.ndarray]) -> torch.Tensor:
     """uint8 [H, W, 3] arrays of one size -> IMAGE [N, H, W, 3] in [0, 1]."""
     return torch.from_numpy(np.stack(arrays)).float().div(255.0)
+
+
+def _put_image(batch: torch.Tensor, index: int, array: np.ndarray) -> None:
+    """Write a uint8 [H, W] or [H, W, 3] array into IMAGE batch[index] in place (no stacked copies)."""
+    values = torch.from_numpy(array)
+    batch[index].copy_(values[:, :, None] if values.ndim == 2 else values).div_(255.0)
 
 
 def _openpose_dirs() -> list[str]:
@@ -97,18 +103,30 @@ class PIDMPoseFromImage(io.ComfyNode):
 
 def _pose_files() -> list[str]:
     root = folder_paths.get_input_directory()
+    real_root = os.path.realpath(root)
     found = []
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            if name.lower().endswith(formats.POSE_FILE_SUFFIXES) and not name.startswith("."):
-                found.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+            path = os.path.join(folder, name)
+            # links leading out of the input folder are not offered (and refused if named anyway)
+            if (name.lower().endswith(formats.POSE_FILE_SUFFIXES) and not name.startswith(".")
+                    and os.path.commonpath([os.path.realpath(path), real_root]) == real_root):
+                found.append(os.path.relpath(path, root).replace(os.sep, "/"))
     return sorted(found, key=formats.natural_sort_key)
 
 
 def _pose_file_path(file: str) -> str:
-    path = folder_paths.get_annotated_filepath(file)
-    if not os.path.isfile(path):
-        raise ValueError(f"pose file {file!r} is not in ComfyUI's input folder ({folder_paths.get_input_directory()})")
+    """The real path of a pose file inside ComfyUI's input folder. The name comes from a request (the
+    host does not check combo values), so absolute names, '..' and links leading out are refused,
+    and nothing of any file is quoted."""
+    folder = folder_paths.get_input_directory()
+    path = resolve_inside(file, [folder], "Load Pose file")
+    if path is None:
+        raise ValueError(f"Load Pose file {quoted(file)} is not in ComfyUI's input folder ({folder}); put the pose "
+                         f"file there and choose it from the list")
+    if not path.lower().endswith(formats.POSE_FILE_SUFFIXES):
+        raise ValueError(f"Load Pose file {quoted(file)} is not a pose file; expected one of "
+                         f"{', '.join(formats.POSE_FILE_SUFFIXES)}")
     return path
 
 
@@ -140,12 +158,14 @@ class PIDMLoadPose(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, file: str, **_other):
-        # Re-run when the file's content changes, not only its name.
-        path = folder_paths.get_annotated_filepath(file)
-        if not os.path.isfile(path):
-            return file
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+        # Re-run when the file's content changes, not only its name. It reads only what execute may
+        # read, bounded the same way, and never raises: the host would record NaN for this node in
+        # /history. A refused name fingerprints as a fixed text and execute reports why.
+        try:
+            data = read_bounded(_pose_file_path(file), formats.MAX_POSE_FILE_BYTES, "pose file")
+        except Exception:  # noqa: BLE001 - any failure is execute's to report
+            return "unreadable pose file"
+        return hashlib.sha256(data).hexdigest()
 
     @classmethod
     def execute(cls, file: str, person_index: int, canvas_width: int, canvas_height: int) -> io.NodeOutput:
@@ -155,13 +175,6 @@ class PIDMLoadPose(io.ComfyNode):
         poses = formats.load_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
         pose = formats.pose_keypoint_from_poses(poses)
         return io.NodeOutput(pose, ui=pose_ui(pose))
-
-
-def _pose_map_grid(pose, width: int, height: int) -> np.ndarray:
-    """The 20 pose-map channels as a uint8 RGB grid, 4 rows of 5 tiles (channels 0-2: the skeleton)."""
-    channels = (render_pose_map(pose.keypoints, height, width) * 255.0 + 0.5).astype(np.uint8)
-    rows = channels.reshape(-1, GRID_COLUMNS, height, width).transpose(0, 2, 1, 3).reshape(-1, GRID_COLUMNS * width)
-    return np.repeat(rows[:, :, None], 3, axis=2)
 
 
 class PIDMRenderPose(io.ComfyNode):
@@ -187,7 +200,8 @@ class PIDMRenderPose(io.ComfyNode):
             outputs=[
                 io.Image.Output(display_name="skeleton", tooltip="Skeleton images, one per frame."),
                 io.Image.Output(display_name="pose_map_grid",
-                                tooltip="The 20 pose-map channels of each frame as a 4x5 grid of grey tiles."),
+                                tooltip="The 20 pose-map channels of each frame as a 4x5 grid of grey tiles, "
+                                        "each at most 128 px on its longer side."),
             ],
         )
 
@@ -196,10 +210,14 @@ class PIDMRenderPose(io.ComfyNode):
         poses = _poses(pose, person_index, "pose")
         width = width or poses[0].width
         height = height or poses[0].height
+        check_render_budget(len(poses), height, width)  # before anything is allocated
+        skeletons = torch.empty((len(poses), height, width, 3))
+        grids = torch.empty((len(poses), *pose_map_grid_size(height, width), 3))
         poses = [fit_to_canvas(p, width, height) for p in poses]
-        skeletons = [render_skeleton_image(p.keypoints, height, width) for p in poses]
-        grids = [_pose_map_grid(p, width, height) for p in poses]
-        return io.NodeOutput(_images(skeletons), _images(grids), ui=pose_ui(formats.pose_keypoint_from_poses(poses)))
+        for index, fitted in enumerate(poses):
+            _put_image(skeletons, index, render_skeleton_image(fitted.keypoints, height, width))
+            _put_image(grids, index, pose_map_grid(fitted.keypoints, height, width))
+        return io.NodeOutput(skeletons, grids, ui=pose_ui(formats.pose_keypoint_from_poses(poses)))
 
 
 class PIDMRetargetPose(io.ComfyNode):

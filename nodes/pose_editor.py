@@ -6,7 +6,7 @@ workflow file carries it; this node only reads it back (``pidm_core.pose.edit``)
 
 from __future__ import annotations
 
-from ..pidm_core.pose.edit import choose_pose, jsonable
+from ..pidm_core.pose.edit import choose_pose, preview_frames
 from .compat import PoseKeypointType, io
 from .previews import PREVIEW_FRAMES, pose_ui
 
@@ -41,8 +41,8 @@ class PIDMPoseEditor(io.ComfyNode):
     def execute(cls, edited_pose: str = "", pose=None) -> io.NodeOutput:
         output = choose_pose(edited_pose, pose, EDITED_POSE)
         ui = pose_ui(output)
-        if pose is not None:  # the editor shows it, and starts from it after Reset
-            ui["pidm_input_pose"] = jsonable(list(pose)[:PREVIEW_FRAMES])
+        if pose is not None:  # the editor shows it, and starts from it after Reset (strict JSON: see pose_ui)
+            ui["pidm_input_pose"] = preview_frames(pose, PREVIEW_FRAMES)
         return io.NodeOutput(output, ui=ui)
 
 

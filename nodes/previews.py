@@ -16,7 +16,7 @@ import folder_paths
 import numpy as np
 from PIL import Image
 
-from ..pidm_core.pose.edit import jsonable
+from ..pidm_core.pose.edit import jsonable, preview_frames
 
 PREVIEW_FRAMES = 32      # poses (and thumbnails) sent per node: enough to scrub a short sequence
 THUMBNAIL_MAX_PX = 384   # longest side of a pose thumbnail
@@ -56,14 +56,15 @@ def save_temp_images(images, prefix: str, max_px: int | None = None, fmt: str = 
 
 def preview_images_ui(images) -> dict:
     """ui that makes the web UI show ``images`` (IMAGE [B, H, W, C]) on the node, like PreviewImage."""
-    return {"images": save_temp_images(images, "PIDM_preview")}
+    return jsonable({"images": save_temp_images(images, "PIDM_preview")})
 
 
 def pose_ui(pose_keypoint: list, images=None) -> dict:
     """ui for the pose preview: the first frames of a POSE_KEYPOINT, and thumbnails of the images
-    they came from (one per frame, optional)."""
-    frames = list(pose_keypoint)
-    ui = {"pidm_pose": jsonable(frames[:PREVIEW_FRAMES]), "pidm_frame_count": [len(frames)]}
+    they came from (one per frame, optional). Strict JSON only (no NaN or infinity): the server keeps
+    every ui in /history, and one NaN there breaks it for every browser."""
+    frames = pose_keypoint if isinstance(pose_keypoint, (list, tuple)) else [pose_keypoint]
+    ui = {"pidm_pose": preview_frames(frames, PREVIEW_FRAMES), "pidm_frame_count": [len(frames)]}
     if images is not None:
         ui["pidm_thumbnails"] = save_temp_images(list(images)[:PREVIEW_FRAMES], "PIDM_pose", THUMBNAIL_MAX_PX, "JPEG")
-    return ui
+    return jsonable(ui)

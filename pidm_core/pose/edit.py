@@ -8,8 +8,10 @@ POSE_KEYPOINT, and a broken one is an error that names the widget rather than a 
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
+
+import numpy as np
 
 from . import formats
 
@@ -23,13 +25,9 @@ def parse_edited_pose(text: str | None, widget: str = "edited_pose") -> list[dic
     """
     if text is None or not str(text).strip():
         return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"{widget}: the edited pose is not valid JSON ({error.msg} at line {error.lineno}, column "
-            f"{error.colno}); press Reset in the pose editor, or paste a POSE_KEYPOINT list"
-        ) from error
+    # Bounded like a pose file: at most 16 MiB of text, nested at most 16 deep.
+    data = formats.parse_pose_json(str(text), f"{widget}: the edited pose",
+                                   "press Reset in the pose editor, or paste a POSE_KEYPOINT list")
     frames = [data] if isinstance(data, dict) else data
     # Reading every frame is the check: it raises ValueError("<widget> frame 2 of 3: ...").
     formats.poses_from_pose_keypoint(frames, "largest", name=widget)
@@ -49,13 +47,76 @@ def choose_pose(edited_text: str | None, input_pose: Any, widget: str = "edited_
     return input_pose
 
 
-def _builtin(value: Any) -> Any:
-    # numpy scalars and arrays (other packs' POSE_KEYPOINT may hold them) -> plain Python.
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+UI_MAX_DEPTH = 32  # deeper values are dropped from what the browser is sent
 
 
-def jsonable(data: Any) -> Any:
-    """A deep copy of ``data`` made of JSON types only, as the server's websocket needs."""
-    return json.loads(json.dumps(data, default=_builtin))
+def jsonable(data: Any, _depth: int = 0) -> Any:
+    """A deep copy of ``data`` made of strict JSON only, as the browser needs: dicts, lists, strings,
+    booleans, None and finite numbers. numpy and torch values become plain Python; NaN, infinities,
+    unknown objects and anything nested deeper than UI_MAX_DEPTH become None, since one NaN in a
+    node's ui makes the server's /history unreadable to ``JSON.parse`` for every client."""
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if isinstance(data, np.bool_):
+        return bool(data)
+    if isinstance(data, (int, np.integer)):
+        return int(data) if abs(int(data)) <= 1 << 63 else None  # a 5000-digit int cannot even be printed
+    if isinstance(data, (float, np.floating)):
+        return float(data) if math.isfinite(data) else None
+    if _depth >= UI_MAX_DEPTH:
+        return None
+    if isinstance(data, dict):
+        return {str(key): jsonable(value, _depth + 1) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [jsonable(value, _depth + 1) for value in data]
+    if hasattr(data, "tolist"):  # numpy arrays, torch tensors
+        return jsonable(data.tolist(), _depth + 1)
+    return None
+
+
+def _finite(value: Any) -> int | float | None:
+    """A finite JSON number (ints stay ints), or None for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value) if abs(int(value)) <= 1 << 53 else None
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _preview_keypoints(flat: Any) -> list[float] | None:
+    """A person's flat keypoint list for the browser: at most 75 numbers, and a joint with any
+    non-finite or non-numeric value becomes (0, 0, 0), missing, so it is never drawn at the origin."""
+    if isinstance(flat, np.ndarray):
+        flat = flat.reshape(-1)[: formats.MAX_KEYPOINT_NUMBERS + 1].tolist()
+    if not isinstance(flat, (list, tuple)) or len(flat) > formats.MAX_KEYPOINT_NUMBERS or len(flat) % 3:
+        return None
+    values = []
+    for start in range(0, len(flat), 3):
+        joint = [_finite(v) for v in flat[start:start + 3]]
+        values.extend([0.0, 0.0, 0.0] if None in joint else joint)
+    return values
+
+
+def preview_frames(frames: Any, count: int) -> list[dict]:
+    """The first ``count`` frames of a POSE_KEYPOINT reduced to what the browser draws and edits
+    (``people[].pose_keypoints_2d`` and the canvas), as strict, bounded JSON whatever the input holds."""
+    if isinstance(frames, dict):
+        frames = [frames]
+    if not isinstance(frames, (list, tuple)):
+        return []
+    previews = []
+    for frame in list(frames[:count]):
+        frame = frame if isinstance(frame, dict) else {}
+        people = frame.get("people") if isinstance(frame.get("people"), (list, tuple)) else []
+        previews.append({
+            "people": [
+                {"pose_keypoints_2d": _preview_keypoints(person.get("pose_keypoints_2d")) if isinstance(person, dict) else None,
+                 "face_keypoints_2d": None, "hand_left_keypoints_2d": None, "hand_right_keypoints_2d": None}
+                for person in list(people[: formats.MAX_PEOPLE_PER_FRAME])
+            ],
+            "canvas_width": _finite(frame.get("canvas_width")),
+            "canvas_height": _finite(frame.get("canvas_height")),
+        })
+    return previews

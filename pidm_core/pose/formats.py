@@ -11,6 +11,9 @@ Everything is converted to :class:`~pidm_core.pose.keypoints.Pose` (COCO-18 ``[1
   the official loader.
 * NaN or infinite coordinates make that joint missing (documented in :class:`Pose`), not an error.
 * Structural problems raise ``ValueError`` naming the input and the frame / person index.
+* Everything is bounded before it is read (files and editor text are hostile): file and text sizes,
+  JSON nesting, frames, people per frame, joints per person, the shape a ``.npy`` header declares,
+  and canvas sizes (whole numbers in 1..16384). Errors say which limit and what to do.
 
 Joint sets other than COCO-18 are converted: OpenPose BODY_25, COCO-17 (MS-COCO, MMPose, YOLO) and
 MediaPipe's 33 landmarks.
@@ -18,15 +21,18 @@ MediaPipe's 33 landmarks.
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..paths import read_bounded, size_text
 from .geometry import resize_canvas
-from .keypoints import NUM_JOINTS, Pose
+from .keypoints import NUM_JOINTS, Pose, canvas_side
 
 # The DeepFashion images the GFLA annotations and the official .txt files describe are 176 wide and
 # 256 high; the official .txt x coordinates are in the original 256-wide frame, 40 px to the right.
@@ -43,6 +49,14 @@ MEDIAPIPE33_TO_COCO18 = (0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27
 MEDIAPIPE33_SHOULDERS = (11, 12)
 
 POSE_FILE_SUFFIXES = (".json", ".txt", ".npy", ".csv")
+
+# Limits for untrusted pose data. Real pose files are kilobytes (a 1000-frame POSE_KEYPOINT is about
+# 1 MB); every limit is far above real use and far below what could hurt a server.
+MAX_POSE_FILE_BYTES = 16 << 20  # pose files and the editor's JSON text
+MAX_JSON_DEPTH = 16             # a POSE_KEYPOINT nests 6 deep (frames, frame, people, person, keypoints, rows)
+MAX_FRAMES = 10_000
+MAX_PEOPLE_PER_FRAME = 100
+MAX_KEYPOINT_NUMBERS = 25 * 3   # BODY_25 is the largest joint set read
 
 
 # --------------------------------------------------------------------------------------------------
@@ -128,6 +142,47 @@ def pose_to_array(pose: Pose, with_confidence: bool = False) -> np.ndarray:
 # POSE_KEYPOINT (comfyui_controlnet_aux) and OpenPose JSON
 
 
+def parse_pose_json(text: str | bytes, name: str,
+                    hint: str = "expected a POSE_KEYPOINT list or an OpenPose JSON dict") -> Any:
+    """JSON text of a pose (a file's bytes or the editor's widget), parsed within the limits: at most
+    MAX_POSE_FILE_BYTES and MAX_JSON_DEPTH levels of nesting. ValueError naming ``name`` (and ending
+    with ``hint``, what to do) otherwise."""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_POSE_FILE_BYTES:
+        raise ValueError(f"{name} is {size_text(size)} of JSON; pose JSON is read up to {size_text(MAX_POSE_FILE_BYTES)}: "
+                         f"split the sequence into several files")
+    try:
+        data = json.loads(text)
+    except RecursionError:  # the C decoder stops at the interpreter's recursion limit; clean, but say it plainly
+        data = None
+        deep = True
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
+                         f"{hint}") from None
+    except (ValueError, UnicodeDecodeError) as error:  # e.g. an integer of more than 4300 digits, bad UTF-8
+        raise ValueError(f"{name} is not valid JSON ({type(error).__name__}); {hint}") from None
+    else:
+        deep = _nesting_exceeds(data, MAX_JSON_DEPTH)
+    if deep:
+        raise ValueError(f"{name} nests lists or dicts more than {MAX_JSON_DEPTH} levels deep; a POSE_KEYPOINT needs "
+                         f"6 (frames, frame, people, person, keypoints, rows): this is not a pose")
+    return data
+
+
+def _nesting_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests lists/dicts more than ``limit`` deep (iterative: no recursion to exhaust)."""
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, (list, tuple)) else ()
+        for child in children:
+            if isinstance(child, (dict, list, tuple)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _frame_list(data: Any, name: str) -> list:
     """POSE_KEYPOINT frames; one dict (an OpenPose JSON file, one frame) is accepted as a list of one."""
     if isinstance(data, dict):
@@ -136,7 +191,35 @@ def _frame_list(data: Any, name: str) -> list:
         raise ValueError(f"{name}: expected a list of frames (dicts with 'people'), got {type(data).__name__}")
     if len(data) == 0:
         raise ValueError(f"{name} is empty: it holds no frames; connect a pose estimator's POSE_KEYPOINT output")
+    if len(data) > MAX_FRAMES:
+        raise ValueError(f"{name} holds {len(data)} frames; at most {MAX_FRAMES} are read at once: split the sequence")
     return list(data)
+
+
+def _keypoint_values(flat: Any, where: str) -> np.ndarray:
+    """The numbers of 'pose_keypoints_2d' (flat, or rows of [x, y, c]), refusing long lists before converting."""
+    if isinstance(flat, np.ndarray):
+        if flat.size > MAX_KEYPOINT_NUMBERS:
+            raise ValueError(f"{where}: 'pose_keypoints_2d' has {flat.size} numbers; expected 54 (COCO-18) or 75 (BODY_25)")
+        rows = [flat]
+    elif isinstance(flat, (list, tuple)):
+        if len(flat) > MAX_KEYPOINT_NUMBERS:
+            raise ValueError(f"{where}: 'pose_keypoints_2d' has {len(flat)} entries; expected 54 numbers (COCO-18) or 75 "
+                             f"(BODY_25)")
+        rows = flat
+    else:
+        raise ValueError(f"{where}: 'pose_keypoints_2d' must be a flat list of numbers [x, y, c, ...], got "
+                         f"{type(flat).__name__}")
+    for row in rows:  # rows of [x, y, c]: each short, or the total could be anything
+        if hasattr(row, "__len__") and not isinstance(row, (str, bytes)) and len(row) > MAX_KEYPOINT_NUMBERS:
+            raise ValueError(f"{where}: 'pose_keypoints_2d' has a row of {len(row)} entries; expected [x, y, c] rows")
+    try:
+        values = np.asarray(flat, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{where}: 'pose_keypoints_2d' must be a flat list of numbers [x, y, c, ...]") from None
+    if values.size > MAX_KEYPOINT_NUMBERS:
+        raise ValueError(f"{where}: 'pose_keypoints_2d' has {values.size} numbers; expected 54 (COCO-18) or 75 (BODY_25)")
+    return values
 
 
 def _person_joints(person: Any, where: str) -> np.ndarray:
@@ -146,10 +229,7 @@ def _person_joints(person: Any, where: str) -> np.ndarray:
     flat = person["pose_keypoints_2d"]
     if flat is None:
         raise ValueError(f"{where}: 'pose_keypoints_2d' is empty (no body keypoints)")
-    try:
-        values = np.asarray(flat, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: 'pose_keypoints_2d' must be a flat list of numbers [x, y, c, ...]") from error
+    values = _keypoint_values(flat, where)
     if values.size % 3:
         raise ValueError(f"{where}: 'pose_keypoints_2d' has {values.size} numbers, not a multiple of 3 (x, y, c)")
     joints = values.reshape(-1, 3)
@@ -168,9 +248,7 @@ def _canvas(frame: dict, canvas_size: tuple[int, int] | None, where: str) -> tup
                 f"{where} has no canvas_width/canvas_height (plain OpenPose JSON); pass canvas_size=(width, height)"
             )
         width, height = canvas_size
-    if int(width) < 1 or int(height) < 1:
-        raise ValueError(f"{where}: canvas must be at least 1x1 pixels, got {width}x{height}")
-    return int(width), int(height)
+    return canvas_side(width, f"{where}: canvas_width"), canvas_side(height, f"{where}: canvas_height")
 
 
 def is_normalized(people_joints: Iterable[np.ndarray], width: int, height: int) -> bool:
@@ -231,10 +309,12 @@ def poses_from_pose_keypoint(
     for index, frame in enumerate(frames):
         where = f"{name} frame {index + 1} of {len(frames)}"  # 1-based: read by people
         if not isinstance(frame, dict) or not isinstance(frame.get("people"), list):
-            found = type(frame).__name__ if not isinstance(frame, dict) else f"keys {sorted(frame)}"
+            found = type(frame).__name__ if not isinstance(frame, dict) else f"keys {_key_list(frame)}"
             raise ValueError(f"{where}: expected a dict with a 'people' list, got {found}")
         if not frame["people"]:
             raise ValueError(f"{where} has no people: the pose estimator found nobody in that image")
+        if len(frame["people"]) > MAX_PEOPLE_PER_FRAME:
+            raise ValueError(f"{where} holds {len(frame['people'])} people; at most {MAX_PEOPLE_PER_FRAME} per frame are read")
         width, height = _canvas(frame, canvas_size, where)
         people = [
             _apply_threshold(_person_joints(p, f"{where}, person {i + 1} of {len(frame['people'])}"), threshold)
@@ -248,6 +328,12 @@ def poses_from_pose_keypoint(
             frame_poses.append(Pose(joints, width, height))
         poses.append(_select_person(frame_poses, person_index, threshold, where))
     return poses
+
+
+def _key_list(frame: dict, count: int = 6, chars: int = 24) -> str:
+    """A few of a dict's keys, each cut short, for an error message."""
+    keys = [repr(k[:chars]) for k in sorted(map(str, frame))[:count]]
+    return "[" + ", ".join(keys) + (", ...]" if len(frame) > count else "]")
 
 
 def pose_keypoint_from_poses(
@@ -289,10 +375,15 @@ def load_pidm_txt(path: str | Path, x_offset_px: float = PIDM_TXT_X_OFFSET) -> P
     reach the 176×256 image, and so does this function: the result lives on a 176 × 256 canvas. Use
     ``resize_canvas(pose, 256, 256)`` for the network's canvas, exactly as the official loader.
     """
+    return _pidm_txt_pose(path, path, x_offset_px)
+
+
+def _pidm_txt_pose(source: Any, path: str | Path, x_offset_px: float = PIDM_TXT_X_OFFSET) -> Pose:
+    # numpy's own message quotes the text it could not read; this one names the file only.
     try:
-        keypoints = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: expected 18 rows of 'x y' numbers (official PIDM keypoints): {error}") from None
+        keypoints = np.loadtxt(source, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{path}: expected 18 rows of 'x y' numbers (official PIDM keypoints, -1 -1 = missing)") from None
     if keypoints.shape != (NUM_JOINTS, 2):
         raise ValueError(f"{path}: expected 18 rows of 'x y' (official PIDM keypoints), got shape {keypoints.shape}")
     present = ~(keypoints == -1).any(axis=1)
@@ -311,12 +402,13 @@ def save_pidm_txt(path: str | Path, pose: Pose, x_offset_px: float = PIDM_TXT_X_
 
 
 def _parse_int_list(text: str, where: str) -> list[float]:
+    # The field is not quoted back: the message names the line and what was expected.
     try:
         values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where}: expected a list like [12, -1, ...], got {text.strip()[:40]!r}") from error
+    except (ValueError, RecursionError):
+        raise ValueError(f"{where}: expected a list like [12, -1, ...] of 18 coordinates") from None
     if not isinstance(values, list) or len(values) != NUM_JOINTS:
-        raise ValueError(f"{where}: expected a list of 18 coordinates, got {text.strip()[:60]!r}")
+        raise ValueError(f"{where}: expected a list of 18 coordinates like [12, -1, ...]")
     return values
 
 
@@ -327,8 +419,12 @@ def read_deepfashion_csv(path: str | Path) -> dict[str, Pose]:
     the 18 **y** coordinates, then the 18 **x** coordinates, as JSON lists in the 176 × 256 image,
     ``-1`` = missing. Poses are on a 176 × 256 canvas.
     """
+    return _deepfashion_poses(Path(path).read_text(), path)
+
+
+def _deepfashion_poses(text: str, path: str | Path, max_rows: int | None = None) -> dict[str, Pose]:
     poses: dict[str, Pose] = {}
-    for line_number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split(":")
@@ -340,7 +436,10 @@ def read_deepfashion_csv(path: str | Path) -> dict[str, Pose]:
             continue  # header
         ys, xs = _parse_int_list(fields[1], where), _parse_int_list(fields[2], where)
         if name in poses:
-            raise ValueError(f"{where}: image name {name!r} appears twice")
+            raise ValueError(f"{where}: an image name appears twice (first on an earlier line)")
+        if max_rows is not None and len(poses) >= max_rows:
+            raise ValueError(f"{path} holds more than {max_rows} rows; at most {max_rows} poses are read at once: "
+                             f"split the file")
         poses[name] = pose_from_array(np.stack([xs, ys], axis=1), DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT, name=where)
     return poses
 
@@ -363,11 +462,38 @@ def write_deepfashion_csv(path: str | Path, named_poses: dict[str, Pose]) -> Non
 # files and folders
 
 
-def _load_npy(path: Path, canvas_size: tuple[int, int] | None, threshold: float) -> list[Pose]:
+def _npy_header(data: bytes, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype a .npy file declares, checked against the bytes it really holds, before any
+    array is allocated (a 200-byte file can declare a shape of hundreds of GiB)."""
+    handle = io.BytesIO(data)
     try:
-        array = np.load(path, allow_pickle=False)  # a pickled .npy could run code: refused
-    except (ValueError, EOFError) as error:
-        raise ValueError(f"{path} is not a plain numpy keypoint array ({error}); save keypoints as float numbers") from None
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"format version {version}")
+    except (ValueError, EOFError, SyntaxError, TypeError):
+        raise ValueError(f"{path} is not a plain numpy keypoint array (its .npy header cannot be read); save "
+                         f"keypoints with numpy.save as float numbers") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
+        # a pickled (object) array could run code when loaded: never loaded
+        raise ValueError(f"{path} is not a plain numpy keypoint array (dtype {dtype.str}, not numbers); save keypoints "
+                         f"as float numbers")
+    declared = math.prod(shape) * dtype.itemsize
+    held = len(data) - handle.tell()
+    if held < declared:
+        raise ValueError(f"{path} declares an array of shape {tuple(shape)} ({size_text(declared)}) but holds only "
+                         f"{size_text(held)} of data: the file is truncated or damaged")
+    return tuple(shape), dtype
+
+
+def _load_npy(path: Path, data: bytes, canvas_size: tuple[int, int] | None, threshold: float) -> list[Pose]:
+    shape, _dtype = _npy_header(data, path)
+    if len(shape) == 3 and shape[0] > MAX_FRAMES:
+        raise ValueError(f"{path} holds {shape[0]} frames; at most {MAX_FRAMES} are read at once: split the sequence")
+    array = np.load(io.BytesIO(data), allow_pickle=False)  # bounded by the file size checked above
     if array.ndim == 3 and (array.shape[-1] == 20 or array.shape[0] == 20) and max(array.shape) > 20:
         raise ValueError(f"{path}: shape {array.shape} is a rendered 20-channel pose map, not keypoints")
     if canvas_size is None:
@@ -392,23 +518,30 @@ def load_pose_file(
     fields); ``.txt``: official PIDM keypoints (176×256 canvas); ``.csv``: GFLA DeepFashion annotations,
     every row in file order (176×256); ``.npy``: ``[18, 2|3]`` or ``[frames, 18, 2|3]`` in pixels,
     ``canvas_size`` required.
+
+    Files are untrusted: a file over MAX_POSE_FILE_BYTES (16 MiB), JSON nested over MAX_JSON_DEPTH, more
+    than MAX_FRAMES frames, or a .npy header whose shape the file's bytes cannot hold is a ValueError,
+    raised before anything large is allocated. The caller decides which folder a file may come from.
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in POSE_FILE_SUFFIXES:
+        raise ValueError(f"{path}: unsupported pose file type {suffix!r}; expected one of {', '.join(POSE_FILE_SUFFIXES)}")
+    if canvas_size is not None:
+        canvas_size = (canvas_side(canvas_size[0], "canvas width"), canvas_side(canvas_size[1], "canvas height"))
+    data = read_bounded(path, MAX_POSE_FILE_BYTES, f"pose file {path}")
     if suffix == ".json":
-        try:
-            with open(path) as handle:
-                data = json.load(handle)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); expected a POSE_KEYPOINT list or an OpenPose JSON dict") from None
-        return poses_from_pose_keypoint(data, person_index, threshold, canvas_size=canvas_size, name=str(path))
+        parsed = parse_pose_json(data, str(path))
+        return poses_from_pose_keypoint(parsed, person_index, threshold, canvas_size=canvas_size, name=str(path))
     if suffix == ".txt":
-        return [load_pidm_txt(path)]
+        return [_pidm_txt_pose(io.BytesIO(data), path)]
     if suffix == ".csv":
-        return list(read_deepfashion_csv(path).values())
-    if suffix == ".npy":
-        return _load_npy(path, canvas_size, threshold)
-    raise ValueError(f"{path}: unsupported pose file type {suffix!r}; expected one of {', '.join(POSE_FILE_SUFFIXES)}")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a text file; expected GFLA rows 'name: [y, ...]: [x, ...]'") from None
+        return list(_deepfashion_poses(text, path, MAX_FRAMES).values())
+    return _load_npy(path, data, canvas_size, threshold)
 
 
 def save_pose_file(path: str | Path, poses: Sequence[Pose], normalized: bool = False) -> None:
@@ -458,4 +591,7 @@ def load_pose_sequence(
     poses = []
     for path in sorted(files, key=lambda p: natural_sort_key(p.name)):
         poses.extend(load_pose_file(path, canvas_size, person_index, threshold))
+        if len(poses) > MAX_FRAMES:
+            raise ValueError(f"pose sequence folder {folder} holds more than {MAX_FRAMES} frames; at most {MAX_FRAMES} "
+                             f"are read at once: split it")
     return poses

@@ -7,6 +7,7 @@ coordinates mean nothing and are never drawn, never treated as (0, 0).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,31 @@ COLORS = (
 
 # Left/right swap used by horizontal flips.
 FLIP_PERMUTATION = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
+
+
+# Largest canvas side accepted anywhere (ComfyUI's own MAX_RESOLUTION): canvas sizes come from
+# widgets, files and other packs' POSE_KEYPOINT, and a pose is drawn on its canvas.
+MAX_CANVAS_SIDE = 16384
+
+
+def canvas_side(value: object, name: str) -> int:
+    """``value`` as a canvas side in pixels: a finite whole number in 1..MAX_CANVAS_SIDE (an int, or a
+    float such as 512.0); ValueError naming ``name`` otherwise (NaN, 1e309, "64px", 0, 12.5, True)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a whole number of pixels, got {_shown(value)} ({type(value).__name__})")
+    if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and float(value).is_integer()):
+        raise ValueError(f"{name} must be a finite whole number of pixels, got {_shown(value)}")
+    if not 1 <= value <= MAX_CANVAS_SIDE:
+        raise ValueError(f"{name} must be between 1 and {MAX_CANVAS_SIDE} pixels, got {_shown(value)}")
+    return int(value)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A short repr for errors (a 5000-digit int or a long string stays short)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def empty_pose() -> np.ndarray:
@@ -69,15 +95,15 @@ class Pose:
         keypoints = np.array(self.keypoints, dtype=np.float32)
         if keypoints.shape != (NUM_JOINTS, 3):
             raise ValueError(f"Pose keypoints must have shape (18, 3) (x_px, y_px, confidence), got {keypoints.shape}")
-        if int(self.width) < 1 or int(self.height) < 1:
-            raise ValueError(f"Pose canvas must be at least 1x1 pixels, got width={self.width} height={self.height}")
+        width = canvas_side(self.width, "Pose canvas width")
+        height = canvas_side(self.height, "Pose canvas height")
         # NaN/inf coordinates are treated as "not detected" rather than an error: detectors and
         # interpolation can produce them for a single joint, and the rest of the pose is still usable.
         missing = ~np.isfinite(keypoints).all(axis=1) | ~(keypoints[:, 2] > 0)
         keypoints[missing] = 0.0
         self.keypoints = keypoints
-        self.width = int(self.width)
-        self.height = int(self.height)
+        self.width = width
+        self.height = height
 
     @property
     def present(self) -> np.ndarray:
