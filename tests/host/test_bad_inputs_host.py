@@ -182,6 +182,53 @@ def test_1x1_source_photo(bad):
                 "source image is 1x1 pixels; it must be at least 8x8")
 
 
+# --- masks -------------------------------------------------------------------------------------
+
+
+def _add_mask(graph: dict, masks: int = 1, value=None) -> list:
+    """Adds a MASK to graph and returns the link to it: ``masks`` copies of the photo's red channel, or a
+    SolidMask of ``value`` in the photo's size (a /prompt may send "nan": FLOAT inputs are converted with
+    float() and NaN passes the min/max checks)."""
+    if value is not None:
+        graph["mask"] = {"class_type": "SolidMask", "inputs": {"value": value, "width": SOURCE_W, "height": SOURCE_H}}
+    else:
+        graph["mask_photos"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["photo", 0], "amount": masks}}
+        graph["mask"] = {"class_type": "ImageToMask", "inputs": {"image": ["mask_photos", 0], "channel": "red"}}
+    return ["mask", 0]
+
+
+MASK_INPUTS = {  # node id, input, node type, the name in messages
+    "person": ("texture", "mask", "PIDMEncodeTexture", "source mask"),
+    "appearance": ("sample", "appearance_mask", "PIDMSampler", "appearance mask"),
+}
+
+
+@pytest.mark.parametrize("which", sorted(MASK_INPUTS))
+def test_mask_batch_against_image_batch(bad, which):
+    client, _ = bad
+    node, name, node_type, called = MASK_INPUTS[which]
+    graph = _sampler_graph(sources=2)
+    graph[node]["inputs"][name] = _add_mask(graph, masks=3)
+    of = "source images" if which == "person" else "output images"
+    _node_error(client, graph, node_type, f"{called} has 3 masks for 2 {of}: give 1 mask (used for every image) or 2")
+    for masks in (1, 2):  # one mask for all, or one per image: the next prompts run
+        graph = _sampler_graph(sources=2)
+        graph[node]["inputs"][name] = _add_mask(graph, masks=masks)
+        assert len(_run_ok(client, graph)) == 2
+
+
+@pytest.mark.parametrize("which", sorted(MASK_INPUTS))
+def test_nan_mask_names_the_mask(bad, which):
+    client, _ = bad
+    node, name, node_type, called = MASK_INPUTS[which]
+    graph = _sampler_graph()
+    graph[node]["inputs"][name] = _add_mask(graph, value="nan")  # (-inf is below SolidMask's min: refused)
+    error = _node_error(client, graph, node_type, f"{called} contains NaN or infinite values (mask 1 of 1)")
+    assert "guidance" not in error["exception_message"] and "model file" not in error["exception_message"]
+    graph[node]["inputs"][name] = _add_mask(graph, value=0.5)
+    assert len(_run_ok(client, graph)) == 1
+
+
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -239,6 +286,29 @@ def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
     errors = rejected.value.body["node_errors"]["sample"]["errors"]
     assert any(e["extra_info"]["input_name"] == setting for e in errors), errors
     assert client.server.alive()
+
+
+@pytest.mark.parametrize(("node", "inputs", "node_type", "message"), [
+    # combos: 0.3.75 does not check a V3 combo's value against its options
+    ("sample", {"sampler": "euler"}, "PIDMSampler", "sampler must be one of ddim, ddpm, dpmpp_2m; got 'euler'"),
+    ("sample", {"guidance": {"mode": 1}}, "PIDMSampler", "guidance must be one of official, disentangled; got {'mode': 1}"),
+    ("texture", {"fit": "crop"}, "PIDMEncodeTexture", "fit must be one of auto, pad, stretch; got 'crop'"),
+    # floats: "nan" becomes float('nan'), which no min/max check refuses
+    ("sample", {"appearance_scale": "nan"}, "PIDMSampler", "appearance_scale must be a finite number within ±100"),
+    ("sample", {"pose_scale": "NaN", "guidance": "disentangled"}, "PIDMSampler", "pose_scale must be a finite number"),
+    ("sample", {"denoise": "nan", "init_image": ["photo", 0]}, "PIDMSampler", "denoise must be in [0, 1], got nan"),
+    # a plain value where a link belongs reaches the node as it is
+    ("sample", {"texture": 5}, "PIDMSampler", "texture must be linked to Encode Source Texture's output, got a int"),
+    ("texture", {"model": "model.safetensors"}, "PIDMEncodeTexture", "model must be linked to Load PIDM Model's output"),
+    ("texture", {"image": 3}, "PIDMEncodeTexture", "source image must be an image batch [B, H, W, 3]"),
+    ("sample", {"appearance_mask": 0.5}, "PIDMSampler", "appearance mask must be a MASK [B, H, W] (or [H, W])"),
+    ("sample", {"init_image": {"__value__": [[[0.5]]]}}, "PIDMSampler", "init image is a list of 1 images"),
+])
+def test_hand_written_prompt_values(bad, node, inputs, node_type, message):
+    client, _ = bad
+    graph = _sampler_graph()
+    graph[node]["inputs"].update(inputs)
+    _node_error(client, graph, node_type, message)
 
 
 # --- files -------------------------------------------------------------------------------------
