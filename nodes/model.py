@@ -3,6 +3,7 @@ model management."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -36,10 +37,38 @@ class LoadedPIDM:
     model: checkpoint.PIDMModel
     patcher: comfy.model_patcher.ModelPatcher
 
-    def load(self) -> checkpoint.PIDMModel:
-        """Ask ComfyUI to put the weights on the compute device (it may offload other models)."""
-        mm.load_models_gpu([self.patcher])
+    def load(self, memory_required: int = 0) -> checkpoint.PIDMModel:
+        """Ask ComfyUI to put all the weights on the compute device, after offloading other models to
+        leave ``memory_required`` bytes for the activations (``pidm_core.memory``).
+
+        PIDM's layers are plain torch modules, which ComfyUI's low-VRAM mode cannot stream: a partial
+        load would leave some on the offload device, where the activations never are. So the load is
+        always full (``force_full_load``), and under ``--novram``, where the host moves no plain
+        module at all, it is finished here: PIDM then runs on the GPU with its weights resident
+        (310 MiB at 256 px in fp16) rather than silently on the CPU.
+        """
+        mm.load_models_gpu([self.patcher], memory_required=memory_required, force_full_load=True)
+        if off_device(self.patcher):
+            self.patcher.load(self.patcher.load_device, full_load=True)
+        stray = off_device(self.patcher)
+        if stray:
+            raise RuntimeError(
+                f"ComfyUI left {len(stray)} PIDM weights (e.g. {stray[0]}) off {self.patcher.load_device}; "
+                "restart ComfyUI without --lowvram/--novram or report this"
+            )
         return self.model
+
+
+def _on(tensor_device: torch.device, device: torch.device) -> bool:
+    # torch.device("cuda") names the current GPU; a tensor's device always carries its index
+    return tensor_device.type == device.type and (device.index is None or tensor_device.index == device.index)
+
+
+def off_device(patcher: comfy.model_patcher.ModelPatcher) -> list[str]:
+    """Names of the weights and buffers that are not on the patcher's load device."""
+    network = patcher.model
+    tensors = itertools.chain(network.named_parameters(), network.named_buffers())
+    return [name for name, tensor in tensors if not _on(tensor.device, torch.device(patcher.load_device))]
 
 
 def _auto_dtype(device: torch.device) -> torch.dtype:
@@ -48,6 +77,13 @@ def _auto_dtype(device: torch.device) -> torch.dtype:
     if mm.should_use_fp16(device):
         return torch.float16
     return torch.float32
+
+
+def channels_last_for(device: torch.device) -> bool | None:
+    """Channels-last conv weights only where they are measured to pay: on the CPU (the loader's
+    default there, for fp16/bf16). On CUDA GroupNorm returns NCHW, so every GroupNorm → conv pair may
+    convert twice; it stays off until ``scripts/gpu_check.sh`` measures otherwise."""
+    return None if torch.device(device).type == "cpu" else False
 
 
 def _model_path(model_name: str) -> str:
@@ -95,7 +131,8 @@ class PIDMLoadModel(io.ComfyNode):
     def execute(cls, model_name: str, dtype: str) -> io.NodeOutput:
         load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
         weight_dtype = _auto_dtype(load_device) if dtype == "auto" else checkpoint.parse_dtype(dtype)
-        model = checkpoint.load_model(_model_path(model_name), device=offload_device, dtype=weight_dtype)
+        model = checkpoint.load_model(_model_path(model_name), device=offload_device, dtype=weight_dtype,
+                                      channels_last=channels_last_for(load_device))
         patcher = comfy.model_patcher.ModelPatcher(model.network, load_device=load_device, offload_device=offload_device)
         return io.NodeOutput(LoadedPIDM(model, patcher))
 

@@ -19,7 +19,8 @@ NUM_TIMESTEPS = 1000
 
 @dataclass(frozen=True)
 class Schedule:
-    """β schedule and the quantities derived from it, each a float64 tensor [T]."""
+    """β schedule and the quantities derived from it, each a float64 tensor [T] on the CPU (never moved
+    to the compute device as float64: see :func:`_at`)."""
 
     betas: torch.Tensor
 
@@ -60,8 +61,12 @@ def official_timesteps(num_steps: int, num_timesteps: int = NUM_TIMESTEPS) -> li
 
 
 def _at(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Gather values[t] (float64) for a batch of integer timesteps, shaped to broadcast over ``like``."""
-    out = values.to(t.device)[t.long()].float()
+    """Gather values[t] for a batch of integer timesteps, as float32 shaped to broadcast over ``like``.
+
+    The float64 table is cast to float32 on the CPU before it moves: MPS has no float64 at all, and
+    casting then gathering gives the same values as gathering then casting.
+    """
+    out = values.float().to(t.device)[t.long()]
     return out.view(-1, *([1] * (like.dim() - 1)))
 
 

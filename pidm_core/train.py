@@ -179,6 +179,13 @@ def load_training_state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def ema_on_device(ema: dict[str, torch.Tensor], network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The EMA weights (fp32) on the device of the network they follow: a training state is loaded onto
+    the CPU, and ``update_ema`` blends them with the network's weights in place every step."""
+    device = next(network.parameters()).device
+    return {name: value.to(device=device, dtype=torch.float32) for name, value in ema.items()}
+
+
 def update_ema(ema: dict[str, torch.Tensor], network: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for name, param in network.state_dict().items():
@@ -267,7 +274,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         state = load_training_state(last)
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        ema = state["ema"]
+        ema = ema_on_device(state["ema"], network)
         step = int(state["step"])
         generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
         history = json.loads(state.get("history", "[]"))
@@ -338,7 +345,7 @@ def train(opts: TrainOptions, log=print) -> dict:
         if step % opts.save_every == 0:
             save()
         if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
-            _save_sample_grid(out_dir / f"samples_{step:07d}.png", ema, config, opts)
+            _save_sample_grid(out_dir / f"samples_{step:07d}.png", ema, config, opts, device)
         if opts.max_minutes and _any_rank((time.time() - start) > opts.max_minutes * 60, world):
             break
     save()
@@ -413,23 +420,29 @@ class _StepIndices(torch.utils.data.Sampler):
             position += self.per_rank * self.world
 
 
-def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOptions, count: int = 4) -> None:
-    """Source | target pose | EMA output | truth, for a few held-out pairs (ddpm 25 steps)."""
+def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOptions, device: torch.device,
+                      count: int = 4) -> None:
+    """Source | target pose | EMA output | truth, for a few held-out pairs (ddpm 25 steps).
+
+    Sampled on the training device: under DDP the other ranks wait in their next collective meanwhile,
+    and a slow CPU run could outlast the NCCL watchdog.
+    """
     from PIL import Image
 
     from .pipeline import generate_from_tensors
 
-    network = PIDMNetwork(config)
-    network.load_state_dict({k: v for k, v in ema.items()})
+    with torch.device(device):
+        network = PIDMNetwork(config)
+    network.load_state_dict(ema)  # a copy: sampling must never touch the EMA itself
     network.eval()
     data = make_dataset(opts.data, config.image_size, opts, split="held_out")
     items = [data[i] for i in range(count)]
-    source = torch.stack([it["source_image"] for it in items])
-    pose = torch.stack([it["target_pose"] for it in items])
+    source = torch.stack([it["source_image"] for it in items]).to(device)
+    pose = torch.stack([it["target_pose"] for it in items]).to(device)
     # ddpm: its fresh noise each step forgives an early model's imprecise ε at high noise, which
     # sends deterministic ddim off to noise, so the grid shows what the model already knows
     out = generate_from_tensors(network, source, pose, steps=25, sampler="ddpm", guidance="official",
-                                appearance_scale=2.0, seed=0)
+                                appearance_scale=2.0, seed=0).cpu()
     rows = []
     for i, it in enumerate(items):
         cells = [it["source_image"], it["target_pose"][:3] * 2 - 1, out[i], it["target_image"]]
