@@ -5,7 +5,7 @@ from __future__ import annotations
 import comfy.model_management as mm
 import comfy.utils
 
-from ..pidm_core import guidance, pipeline, samplers
+from ..pidm_core import guidance, memory, pipeline, samplers
 from ..pidm_core.pose import formats
 from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, io
 from .pose import person_choice
@@ -79,7 +79,8 @@ class PIDMSampler(io.ComfyNode):
         poses = formats.poses_from_pose_keypoint(pose, person_choice(person_index), name="pose")
         if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
             raise ValueError(f"texture must be linked to Encode Source Texture's output, got a {type(texture).__name__} value")
-        pidm = loaded_model(model)
+        # all poses are sampled in one call: ComfyUI must make room for all of their activations
+        pidm = loaded_model(model, max(len(poses), texture.batch_size), memory.guidance_rows(guidance, appearance_scale))
         if texture.fit.size != pidm.config.image_size:
             raise ValueError(
                 f"the texture was encoded for a {texture.fit.size}px model but this model is "

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from ..pidm_core import pipeline
+from ..pidm_core import memory, pipeline
 from .compat import PIDMModelType, PIDMTextureType, io
 from .model import LoadedPIDM
 
 FIT_MODES = ("auto", *pipeline.FIT_MODES)
 
 
-def loaded_model(model):
-    """The PIDM model on a PIDM_MODEL input, on its compute device. The host checks the types of links
+def loaded_model(model, images: int = 1, guidance_rows: int = 1):
+    """The PIDM model on a PIDM_MODEL input, on its compute device, with room made for sampling
+    ``images`` images of ``guidance_rows`` network rows each. The host checks the types of links
     only: a hand-written /prompt can put any JSON value in this input."""
     if not isinstance(model, LoadedPIDM):
         raise ValueError(f"model must be linked to Load PIDM Model's output, got a {type(model).__name__} value")
-    return model.load()
+    return model.load(memory.sampling_memory_bytes(model.model.config, images, guidance_rows, model.model.dtype))
 
 
 class PIDMEncodeTexture(io.ComfyNode):
