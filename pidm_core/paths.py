@@ -76,10 +76,11 @@ def read_bounded(path: str | os.PathLike, limit_bytes: int, what: str) -> bytes:
         raise ValueError(f"{what} does not exist") from None
     except OSError as error:
         raise ValueError(f"{what} cannot be opened ({error.strerror})") from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise ValueError(f"{what} is not a regular file")
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{what} is not a regular file")
         if info.st_size > limit_bytes:
             raise ValueError(f"{what} is {size_text(info.st_size)}; files of this kind are read up to {size_text(limit_bytes)}")
         data = handle.read(limit_bytes + 1)

@@ -165,7 +165,7 @@ def parse_pose_json(text: str | bytes, name: str,
         deep = _nesting_exceeds(data, MAX_JSON_DEPTH)
     if deep:
         raise ValueError(f"{name} nests lists or dicts more than {MAX_JSON_DEPTH} levels deep; a POSE_KEYPOINT needs "
-                         f"6 (frames, frame, people, person, keypoints, rows): this is not a pose")
+                         f"6 (frames, frame, people, person, keypoints, rows): this is not a pose; {hint}")
     return data
 
 

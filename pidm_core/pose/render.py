@@ -13,9 +13,10 @@ divisor (3·height/256), so a pose map at 64×64 looks like a 256×256 map downs
 
 Work is bounded, since sizes come from requests: a pose map is at most MAX_MAP_PIXELS, a skeleton
 image at most MAX_SKELETON_PIXELS, and :func:`check_render_budget` estimates a whole Render Pose
-request (skeletons and grids of every frame) before anything is allocated. Joints far off the
-canvas (beyond ±COORD_LIMIT, where cv2's int32 coordinates end) are moved along their limb to that
-limit, which leaves what is drawn on the canvas unchanged: drawing clips.
+request (skeletons and grids of every frame) before anything is allocated. A limb with a joint
+beyond ±COORD_LIMIT (near where cv2's int32 coordinates end) is cut, along its own line, to a box one
+canvas-size around the canvas, so that the part on the canvas is still drawn: drawing clips. Joints
+within the limit are drawn exactly as the official code draws them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ DISTANCE_DIVISOR = 3.0
 
 MAX_MAP_PIXELS = 2048 * 2048         # a 20-channel float32 map of 2048x2048 is 336 MB
 MAX_SKELETON_PIXELS = 8192 * 8192    # a uint8 RGB skeleton of 8192x8192 is 201 MB
-COORD_LIMIT = float(1 << 29)         # cv2 draws with int32 coordinates; centres and axes must fit
+COORD_LIMIT = float(1 << 29)         # cv2 draws with int32 coordinates; farther limbs are cut
 GRID_COLUMNS = 5                     # the 20 channels are shown as 4 rows of 5 tiles
 GRID_TILE_MAX_PX = 128               # grid tiles: a 20-tile preview, not 20 full-size images
 RENDER_BUDGET_BYTES = 1 << 30        # 1 GiB for one Render Pose request: its float32 outputs and work
@@ -70,14 +71,19 @@ def _clip_segment(a: np.ndarray, b: np.ndarray, limit: float) -> tuple[np.ndarra
     return a + t0 * d, a + t1 * d
 
 
-def _limb_polygon(keypoints: np.ndarray, a: int, b: int, stick: int) -> np.ndarray | None:
-    """The official filled-ellipse polygon of limb a-b, or None when it lies wholly beyond COORD_LIMIT."""
+def _limb_polygon(keypoints: np.ndarray, a: int, b: int, stick: int, height: int, width: int) -> np.ndarray | None:
+    """The official filled-ellipse polygon of limb a-b; None when it has a joint beyond COORD_LIMIT
+    and misses the box one canvas-size around the canvas."""
     (xa, ya), (xb, yb) = keypoints[a, :2], keypoints[b, :2]
     if max(abs(xa), abs(ya), abs(xb), abs(yb)) > COORD_LIMIT:  # only far joints: the official path stays exact
-        clipped = _clip_segment(np.array([xa, ya]), np.array([xb, yb]), COORD_LIMIT)
+        # Cut to a box near the canvas, not at the limit: the official int(angle) turns a limb by up to
+        # 1 degree, which would swing a limb millions of pixels long right off the canvas.
+        pad = max(height, width)
+        centre = np.array([width / 2, height / 2])
+        clipped = _clip_segment(np.array([xa, ya]) - centre, np.array([xb, yb]) - centre, centre.max() + pad)
         if clipped is None:
             return None
-        (xa, ya), (xb, yb) = clipped
+        (xa, ya), (xb, yb) = clipped[0] + centre, clipped[1] + centre
     length = math.hypot(xa - xb, ya - yb)
     angle = math.degrees(math.atan2(ya - yb, xa - xb))
     return cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), stick), int(angle), 0, 360, 1)
@@ -105,7 +111,7 @@ def _draw_skeleton(keypoints: np.ndarray, present: np.ndarray, height: int, widt
             cv2.circle(canvas, (int(x), int(y)), radius, COLORS[i], thickness=-1)
     polygons = []
     for i, (a, b) in enumerate(LIMBS):
-        polygon = _limb_polygon(keypoints, a, b, stick) if present[a] and present[b] else None
+        polygon = _limb_polygon(keypoints, a, b, stick, height, width) if present[a] and present[b] else None
         polygons.append(polygon)
         if polygon is None:
             continue
