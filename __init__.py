@@ -4,6 +4,10 @@ ComfyUI imports this file as the node pack. On hosts with the V3 node API (``com
 pack registers through ``comfy_entrypoint``; older hosts get ``NODE_CLASS_MAPPINGS`` built from
 the same node classes (see ``nodes/compat.py``). Imported anywhere else it registers nothing, so
 tools and tests can import the library (``pidm_core``) without a ComfyUI installation.
+
+Inside ComfyUI, loading also copies the example workflows' inputs (assets/pidm_*) into the input
+folder where absent, never replacing a file, and creates ``models/pidm`` (``nodes/folders.py``), so
+that an example opened from the template browser runs right after installing.
 """
 
 import importlib.util
@@ -32,3 +36,8 @@ elif _API == "v1":
     __all__ = ["WEB_DIRECTORY", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
 else:
     __all__ = ["WEB_DIRECTORY"]
+
+if _API is not None:
+    from .nodes.folders import provide_at_load
+
+    provide_at_load()

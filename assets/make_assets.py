@@ -4,6 +4,8 @@
 
 Everything comes from the pack's own synthetic-person generator (``pidm_core.data.synthetic``),
 so the assets carry no third-party rights and match the embedded 64x64 model's training domain.
+Their names start with ``pidm_``: the pack copies them into ComfyUI's input folder, beside the user's
+own files (nodes/folders.py), and the prefix keeps them from meeting a user's ``person.png``.
 """
 
 from __future__ import annotations
@@ -51,16 +53,17 @@ def main(out_dir: Path = HERE) -> None:
     assert pair.source_pose.kind == "standing" and pair.target_pose.kind == "arms_raised"
     assert second.source_pose.kind == "arms_out"
 
-    Image.fromarray(pair.source_image).save(out_dir / "person.png")
-    Image.fromarray(second.source_image).save(out_dir / "person2.png")
+    Image.fromarray(pair.source_image).save(out_dir / "pidm_person.png")
+    Image.fromarray(second.source_image).save(out_dir / "pidm_person2.png")
 
     source = Pose(pair.source_keypoints, SIZE, SIZE)
     raised = Pose(pair.target_keypoints, SIZE, SIZE)
-    save_pose_file(out_dir / "pose_arms_raised.json", [raised])
-    save_pose_file(out_dir / "pose_sequence.json", interpolate_poses(source, raised, SEQUENCE_FRAMES))
+    save_pose_file(out_dir / "pidm_pose_arms_raised.json", [raised])
+    save_pose_file(out_dir / "pidm_pose_sequence.json", interpolate_poses(source, raised, SEQUENCE_FRAMES))
 
-    Image.fromarray(_upper_body_mask(pair.source_keypoints, SIZE, SIZE), mode="L").save(out_dir / "mask_upper.png")
-    for name in ("person.png", "person2.png", "pose_arms_raised.json", "pose_sequence.json", "mask_upper.png"):
+    Image.fromarray(_upper_body_mask(pair.source_keypoints, SIZE, SIZE), mode="L").save(out_dir / "pidm_mask_upper.png")
+    for name in ("pidm_person.png", "pidm_person2.png", "pidm_pose_arms_raised.json", "pidm_pose_sequence.json",
+                 "pidm_mask_upper.png"):
         print(out_dir / name)
 
 

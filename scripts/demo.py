@@ -2,25 +2,28 @@
 
 Run it through ``bash scripts/demo.sh`` (which prepares the environment first); see that script for
 the options. Only the standard library is used here: HTTP with urllib, completion by polling
-/history, so the client has nothing to install.
+/history, progress from ComfyUI's websocket (a minimal client below), so the client has nothing to
+install.
 
 Steps: build a ComfyUI tree under the demo directory (custom_nodes/ComfyUI-PIDM -> this repository,
-models/pidm, input, output, temp, user, extra.yaml), start the cached ComfyUI 0.3.75 on it, copy
-assets/* into its input folder, post example_workflows/api/<workflow>.json, wait for it, save the
-first image of its SaveImage node to the output path, print that path and the UI's URL, and then
-keep the server in the foreground until Ctrl-C (or stop at once with --exit).
+models/pidm, input, output, temp, user, extra.yaml), start the cached ComfyUI 0.3.75 on it (loading
+the pack copies the examples' inputs, assets/pidm_*, into its input folder, as in any ComfyUI),
+post example_workflows/api/<workflow>.json, print each node and the sampler's steps as they run,
+save the first image of its SaveImage node to the output path, print that path and the UI's URL,
+and then keep the server in the foreground until Ctrl-C (or stop at once with --exit).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -36,6 +39,7 @@ DEFAULT_DIR = Path(os.environ.get("PIDM_DEMO_DIR", CACHE / "demo"))
 DEFAULT_WORKFLOW = "photo_to_new_pose"
 START_TIMEOUT_S = float(os.environ.get("PIDM_HOST_START_TIMEOUT", "300"))
 RUN_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_RUN_TIMEOUT", "900"))
+HEARTBEAT_S = 10.0  # say "still running" after this long without news
 
 
 def say(message: str) -> None:
@@ -63,6 +67,7 @@ class Server:
         self.dirs = {name: root / name for name in ("custom_nodes", "models", "input", "output", "temp", "user")}
         self.log_path = root / "server.log"
         self.url = f"http://127.0.0.1:{port}"
+        self.client_id = uuid.uuid4().hex  # the websocket's id: ComfyUI sends a prompt's progress to its client
         self.process: subprocess.Popen | None = None
 
     def prepare(self) -> None:
@@ -80,9 +85,6 @@ class Server:
             f"  custom_nodes: {self.dirs['custom_nodes']}\n"
             f"  pidm: {self.dirs['models'] / 'pidm'}\n"
         )
-        for asset in sorted((REPO_ROOT / "assets").iterdir()):
-            if asset.suffix.lower() in (".png", ".json", ".jpg"):
-                shutil.copy2(asset, self.dirs["input"] / asset.name)
 
     def start(self) -> None:
         command = [
@@ -90,7 +92,9 @@ class Server:
             "--disable-auto-launch", "--extra-model-paths-config", str(self.root / "extra.yaml"),
             "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
             "--temp-directory", str(self.dirs["temp"]), "--user-directory", str(self.dirs["user"]),
-            "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+            # A database file of the demo's own: an in-memory one is per connection, and the host's
+            # threads then log "SQLite objects created in a thread..." tracebacks.
+            "--database-url", f"sqlite:///{self.dirs['user'] / 'comfyui.db'}", "--disable-api-nodes",
         ]
         say(f"starting ComfyUI ({self.host_dir}) on {self.url}; log: {self.log_path}")
         log = open(self.log_path, "wb")
@@ -132,7 +136,7 @@ class Server:
             return json.load(response)
 
     def post_prompt(self, graph: dict) -> str:
-        body = json.dumps({"prompt": graph, "client_id": uuid.uuid4().hex}).encode()
+        body = json.dumps({"prompt": graph, "client_id": self.client_id}).encode()
         request = urllib.request.Request(self.url + "/prompt", data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -140,9 +144,11 @@ class Server:
         except urllib.error.HTTPError as error:
             raise SystemExit(f"demo: ComfyUI refused the workflow (HTTP {error.code}): {error.read().decode(errors='replace')[:3000]}")
 
-    def wait(self, prompt_id: str, timeout: float) -> dict:
+    def wait(self, prompt_id: str, timeout: float, progress: "Progress | None" = None) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if progress is not None:
+                progress.heartbeat()
             if self.process is not None and self.process.poll() is not None:
                 raise SystemExit(f"demo: ComfyUI exited while running the workflow\n{self.log_tail()}")
             entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
@@ -161,6 +167,113 @@ class Server:
                                         "type": image.get("type", "output")})
         with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=60) as response:
             return response.read()
+
+
+class Progress(threading.Thread):
+    """Prints which node runs and the sampler's steps, read from ComfyUI's websocket.
+
+    A minimal RFC 6455 client (server frames are never masked; this one only reads, and answers
+    pings), so the demo needs no package. Without the websocket the demo still finishes: ``wait``
+    polls /history, and ``heartbeat`` says "still running" every HEARTBEAT_S seconds.
+    """
+
+    def __init__(self, server: Server, graph: dict):
+        super().__init__(daemon=True)
+        self.server, self.graph = server, graph
+        self.started = self.last_news = time.monotonic()
+        self.sock: socket.socket | None = None
+        self.prompt_id: str | None = None
+        self.lock = threading.Lock()
+
+    def connect(self) -> bool:
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.server.port), timeout=10)
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall((f"GET /ws?clientId={self.server.client_id} HTTP/1.1\r\nHost: 127.0.0.1:{self.server.port}\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(1)
+                if not chunk:
+                    raise OSError("closed during the handshake")
+                head += chunk
+            if b" 101 " not in head.split(b"\r\n", 1)[0]:
+                raise OSError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+        except OSError as error:
+            say(f"no progress from the websocket ({error}); waiting for the result")
+            return False
+        sock.settimeout(None)
+        self.sock = sock
+        return True
+
+    def _read(self, count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = self.sock.recv(count - len(data))
+            if not chunk:
+                raise OSError("websocket closed")
+            data += chunk
+        return data
+
+    def _frames(self):
+        """(opcode, payload) of each frame the server sends."""
+        while True:
+            first, second = self._read(2)
+            length = second & 0x7F
+            if length == 126:
+                length = int.from_bytes(self._read(2), "big")
+            elif length == 127:
+                length = int.from_bytes(self._read(8), "big")
+            yield first & 0x0F, self._read(length)
+
+    def _pong(self, payload: bytes) -> None:
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload[:125]))
+        self.sock.sendall(bytes([0x8A, 0x80 | len(body)]) + mask + body)
+
+    def _say(self, message: str) -> None:
+        with self.lock:
+            self.last_news = time.monotonic()
+        say(f"[{time.monotonic() - self.started:5.1f}s] {message}")
+
+    def run(self) -> None:
+        try:
+            for opcode, payload in self._frames():
+                if opcode == 8:  # close
+                    return
+                if opcode == 9:
+                    self._pong(payload)
+                if opcode != 1:  # binary frames are preview images
+                    continue
+                self._on_message(json.loads(payload))
+        except (OSError, ValueError):
+            return
+
+    def _on_message(self, message: dict) -> None:
+        data = message.get("data") or {}
+        if self.prompt_id is None or data.get("prompt_id") != self.prompt_id:
+            return
+        node = data.get("node")
+        if message.get("type") == "executing" and node is not None:
+            self._say(f"running node {node} ({self.graph.get(node, {}).get('class_type', '?')})")
+        elif message.get("type") == "progress":
+            value, total = int(data.get("value", 0)), max(1, int(data.get("max", 1)))
+            if value == total or value % max(1, total // 5) == 0:  # about five lines per sampler run
+                self._say(f"  step {value}/{total}")
+
+    def heartbeat(self) -> None:
+        with self.lock:
+            quiet = time.monotonic() - self.last_news
+        if quiet >= HEARTBEAT_S:
+            self._say("still running")
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
 
 
 def saved_images(graph: dict, entry: dict) -> list[dict]:
@@ -217,8 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"ComfyUI ready after {time.monotonic() - started:.1f}s")
         graph = json.loads(workflow_path.read_text())
         run_start = time.monotonic()
-        say(f"running {workflow_path.relative_to(REPO_ROOT)}")
-        entry = server.wait(server.post_prompt(graph), RUN_TIMEOUT_S)
+        say(f"running {workflow_path.relative_to(REPO_ROOT)} (the first run also loads the model; about "
+            "20-50 s on a 2-core CPU)")
+        progress = Progress(server, graph)
+        if progress.connect():
+            progress.start()
+        progress.prompt_id = server.post_prompt(graph)
+        try:
+            entry = server.wait(progress.prompt_id, RUN_TIMEOUT_S, progress)
+        finally:
+            progress.close()
         images = saved_images(graph, entry)
         if not images:
             raise SystemExit(f"demo: the workflow finished but saved no image\n{server.log_tail()}")

@@ -87,21 +87,21 @@ def _save(prefix, images="sample"):
 # name -> (title, [(node id, API node)] in layout order: columns left to right)
 WORKFLOWS = {
     "photo_to_new_pose": ("PIDM: photo to a new pose", [
-        ("model", _model()), ("photo", _image("person.png")), ("pose", _load_pose("pose_arms_raised.json")),
+        ("model", _model()), ("photo", _image("pidm_person.png")), ("pose", _load_pose("pidm_pose_arms_raised.json")),
         ("texture", _texture()), ("sample", _sampler()), ("save", _save("pidm/photo_to_new_pose")),
     ]),
     "pose_sequence_to_frames": ("PIDM: pose sequence to frames", [
-        ("model", _model()), ("photo", _image("person.png")), ("pose", _load_pose("pose_sequence.json")),
+        ("model", _model()), ("photo", _image("pidm_person.png")), ("pose", _load_pose("pidm_pose_sequence.json")),
         ("texture", _texture()), ("sample", _sampler()), ("save", _save("pidm/pose_sequence")),
     ]),
     "appearance_edit_with_mask": ("PIDM: appearance edit with a mask (person2's top on person)", [
-        ("model", _model()), ("photo", _image("person.png")), ("garment", _image("person2.png")),
-        ("mask", {"class_type": "LoadImageMask", "inputs": {"image": "mask_upper.png", "channel": "red"}}),
+        ("model", _model()), ("photo", _image("pidm_person.png")), ("garment", _image("pidm_person2.png")),
+        ("mask", {"class_type": "LoadImageMask", "inputs": {"image": "pidm_mask_upper.png", "channel": "red"}}),
         ("pose", _pose_from("photo")), ("texture", _texture(image="garment")),
         ("sample", _sampler(appearance_mask="mask", reference="photo")), ("save", _save("pidm/appearance_edit")),
     ]),
     "pose_from_second_photo_retargeted": ("PIDM: pose from a second photo, retargeted", [
-        ("model", _model()), ("photo", _image("person.png")), ("other", _image("person2.png")),
+        ("model", _model()), ("photo", _image("pidm_person.png")), ("other", _image("pidm_person2.png")),
         ("source_pose", _pose_from("photo")), ("other_pose", _pose_from("other")),
         ("texture", _texture()),
         ("retarget", {"class_type": "PIDMRetargetPose", "inputs": {

@@ -37,9 +37,7 @@ except ImportError:
     HAVE_MEDIAPIPE = False
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="mediapipe not importable (see tests/test_pose_detect.py)")
 
-PHOTOS = next((p for p in (Path(__file__).resolve().parents[1].parent / "shared" / "photos", Path("/work/shared/photos"))
-               if (p / "messi5.jpg").is_file()), None)
-needs_photos = pytest.mark.skipif(PHOTOS is None, reason="test photos not found: expected shared/photos beside the repository")
+PHOTOS = Path(__file__).resolve().parent / "photos"  # tests/photos/SOURCES.md
 
 SOURCE_W, SOURCE_H = 24, 32  # a small portrait source
 
@@ -230,7 +228,6 @@ def test_batch_of_10000_for_2_images_is_an_error_not_a_copy(model_file, case, me
     run_capped(HUGE_BATCH_CASE, env={"MODEL": str(model_file), "CASE": case}).assert_clean_error(ValueError, message)
 
 
-@needs_photos
 @needs_mediapipe
 def test_tiny_person_is_not_found():
     import cv2

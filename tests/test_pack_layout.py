@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -36,3 +38,44 @@ def test_pyproject_dependencies_mirror_requirements():
     comfy = project["tool"]["comfy"]
     assert comfy["PublisherId"] and comfy["DisplayName"] == "ComfyUI-PIDM"
     assert project["project"]["urls"]["Repository"].startswith("https://github.com/")
+
+
+# Paths outside a clone: a sibling checkout of notes (shared/ beside the repo) or folders of one machine.
+OUTSIDE_PATH = re.compile(r"\.\./shared|(?<![\w.~])/(?:work|root|home|tmp|opt|farm|mnt|Users)/")
+
+
+def _repository_text_files() -> list[Path]:
+    """Tracked and new (not ignored) files; every file under the root when git is not there."""
+    if shutil.which("git") and (ROOT / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+        paths = [ROOT / name for name in listed if name]
+    else:
+        paths = [p for p in ROOT.rglob("*") if not any(part.startswith(".") or part == "__pycache__"
+                                                         for part in p.relative_to(ROOT).parts)]
+    texts = []
+    for path in paths:
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            try:
+                path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # images, weights
+            texts.append(path)
+    return texts
+
+
+def test_no_file_names_a_path_outside_the_repository():
+    # A clone must stand alone: photos, fixtures and docs come from inside it (tests/photos/, assets/).
+    offenders = []
+    for path in _repository_text_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if OUTSIDE_PATH.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_test_photos_are_in_the_repository_with_their_licence():
+    photos = ROOT / "tests" / "photos"
+    assert {p.name for p in photos.iterdir()} == {"basketball1.png", "messi5.jpg", "SOURCES.md", "LICENSE-Apache-2.0.txt"}
+    sources = (photos / "SOURCES.md").read_text()
+    assert "basketball1.png" in sources and "messi5.jpg" in sources and "Apache License 2.0" in sources

@@ -1,7 +1,7 @@
 """Pose detection on real photos (MediaPipe) and the OpenPose backend's offline behaviour.
 
-Photos: shared/photos next to the repository (CI places a copy of shared/ beside the clone), else
-/work/shared/photos. Expected joint positions were checked by eye on the photos (see SOURCES.md).
+Photos: tests/photos/ (OpenCV sample data, Apache-2.0; see tests/photos/SOURCES.md). Expected joint
+positions were checked by eye on the photos.
 """
 
 import sys
@@ -25,15 +25,7 @@ from pidm_core.pose import (
 from pidm_core.pose import detect as detect_module
 
 
-def _photos_dir() -> Path | None:
-    for candidate in (Path(__file__).resolve().parents[1].parent / "shared" / "photos", Path("/work/shared/photos")):
-        if (candidate / "basketball1.png").is_file() and (candidate / "messi5.jpg").is_file():
-            return candidate
-    return None
-
-
-PHOTOS = _photos_dir()
-needs_photos = pytest.mark.skipif(PHOTOS is None, reason="test photos not found: expected shared/photos beside the repository")
+PHOTOS = Path(__file__).resolve().parent / "photos"  # in the repository: a missing photo fails, never skips
 
 try:
     import mediapipe  # noqa: F401
@@ -71,8 +63,8 @@ def _assert_near(pose: Pose, expected: dict, tolerance: float = TOLERANCE_PX) ->
 
 @pytest.fixture(scope="module")
 def photo_poses():
-    if PHOTOS is None or not HAVE_MEDIAPIPE:
-        pytest.skip("needs the photos and mediapipe")
+    if not HAVE_MEDIAPIPE:
+        pytest.skip("needs mediapipe")
     basketball_grey = cv2.imread(str(PHOTOS / "basketball1.png"), cv2.IMREAD_GRAYSCALE)  # [H, W] input
     messi = _read_rgb("messi5.jpg")
     poses = detect_poses([basketball_grey, messi], backend="mediapipe")
@@ -83,7 +75,6 @@ def photo_poses():
 # MediaPipe on real photos
 
 
-@needs_photos
 @needs_mediapipe
 def test_basketball_left_man(photo_poses):
     pose = photo_poses["basketball"]
@@ -95,7 +86,6 @@ def test_basketball_left_man(photo_poses):
     _assert_near(pose, BASKETBALL_LEFT_MAN)
 
 
-@needs_photos
 @needs_mediapipe
 def test_messi_main_person(photo_poses):
     pose = photo_poses["messi"]
@@ -105,7 +95,6 @@ def test_messi_main_person(photo_poses):
     assert np.isfinite(pose.keypoints).all()
 
 
-@needs_photos
 @needs_mediapipe
 def test_rgba_and_float_inputs_give_the_same_pose(photo_poses):
     messi = _read_rgb("messi5.jpg")
@@ -114,7 +103,6 @@ def test_rgba_and_float_inputs_give_the_same_pose(photo_poses):
     np.testing.assert_allclose(pose.xy, photo_poses["messi"].xy, atol=1.0)
 
 
-@needs_photos
 @needs_mediapipe
 def test_person_cut_by_the_bottom_border(photo_poses):
     # The left man cropped at y = 300 (mid-thigh): feet are not in the picture, so not in the pose.
@@ -126,7 +114,6 @@ def test_person_cut_by_the_bottom_border(photo_poses):
     assert pose.present[[J["neck"], J["right_shoulder"], J["left_shoulder"]]].all()
 
 
-@needs_photos
 @needs_mediapipe
 def test_person_cut_by_the_right_border_is_not_found():
     # basketball1's right man, half outside the frame, turned away: MediaPipe finds nobody, and the
@@ -152,14 +139,12 @@ def test_no_person_names_the_image():
         detect_poses([_sky()], backend="mediapipe")
 
 
-@needs_photos
 @needs_mediapipe
 def test_no_person_in_the_second_image():
     with pytest.raises(NoPersonFoundError, match="no person found in image 2 of 2"):
         detect_poses([_read_rgb("messi5.jpg"), _sky()], backend="mediapipe")
 
 
-@needs_photos
 @needs_mediapipe
 def test_mediapipe_finds_one_person_only():
     with pytest.raises(NoPersonFoundError, match="MediaPipe finds one person at most"):

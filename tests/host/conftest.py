@@ -320,6 +320,14 @@ def comfy(_session_tmp) -> ComfyClient:
     yield from _serve("v3", _session_tmp)
 
 
+@pytest.fixture(scope="module")
+def comfy_fresh(tmp_path_factory) -> ComfyClient:
+    """A ComfyUI 0.3.75 of its own for one test module, started on a new tree whose input folder is
+    empty, as in a ComfyUI where the pack was just installed (the session server's input folder
+    collects other tests' files)."""
+    yield from _serve("v3", tmp_path_factory.mktemp("fresh"))
+
+
 @pytest.fixture(scope="session")
 def comfy_v1(_session_tmp) -> ComfyClient:
     """Client of a running March-2024 ComfyUI (V1 nodes only) with ComfyUI-PIDM loaded."""

@@ -95,20 +95,12 @@ def test_editor_without_any_pose_says_what_to_do(client):
     assert "connect a POSE_KEYPOINT" in result.error["exception_message"]
 
 
-def _photo() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
-    for folder in (repo.parent / "shared" / "photos", Path("/work/shared/photos")):
-        if (folder / "messi5.jpg").is_file():
-            return folder / "messi5.jpg"
-    return None
+PHOTO = Path(__file__).resolve().parents[1] / "photos" / "messi5.jpg"  # tests/photos/SOURCES.md
 
 
 def test_pose_from_image_sends_a_thumbnail_of_the_photo(client):
-    photo = _photo()
-    if photo is None:
-        pytest.skip("test photos not found: expected shared/photos beside the repository")
     pytest.importorskip("mediapipe")
-    shutil.copy(photo, client.server.dirs["input"] / "ui_photo.jpg")
+    shutil.copy(PHOTO, client.server.dirs["input"] / "ui_photo.jpg")
     graph = {
         "photo": {"class_type": "LoadImage", "inputs": {"image": "ui_photo.jpg"}},
         "detect": {"class_type": "PIDMPoseFromImage", "inputs": {
