@@ -13,6 +13,10 @@ Two formats are read:
 Every tensor of the network must be in the file with its exact shape. The official file's tensors
 that the forward pass never uses (184 of them, ~18 M parameters) are accepted and reported; any
 other extra tensor is an error.
+
+Files are hostile until checked: every size a file declares (safetensors header and offsets, zip
+records, pickled storages and views) is checked against the file's real size, and every config
+field against its type and range, before anything is allocated or built (docs/robustness.md, Models).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import torch
 from .config import CONFIGS, PIDMConfig, get_config
 from .errors import CheckpointError, CheckpointNotFoundError
 from .network import CrossAttentionBlock, PIDMNetwork, ResBlock
-from .torch_pickle import LazyTensor, TorchArchive, materialize
+from .torch_pickle import LazyTensor, TorchArchive, materialize, view_reach
 
 FORMAT_VERSION = "1"
 EMBEDDED_NAME = "embedded"
@@ -106,8 +110,19 @@ class ModelInfo:
             )
         probs = {key: _parse_probability(metadata, key, source) for key in ("source_drop_prob", "pose_drop_prob")}
         extra = {k: v for k, v in metadata.items() if k not in _RESERVED_METADATA}
+        _check_fit(extra, source)
         name = metadata.get("name") or Path(source).stem
         return cls(name=name, config=config, extra=extra, **probs)
+
+
+def _check_fit(extra: Mapping[str, str], source: str) -> None:
+    if "fit" not in extra:
+        return
+    from .pipeline import FIT_MODES  # the encoder's fit modes; checked here so a bad file fails at load
+
+    if extra["fit"] not in FIT_MODES:
+        raise CheckpointError(f"{source}: metadata fit = {extra['fit'][:40]!r} is not one of {FIT_MODES} (how the "
+                              "source photo is fitted to the model's canvas); fix the file's metadata or convert it again")
 
 
 def _parse_probability(metadata: Mapping[str, str], key: str, source: str) -> float:
@@ -231,6 +246,10 @@ def _format_shape(shape) -> str:
 
 def _match_shapes(network: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]], source: str, hint: str = "") -> LoadReport:
     _check_foreign(shapes, source)
+    long_names = [k for k in shapes if len(k) > 300]
+    if long_names:
+        raise CheckpointError(f"{source} has a tensor name of {len(long_names[0])} characters ({long_names[0][:60]!r}...); "
+                              "PIDM tensor names are short: the file is damaged or not a PIDM model")
     prefix = "module." if shapes and all(k.startswith("module.") for k in shapes) else ""
     found = {k[len(prefix):]: (k, tuple(s)) for k, s in shapes.items()}
     expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
@@ -263,11 +282,18 @@ def _match_shapes(network: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]
             f"{source} has {len(unknown)} tensors that {what} does not have and that are not known "
             f"unused official tensors: {_first_few(unknown, ', ')}"
         )
+    ignored_parameters = sum(math.prod(shapes[k]) for k in ignored)
+    network_parameters = sum(math.prod(shape) for shape in expected.values())
+    if ignored_parameters > network_parameters:
+        # The official file's unused tensors hold 18 M parameters against the network's 162 M.
+        raise CheckpointError(
+            f"{source}: its {len(ignored)} unused official tensors declare {ignored_parameters} parameters, more "
+            f"than the {network_parameters} of {what} itself; the file is forged or damaged")
     return LoadReport(
         source=source,
         key_map={name: found[name][0] for name in expected},
         ignored=ignored,
-        ignored_parameters=sum(math.prod(shapes[k]) for k in ignored),
+        ignored_parameters=ignored_parameters,
         prefix_stripped=prefix,
     )
 
@@ -359,28 +385,105 @@ class _Source:
     hint: str = ""  # appended to shape errors
 
 
+# safetensors dtypes that PIDM weights may have, with their item sizes; any other is refused by name.
+_SAFETENSORS_FLOATS = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
+_SAFETENSORS_TORCH = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+# The header of the official model converted (852 tensors) is ~90 KB.
+MAX_SAFETENSORS_HEADER = 16 << 20
+
+
+@dataclass
+class _SafetensorsHeader:
+    metadata: dict[str, str]
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, str]
+
+
+def _read_safetensors_header(path: Path) -> _SafetensorsHeader:
+    """Parse and check a safetensors header before any tensor is touched: its size against the file,
+    every tensor's dtype (floating point), shape, and byte range (inside the data, one tensor's
+    bytes each, no overlaps). Raises CheckpointError naming the file and the tensor."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        if header_len > MAX_SAFETENSORS_HEADER:
+            raise CheckpointError(f"{path}: its safetensors header declares {header_len} bytes, more than the "
+                                  f"{MAX_SAFETENSORS_HEADER} any PIDM model needs; the file is damaged or forged")
+        if header_len > size - 8:
+            raise CheckpointError(f"{path} is a truncated safetensors file: its header claims {header_len} bytes "
+                                  f"but the file has {size} bytes")
+        raw = f.read(header_len)
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly nested JSON
+        raise CheckpointError(f"{path} is a damaged safetensors file: its header is not valid JSON "
+                              f"({type(err).__name__}: {str(err)[:100]})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is a damaged safetensors file: its header is not a JSON object")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path} is a damaged safetensors file: __metadata__ must map names to strings")
+    data_len = size - 8 - header_len
+    shapes, dtypes, spans = {}, {}, []
+    for name, entry in header.items():
+        where = f"{path}: tensor {name[:200]!r}"
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+            raise CheckpointError(f"{where} has no dtype/shape/data_offsets; the safetensors file is damaged")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _SAFETENSORS_FLOATS:
+            raise CheckpointError(
+                f"{where} has dtype {str(dtype)[:20]}; PIDM weights are floating point "
+                f"({', '.join(_SAFETENSORS_FLOATS)}): this is not a PIDM model file, or it was damaged (convert the "
+                "original checkpoint again)")
+        if not (isinstance(shape, list) and len(shape) <= 16 and all(type(n) is int and n >= 0 for n in shape)):
+            raise CheckpointError(f"{where} has an invalid shape {str(shape)[:80]}; the safetensors file is damaged")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data_len):
+            raise CheckpointError(f"{where}: its data_offsets {str(offsets)[:80]} are not inside the file's "
+                                  f"{data_len} data bytes; the file is truncated or damaged")
+        nbytes = math.prod(shape) * _SAFETENSORS_FLOATS[dtype]
+        if offsets[1] - offsets[0] != nbytes:
+            raise CheckpointError(f"{where} of shape {_format_shape(shape)} needs {nbytes} bytes but its data_offsets "
+                                  f"give {offsets[1] - offsets[0]}; the safetensors file is damaged or forged")
+        shapes[name], dtypes[name] = tuple(shape), dtype
+        spans.append((offsets[0], offsets[1], name))
+    spans.sort()
+    for (_, end, first), (begin, _, second) in zip(spans, spans[1:]):
+        if begin < end:
+            raise CheckpointError(f"{path}: tensors {first[:100]!r} and {second[:100]!r} overlap in the file; "
+                                  "the safetensors file is damaged or forged")
+    return _SafetensorsHeader(metadata, shapes, dtypes)
+
+
 def _open_safetensors(path: Path, device: torch.device) -> _Source:
     from safetensors import SafetensorError, safe_open
 
-    try:
-        handle = safe_open(str(path), framework="pt", device=str(device))
-        metadata = handle.metadata() or {}
-        keys = list(handle.keys())
-        shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in keys}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path} is a damaged or truncated safetensors file ({err})") from None
-    _check_foreign(keys, str(path))
-    if "pidm_format" not in metadata:
+    header = _read_safetensors_header(path)
+    _check_foreign(header.shapes, str(path))
+    if "pidm_format" not in header.metadata:
         raise CheckpointError(
             f"{path} is a safetensors file without PIDM metadata (no 'pidm_format' key); PIDM files "
             "are written by pidm_core.checkpoint.save_model or by converting the official last.pt: "
             "python -m pidm_core.convert last.pt out.safetensors"
         )
-    info = ModelInfo.from_metadata(metadata, str(path))
-    dtypes = {handle.get_slice(k).get_dtype() for k in keys}
-    float_dtype = next((d for d in ("F32", "F16", "BF16", "F64") if d in dtypes), None)
-    default = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}.get(float_dtype)
-    return _Source(path, shapes, handle.get_tensor, info, "safetensors", default, lambda: None)
+    info = ModelInfo.from_metadata(header.metadata, str(path))
+    try:
+        handle = safe_open(str(path), framework="pt", device=str(device))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is a damaged or truncated safetensors file ({err})") from None
+
+    def get(key: str) -> torch.Tensor:
+        try:
+            return handle.get_tensor(key)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot read tensor {key!r} ({err}); the file is damaged") from None
+
+    found = set(header.dtypes.values())
+    float_dtype = next((d for d in ("F32", "F16", "BF16", "F64") if d in found), None)
+    return _Source(path, header.shapes, get, info, "safetensors", _SAFETENSORS_TORCH.get(float_dtype), lambda: None)
+
+
+_FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 def _pick_state_dict(tree, path: Path) -> tuple[str, dict]:
@@ -390,14 +493,16 @@ def _pick_state_dict(tree, path: Path) -> tuple[str, dict]:
     if isinstance(tree, dict):
         for key in ("ema", "model", "state_dict"):
             if key in tree and isinstance(tree[key], dict):
+                _check_names(tree[key], path, f"the {key!r} state dict")
                 _check_foreign(tree[key], str(path))
                 if is_state_dict(tree[key]):
                     return key, tree[key]
         if is_state_dict(tree):
+            _check_names(tree, path, "the state dict")
             _check_foreign(tree, str(path))
             return "", tree
         _check_foreign((k for k in tree if isinstance(k, str)), str(path))
-        found = sorted(str(k) for k in tree)[:10]
+        found = sorted(str(k)[:80] for k in tree)[:10]
     else:
         found = type(tree).__name__
     raise CheckpointError(
@@ -406,10 +511,42 @@ def _pick_state_dict(tree, path: Path) -> tuple[str, dict]:
     )
 
 
+def _check_names(state_dict: dict, path: Path, what: str) -> None:
+    bad = [k for k in state_dict if not isinstance(k, str)]
+    if bad:
+        raise CheckpointError(
+            f"{path}: {what} has {len(bad)} keys that are not tensor names (e.g. {str(bad[0])[:40]}, a "
+            f"{type(bad[0]).__name__}); a PIDM state dict maps names such as 'out.2.weight' to tensors: the file "
+            "is damaged or not a PIDM checkpoint")
+
+
+def _check_tensors(state_dict: Mapping[str, LazyTensor], path: Path, what: str) -> None:
+    """Floating-point tensors only, and no storage much larger than what the state dict's views of it
+    reach (a small view of a huge storage would read the whole storage)."""
+    not_float = [k for k, v in state_dict.items() if v.dtype not in _FLOAT_DTYPES]
+    if not_float:
+        first = state_dict[not_float[0]]
+        raise CheckpointError(
+            f"{path}: {what} has {len(not_float)} tensors that are not floating point (e.g. {not_float[0]!r} is "
+            f"{str(first.dtype).replace('torch.', '')}); PIDM weights are float32/float16/bfloat16: the file is "
+            "damaged or not a PIDM checkpoint")
+    reach: dict[int, list] = {}
+    for tensor in state_dict.values():
+        used = tensor.offset + view_reach(tensor.size, tensor.stride)
+        entry = reach.setdefault(id(tensor.storage), [tensor.storage, 0])
+        entry[1] = max(entry[1], used)
+    for storage, used in reach.values():
+        if storage.numel > 2 * used + 4096:
+            raise CheckpointError(
+                f"{path}: storage {storage.key} holds {storage.numel} elements but {what}'s tensors use only "
+                f"{used} of them; a checkpoint written by torch.save does not pad storages (forged file?)")
+
+
 def _open_torch(path: Path, kind: str, config: PIDMConfig | None) -> _Source:
     archive = TorchArchive(path, kind)
     try:
         which, state_dict = _pick_state_dict(archive.tree, path)
+        _check_tensors(state_dict, path, f"the {which!r} state dict" if which else "the state dict")
     except CheckpointError:
         archive.close()
         raise
@@ -419,8 +556,8 @@ def _open_torch(path: Path, kind: str, config: PIDMConfig | None) -> _Source:
         return value.materialize() if isinstance(value, LazyTensor) else value
 
     where = f"{which!r} state dict" if which else "state dict"
-    skipped = sorted(k for k in archive.tree if k != which) if which and isinstance(archive.tree, dict) else []
-    description = f"official torch checkpoint, {where}" + (f" (not used: {', '.join(map(str, skipped))})" if skipped else "")
+    skipped = sorted(str(k)[:40] for k in archive.tree if k != which) if which and isinstance(archive.tree, dict) else []
+    description = f"official torch checkpoint, {where}" + (f" (not used: {_first_few(skipped, ', ')})" if skipped else "")
     if config is None or config == get_config(OFFICIAL_CONFIG):
         info = official_model_info(state_dict=which or "state_dict")
     else:
@@ -460,10 +597,14 @@ def resolve_model_path(path_or_name: str | os.PathLike) -> Path:
     return _existing(path_or_name)
 
 
-def _meta_network(config: PIDMConfig) -> PIDMNetwork:
+def _meta_network(config: PIDMConfig, source: str = "a weights file") -> PIDMNetwork:
     # Built on the meta device: no memory and no random init; the weights are assigned afterwards.
-    with torch.device("meta"):
-        return PIDMNetwork(config)
+    # PIDMConfig bounds every field, so this takes well under a second for any config.
+    try:
+        with torch.device("meta"):
+            return PIDMNetwork(config)
+    except (ValueError, RuntimeError) as err:  # a combination the config checks did not foresee
+        raise CheckpointError(f"{source}: its network config {config.to_json()} cannot be built: {err}") from None
 
 
 def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.device | str | None = None,
@@ -483,7 +624,7 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
     device = torch.device("cpu" if device is None else device)
     source = _open(path, device, _resolve_config(config))
     try:
-        network = _meta_network(source.info.config)
+        network = _meta_network(source.info.config, str(path))
         report = _match_shapes(network, source.shapes, str(path), source.hint)
         target = dtype or source.default_dtype
         if channels_last is None:
@@ -515,7 +656,10 @@ def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     tensor = tensor.detach()
     if dtype is not None and tensor.is_floating_point():
         tensor = tensor.to(dtype)
-    return tensor.to("cpu").contiguous()
+    tensor = tensor.to("cpu").contiguous()
+    if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+        tensor = tensor.clone()  # a view of a shared storage: safetensors writes each tensor's own bytes
+    return tensor
 
 
 def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], info: ModelInfo,
@@ -562,7 +706,7 @@ def read_checkpoint(path: str | os.PathLike, config: PIDMConfig | str | None = N
     path = _existing(path)
     source = _open(path, torch.device("cpu"), _resolve_config(config))
     try:
-        report = _match_shapes(_meta_network(source.info.config), source.shapes, str(path), source.hint)
+        report = _match_shapes(_meta_network(source.info.config, str(path)), source.shapes, str(path), source.hint)
         prefix = len(report.prefix_stripped)
         tensors = {key[prefix:]: source.get(key) for key in source.shapes}
     finally:

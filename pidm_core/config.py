@@ -15,6 +15,34 @@ POSE_CHANNELS = 20  # 3 RGB skeleton channels + 17 limb distance maps
 PREDICTIONS = ("eps", "v")
 
 
+# Accepted ranges. The upper bounds are far above any PIDM network (the official values are 256, 128,
+# 2, 512 and 1) and low enough that a config read from a file cannot make building the network take
+# long; memory is bounded separately, by matching every tensor against the file's real shapes.
+LIMITS = {
+    "image_size": (8, 2048),
+    "model_channels": (1, 1024),
+    "num_res_blocks": (1, 8),
+    "embed_channels": (1, 8192),
+    "num_heads": (1, 1024),
+    "image_channels": (3, 3),  # RGB: the pipeline feeds RGB images
+    "pose_channels": (POSE_CHANNELS, POSE_CHANNELS),  # the rendered pose map
+}
+MAX_LEVELS = 8
+MAX_CHANNEL_MULT = 16
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if type(value) is not int:  # bool is an int subclass, and 1.5 or "2" are not integers
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {_show(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, got {value}")
+
+
 @dataclass(frozen=True)
 class PIDMConfig:
     """Shape of a PIDM denoiser and its texture encoder.
@@ -42,22 +70,68 @@ class PIDMConfig:
     prediction: str = "eps"
 
     def __post_init__(self) -> None:
+        # Types first, so that no check below can fail with TypeError or ZeroDivisionError.
+        for name in ("image_size", "model_channels", "num_res_blocks", "embed_channels", "num_heads",
+                     "image_channels", "pose_channels"):
+            low, high = LIMITS[name]
+            _check_int(name, getattr(self, name), low, high)
+        for name in ("channel_mult", "attention_resolutions"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                raise ValueError(f"{name} must be a list of integers, got {_show(value)}")
+        if not 1 <= len(self.channel_mult) <= MAX_LEVELS:
+            raise ValueError(f"channel_mult must have 1 to {MAX_LEVELS} entries (one per resolution level), "
+                             f"got {len(self.channel_mult)}")
+        for mult in self.channel_mult:
+            _check_int("each channel_mult entry", mult, 1, MAX_CHANNEL_MULT)
+        for resolution in self.attention_resolutions:
+            _check_int("each attention_resolutions entry", resolution, 1, LIMITS["image_size"][1])
+        if not (isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool)
+                and 0 <= self.dropout < 1):
+            raise ValueError(f"dropout must be a number in [0, 1), got {_show(self.dropout)}")
+        if not isinstance(self.learn_sigma, bool):
+            raise ValueError(f"learn_sigma must be true or false, got {_show(self.learn_sigma)}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {_show(self.prediction)}")
+
         levels = len(self.channel_mult)
         if self.image_size % (2 ** (levels - 1)):
             raise ValueError(
                 f"image_size {self.image_size} must be divisible by 2**{levels - 1} "
                 f"for {levels} resolution levels"
             )
-        reachable = {self.image_size // 2**i for i in range(levels)}
-        if not set(self.attention_resolutions) <= reachable:
+        reachable = [self.image_size // 2**i for i in range(levels)]
+        if not set(self.attention_resolutions) <= set(reachable):
             raise ValueError(
                 f"attention_resolutions {self.attention_resolutions} must be among the "
                 f"resolutions {sorted(reachable)} of image_size {self.image_size}"
             )
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
-        if self.model_channels * min(self.channel_mult) % min(32, self.model_channels):
-            raise ValueError("model_channels must be a multiple of 32 or smaller than 32")
+        if len(set(self.attention_resolutions)) != len(self.attention_resolutions):
+            raise ValueError(f"attention_resolutions {self.attention_resolutions} repeats a resolution")
+        widths = [self.model_channels * mult for mult in self.channel_mult]
+        attention = {w for w, r in zip(widths, reachable) if r in self.attention_resolutions} | {widths[-1]}
+        if any(w % self.num_heads for w in attention):
+            raise ValueError(f"num_heads {self.num_heads} must divide the channels of every attention block "
+                             f"({sorted(attention)})")
+        bad = sorted(w for w in self._norm_widths() if w % min(32, w))
+        if bad:
+            raise ValueError(f"model_channels {self.model_channels} with channel_mult {list(self.channel_mult)} gives "
+                             f"GroupNorm widths {bad[:4]} that are neither below 32 nor multiples of 32; use a "
+                             "model_channels that is a multiple of 32")
+
+    def _norm_widths(self) -> set[int]:
+        """Channel counts of every GroupNorm in the network (they need 32 groups or fewer channels)."""
+        mc, levels = self.model_channels, len(self.channel_mult)
+        skips = [mc * self.channel_mult[0]]
+        for level, mult in enumerate(self.channel_mult):
+            skips += [mc * mult] * (self.num_res_blocks + (level != levels - 1))
+        widths, ch = set(skips), skips[-1]
+        for mult in reversed(self.channel_mult):
+            for _ in range(self.num_res_blocks + 1):
+                widths.add(ch + skips.pop())
+                ch = mc * mult
+                widths.add(ch)
+        return widths
 
     @property
     def in_channels(self) -> int:
@@ -72,10 +146,12 @@ class PIDMConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "PIDMConfig":
+        if not isinstance(text, str) or len(text) > 100_000:
+            raise ValueError("network config must be a JSON text of at most 100000 characters")
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"network config is not valid JSON: {err}") from None
+        except (ValueError, RecursionError) as err:
+            raise ValueError(f"network config is not valid JSON: {str(err)[:100]}") from None
         if not isinstance(raw, dict):
             raise ValueError("network config must be a JSON object")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -84,6 +160,8 @@ class PIDMConfig:
             raise ValueError(f"network config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
         for name in ("channel_mult", "attention_resolutions"):
             if name in raw:
+                if not isinstance(raw[name], list):
+                    raise ValueError(f"{name} must be a list of integers, got {_show(raw[name])}")
                 raw[name] = tuple(raw[name])
         return cls(**raw)
 

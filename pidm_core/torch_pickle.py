@@ -3,6 +3,11 @@
 Tensors and plain containers are rebuilt; every other class or function the pickle names becomes
 an inert :class:`PickleStub`, so no code from the file ever runs. Storages are read lazily: only
 the tensors that are materialised are read from disk.
+
+Every size the file declares is checked before anything is allocated or read (docs/robustness.md,
+Models): the pickle is scanned first (:func:`check_pickle`: its size, opcode count, nesting depth
+and what gets hashed), zip records must be stored uncompressed with exactly the bytes their storage
+declares, and every tensor must be a non-overlapping view inside its storage.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import reprlib
 import struct
 import zipfile
 import zlib
@@ -20,7 +26,6 @@ from typing import Any, Callable
 import torch
 
 from .errors import CheckpointError
-
 
 
 class PickleStub:
@@ -134,16 +139,46 @@ class LazyTensor(_Sealed):
         return torch.as_strided(flat, self.size, self.stride, self.offset)
 
 
+MAX_DIMS = 16
+_MAX_INDEX = 1 << 62  # sizes, strides and offsets above this cannot index any file
+
+
+def _layout_ints(values, what: str) -> tuple[int, ...]:
+    if not isinstance(values, (tuple, list, torch.Size)) or len(values) > MAX_DIMS:
+        raise pickle.UnpicklingError(f"tensor {what} is not a tuple of at most {MAX_DIMS} integers")
+    if not all(type(v) is int and 0 <= v < _MAX_INDEX for v in values):
+        raise pickle.UnpicklingError(f"tensor {what} {_short(tuple(values))} has a negative, huge or non-integer entry")
+    return tuple(values)
+
+
+def view_reach(size: tuple[int, ...], stride: tuple[int, ...]) -> int:
+    """Elements from a view's first to its last element, inclusive (0 for an empty view). Raises
+    UnpicklingError when two indices of the view would share an element (a stride 0 with a size
+    above 1, or strides that overlap): such a view is tiny in the file and huge once copied."""
+    if 0 in size:
+        return 0
+    last = 0
+    for step, count in sorted((st, n) for n, st in zip(size, stride) if n > 1):
+        if step <= last:
+            raise pickle.UnpicklingError(
+                f"tensor of size {list(size)} with strides {list(stride)} is an overlapping view (stride 0 "
+                "or strides that reuse elements); a checkpoint stores each element once")
+        last += (count - 1) * step
+    return last + 1
+
+
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored) -> LazyTensor:
     # Backward hooks and metadata that torch may pickle along are dropped: they are never called.
     if not isinstance(storage, _LazyStorage):
         raise pickle.UnpicklingError(f"tensor rebuilt from a {type(storage).__name__}, expected a storage")
-    size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
-    offset = int(storage_offset)
-    if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
-        raise pickle.UnpicklingError(f"invalid tensor layout size={size} stride={stride} offset={offset}")
-    if 0 not in size and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage.numel:
-        raise pickle.UnpicklingError(f"tensor of size {size} reaches past its storage of {storage.numel} elements")
+    size, stride = _layout_ints(size, "size"), _layout_ints(stride, "stride")
+    (offset,) = _layout_ints((storage_offset,), "storage offset")
+    if len(size) != len(stride):
+        raise pickle.UnpicklingError(f"tensor size {list(size)} and strides {list(stride)} differ in length")
+    reach = view_reach(size, stride)
+    if reach and offset + reach > storage.numel:
+        raise pickle.UnpicklingError(
+            f"tensor of size {list(size)} at offset {offset} reaches past its storage of {storage.numel} elements")
     return LazyTensor(storage, offset, size, stride)
 
 
@@ -207,6 +242,884 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
 
 
 _ALLOWED = _allowed_globals()
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a pickle before it is unpickled
+#
+# The C unpickler allocates whatever the opcodes ask for and hashes dict keys recursively in C (a
+# 300 KB pickle of a deeply nested tuple used as a key overflows the C stack and kills the process).
+# So the opcode stream is first run on a model of the unpickler's stack that only tracks how deep
+# each object nests, and is refused when it is larger, deeper or stranger than any checkpoint.
+
+MAX_PICKLE_BYTES = 32 << 20  # the official last.pt's data.pkl is ~0.4 MB
+MAX_PICKLE_OPS = 2_000_000  # ~130 k in the official data.pkl; an opcode builds one object at most
+MAX_NESTING = 100  # the official pickle nests ~10 deep; materialize() recurses once per level
+MAX_KEY_NESTING = 1  # dict keys and set items: plain values or flat tuples of them
+_HASHING_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
+                    ("__builtin__", "frozenset"), ("collections", "OrderedDict")}
+
+# opcode -> (name, argument kind): n >= 0 fixed bytes, "line", "lines2", or a length prefix 1/4/4u/8u
+_ARG_KINDS = {-1: "line", -2: "len1", -3: "len4", -4: "len4u", -5: "len8u"}
+_REFUSED_OPS = {"EXT1", "EXT2", "EXT4", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+
+
+def _opcode_table() -> dict[int, tuple[str, object]]:
+    import pickletools
+
+    table = {}
+    for op in pickletools.opcodes:
+        kind = None if op.arg is None else (op.arg.n if op.arg.n >= 0 else _ARG_KINDS[op.arg.n])
+        if op.name in ("GLOBAL", "INST"):
+            kind = "lines2"
+        table[ord(op.code)] = (op.name, kind)
+    return table
+
+
+_OPCODES = _opcode_table()
+
+
+def _refuse(pos: int, why: str):
+    raise pickle.UnpicklingError(f"refused pickle (at byte {pos}): {why}")
+
+
+def check_pickle(data: bytes, start: int = 0) -> int:
+    """Check the pickle that starts at ``data[start]`` without building anything; return the offset
+    just past its STOP opcode. Raises ``pickle.UnpicklingError`` when it is truncated, has more than
+    MAX_PICKLE_OPS opcodes, nests deeper than MAX_NESTING, hashes a nested object (dict key, set
+    item), changes an object after using it (cycles), or uses extension/out-of-band opcodes.
+
+    Each object on the modelled stack is ``[depth, used, hashes]``: how deep it nests, whether it was
+    already put inside another object, and (callables) whether calling it hashes its arguments."""
+    atom = [0, True, False]  # every plain value (numbers, strings, bytes, None, storages)
+    stack: list = []
+    marks: list[int] = []
+    memo: dict[int, list] = {}
+    pos, end, ops = start, len(data), 0
+
+    def pop(at: int) -> list:
+        if len(stack) <= (marks[-1] if marks else 0):
+            _refuse(at, "stack underflow")
+        return stack.pop()
+
+    def pop_mark(at: int) -> list:
+        if not marks:
+            _refuse(at, "no MARK")
+        k = marks.pop()
+        items = stack[k:]
+        del stack[k:]
+        return items
+
+    def new(items, at: int) -> list:
+        depth = 1
+        for item in items:
+            item[1] = True
+            if item[0] >= depth:
+                depth = item[0] + 1
+        if depth > MAX_NESTING:
+            _refuse(at, f"objects nested more than {MAX_NESTING} deep")
+        return [depth, False, False]
+
+    def put(container: list, item: list, at: int) -> None:
+        item[1] = True
+        depth = item[0] + 1
+        if depth > container[0]:
+            if container[1]:
+                _refuse(at, "an object is changed after it was used (a cycle or a non-container)")
+            if depth > MAX_NESTING:
+                _refuse(at, f"objects nested more than {MAX_NESTING} deep")
+            container[0] = depth
+
+    def hashed(items, at: int) -> None:
+        for item in items:
+            if item[0] > MAX_KEY_NESTING:
+                _refuse(at, "a nested object is used as a dict key or set item")
+
+    while True:
+        at = pos
+        if pos >= end:
+            _refuse(at, "the pickle is truncated (no STOP opcode)")
+        entry = _OPCODES.get(data[pos])
+        if entry is None:
+            _refuse(at, f"unknown opcode {data[pos]:#04x}")
+        name, kind = entry
+        ops += 1
+        if ops > MAX_PICKLE_OPS:
+            _refuse(at, f"more than {MAX_PICKLE_OPS} opcodes")
+        pos += 1
+        arg = pos
+        if kind is not None:
+            if isinstance(kind, int):
+                pos += kind
+            elif kind == "line" or kind == "lines2":
+                for _ in range(2 if kind == "lines2" else 1):
+                    newline = data.find(b"\n", pos)
+                    if newline < 0:
+                        _refuse(at, "unterminated text argument")
+                    pos = newline + 1
+            else:
+                width = {"len1": 1, "len4": 4, "len4u": 4, "len8u": 8}[kind]
+                if pos + width > end:
+                    _refuse(at, "the pickle is truncated")
+                length = int.from_bytes(data[pos:pos + width], "little", signed=kind == "len4")
+                if length < 0:
+                    _refuse(at, "negative length")
+                pos += width + length
+            if pos > end:
+                _refuse(at, f"{name} declares more bytes than the pickle has (truncated)")
+
+        if name in _REFUSED_OPS:
+            _refuse(at, f"{name} is not used by torch checkpoints")
+        elif name == "STOP":
+            if len(stack) != 1 or marks:
+                _refuse(at, "STOP with a malformed stack")
+            return pos
+        elif name == "MARK":
+            marks.append(len(stack))
+        elif name in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
+            stack.append([1, False, False])
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+            if not stack:
+                _refuse(at, "memo of an empty stack")
+            memo[_memo_index(name, data, arg, pos, len(memo))] = stack[-1]
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            found = memo.get(_memo_index(name, data, arg, pos, 0))
+            if found is None:
+                _refuse(at, "memo entry never stored")
+            stack.append(found)
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            items = [pop(at) for _ in range(int(name[-1]))]
+            stack.append(new(items, at))
+        elif name in ("TUPLE", "LIST"):
+            stack.append(new(pop_mark(at), at))
+        elif name in ("DICT", "FROZENSET"):
+            items = pop_mark(at)
+            hashed(items[0::2] if name == "DICT" else items, at)
+            stack.append(new(items, at))
+        elif name == "APPEND":
+            item = pop(at)
+            put(_top(stack, at), item, at)
+        elif name == "SETITEM":
+            value, key = pop(at), pop(at)
+            hashed((key,), at)
+            container = _top(stack, at)
+            put(container, key, at)
+            put(container, value, at)
+        elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
+            items = pop_mark(at)
+            if name != "APPENDS":
+                hashed(items[0::2] if name == "SETITEMS" else items, at)
+            container = _top(stack, at)
+            for item in items:
+                put(container, item, at)
+        elif name == "BUILD":
+            state = pop(at)
+            put(_top(stack, at), state, at)
+        elif name in ("REDUCE", "NEWOBJ"):
+            args, func = pop(at), pop(at)
+            if func[2] and args[0] > MAX_KEY_NESTING + 2:  # set([items]) hashes the items
+                _refuse(at, "a nested object is used as a set item or dict key")
+            stack.append(new((args,), at))
+        elif name == "NEWOBJ_EX":
+            kwargs, args, func = pop(at), pop(at), pop(at)
+            if func[2]:
+                _refuse(at, "NEWOBJ_EX of a hashing type")
+            stack.append(new((args, kwargs), at))
+        elif name in ("OBJ", "INST"):
+            items = pop_mark(at)
+            hashes = (name == "OBJ" and bool(items) and items[0][2]) or (
+                name == "INST" and _global_name(data, arg) in _HASHING_GLOBALS)
+            if hashes:
+                _refuse(at, f"{name} of a hashing type")
+            stack.append(new(items, at))
+        elif name == "GLOBAL":
+            stack.append([0, False, _global_name(data, arg) in _HASHING_GLOBALS])
+        elif name == "STACK_GLOBAL":
+            pop(at), pop(at)
+            stack.append([0, False, True])  # unknown callable: treated as one that hashes
+        elif name == "BINPERSID":
+            pop(at)
+            stack.append(atom)
+        elif name == "POP":
+            if marks and marks[-1] == len(stack):
+                marks.pop()
+            else:
+                pop(at)
+        elif name == "DUP":
+            stack.append(_top(stack, at))
+        elif name == "POP_MARK":
+            pop_mark(at)
+        elif name == "PROTO":
+            if data[arg] > 5:
+                _refuse(at, f"pickle protocol {data[arg]}")
+        elif name == "FRAME":
+            pass
+        else:  # every other opcode pushes one plain value
+            stack.append(atom)
+
+
+def _top(stack: list, at: int) -> list:
+    if not stack:
+        _refuse(at, "stack underflow")
+    return stack[-1]
+
+
+def _memo_index(name: str, data, arg: int, end: int, default: int) -> int:
+    if name == "MEMOIZE":
+        return default
+    if name in ("BINPUT", "BINGET"):
+        return data[arg]
+    if name in ("LONG_BINPUT", "LONG_BINGET"):
+        return int.from_bytes(data[arg:arg + 4], "little")
+    text = data[arg:end - 1]
+    if not (0 < len(text) <= 20 and text.isdigit()):
+        _refuse(arg, f"bad memo key {text[:20]!r}")
+    return int(text)
+
+
+def _global_name(data, arg: int) -> tuple[str, str]:
+    parts = data[arg:arg + 4096].split(b"\n", 2)
+    return (parts[0].decode("latin1"), parts[1].decode("latin1")) if len(parts) > 2 else ("", "")
+
+
+def _short(value) -> str:
+    """repr of a value from the file, bounded in length and depth."""
+    return reprlib.repr(value)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves globals only from a fixed allow-list; anything else becomes a PickleStub subclass."""
+
+    def __init__(self, file, reader: "_StorageReader | None"):
+        super().__init__(file, encoding="utf-8")
+        self._reader = reader
+        self._stubs: dict[tuple[str, str], type] = {}
+        self.stubbed: list[str] = []
+
+    def find_class(self, module: str, name: str):
+        found = _ALLOWED.get((module, name))
+        if found is not None:
+            return found
+        key = (module, name)
+        if key not in self._stubs:
+            self._stubs[key] = type(name if name.isidentifier() else "Stub", (PickleStub,),
+                                    {"stub_module": module, "stub_name": name, "__module__": __name__})
+            self.stubbed.append(f"{module}.{name}")
+        return self._stubs[key]
+
+    def persistent_load(self, pid):
+        if self._reader is None:
+            raise pickle.UnpicklingError("storage reference outside a torch archive")
+        if not isinstance(pid, tuple) or len(pid) not in (5, 6):
+            raise pickle.UnpicklingError(f"unknown persistent id {_short(pid)}")
+        typename, storage_type, key, _location, numel = pid[:5]
+        if isinstance(typename, bytes):
+            typename = typename.decode("ascii")
+        if typename != "storage" or not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unknown persistent id {_short(pid[:2])}")
+        if len(pid) == 6 and pid[5] is not None:
+            raise pickle.UnpicklingError("storage views of the legacy torch format are not supported")
+        if type(key) not in (str, int) or len(str(key)) > 64 or type(numel) is not int:
+            raise pickle.UnpicklingError(f"storage reference with key {_short(key)} and size {_short(numel)}")
+        return self._reader.register(str(key), storage_type.dtype, numel)
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
+class _StorageReader:
+    """Reads storages' bytes from a torch archive, each at most once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._storages: dict[str, _LazyStorage] = {}
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def register(self, key: str, dtype: torch.dtype, numel: int) -> _LazyStorage:
+        if not 0 <= numel < _MAX_INDEX:
+            raise pickle.UnpicklingError(f"storage {key} declares {numel} elements")
+        if key in self._storages:
+            known = self._storages[key]
+            if known.dtype != dtype or known.numel != numel:
+                raise pickle.UnpicklingError(f"storage {key} is declared twice, with different dtypes or sizes")
+            return known
+        self._check_record(key, numel * _itemsize(dtype))
+        self._storages[key] = _LazyStorage(self, key, dtype, numel)
+        return self._storages[key]
+
+    def _check_record(self, key: str, nbytes: int) -> None:
+        """Refuse a storage whose declared size the file cannot hold (before anything is read)."""
+
+    def read(self, storage: _LazyStorage) -> torch.Tensor:
+        if storage.key not in self._cache:
+            itemsize = _itemsize(storage.dtype)
+            nbytes = storage.numel * itemsize
+            data = self._read_bytes(storage.key, nbytes)
+            if len(data) != nbytes:
+                raise CheckpointError(
+                    f"{self.path}: storage {storage.key} has {len(data)} bytes, expected {nbytes}; "
+                    "the file is truncated or corrupt"
+                )
+            flat = torch.frombuffer(data, dtype=torch.uint8) if nbytes else torch.empty(0, dtype=torch.uint8)
+            if self.big_endian and itemsize > 1:
+                flat = flat.view(-1, itemsize).flip(-1).reshape(-1)
+            self._cache[storage.key] = flat.view(storage.dtype)
+        return self._cache[storage.key]
+
+    big_endian = False
+
+    def _read_bytes(self, key: str, nbytes: int) -> bytearray:
+        raise NotImplementedError
+
+
+# The central directory of the official last.pt (~4,300 records) is ~0.4 MB; this bounds how many
+# record descriptions zipfile builds for a hostile archive.
+MAX_ZIP_DIRECTORY_BYTES = 16 << 20
+_SMALL_RECORD_BYTES = 64  # byteorder, version
+
+
+def _zip_record(archive: zipfile.ZipFile, name: str, path: Path, file_size: int, max_bytes: int | None = None,
+                nbytes: int | None = None) -> zipfile.ZipInfo:
+    """The record ``name``, checked against what it may hold before it is read: compressed records
+    are refused (torch.save stores them; a deflated record can inflate 1000-fold), as are records
+    larger than ``max_bytes``, of another size than ``nbytes``, or reaching past the file's end."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise CheckpointError(f"{path}: record {name} is missing from the archive; the file is corrupt") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise CheckpointError(
+            f"{path}: record {name} is compressed (zip method {info.compress_type}); torch.save stores "
+            "records uncompressed, so this is not a checkpoint written by torch (a zip bomb?); refusing to "
+            "inflate it")
+    if max_bytes is not None and info.file_size > max_bytes:
+        raise CheckpointError(f"{path}: record {name} declares {info.file_size} bytes, more than the "
+                              f"{max_bytes} a checkpoint's {name.rsplit('/', 1)[-1]} may have")
+    if nbytes is not None and info.file_size != nbytes:
+        raise CheckpointError(
+            f"{path}: storage record {name} has {info.file_size} bytes but its tensors declare a storage of "
+            f"{nbytes} bytes; the file is corrupt or forged")
+    if info.header_offset + info.file_size > file_size:
+        raise CheckpointError(f"{path} is truncated: record {name} reaches past the end of the file")
+    return info
+
+
+class _ZipReader(_StorageReader):
+    def __init__(self, path: Path, archive: zipfile.ZipFile, prefix: str, file_size: int):
+        super().__init__(path)
+        self.archive = archive
+        self.prefix = prefix
+        self.file_size = file_size
+        order = f"{prefix}byteorder"
+        if order in archive.NameToInfo:
+            _zip_record(archive, order, path, file_size, max_bytes=_SMALL_RECORD_BYTES)
+            self.big_endian = archive.read(order).strip() == b"big"
+
+    def _check_record(self, key: str, nbytes: int) -> None:
+        _zip_record(self.archive, f"{self.prefix}data/{key}", self.path, self.file_size, nbytes=nbytes)
+
+    def _read_bytes(self, key: str, nbytes: int) -> bytearray:
+        name = f"{self.prefix}data/{key}"
+        _zip_record(self.archive, name, self.path, self.file_size, nbytes=nbytes)
+        try:
+            return bytearray(self.archive.read(name))
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
+            raise CheckpointError(
+                f"{self.path}: cannot read storage data/{key} ({err}); the file is truncated or corrupt"
+            ) from None
+
+
+class _LegacyReader(_StorageReader):
+    """The pre-1.6 torch format: pickles followed by raw storages (int64 numel + little-endian bytes)."""
+
+    def __init__(self, path: Path, file):
+        super().__init__(path)
+        self.file = file
+        self.file_size = os.fstat(file.fileno()).st_size
+        self.offsets: dict[str, int] = {}
+
+    def index(self, keys: list[str]) -> None:
+        if len(keys) != len(set(keys)):
+            raise CheckpointError(f"{self.path}: a storage is listed twice; corrupt file")
+        for key in keys:
+            if key not in self._storages:
+                raise CheckpointError(f"{self.path}: storage {key!r} listed but never referenced; corrupt file")
+            header = self.file.read(8)
+            if len(header) != 8:
+                raise CheckpointError(f"{self.path} is truncated: storage {key} is missing")
+            numel = struct.unpack("<q", header)[0]
+            storage = self._storages[key]
+            if numel != storage.numel:
+                raise CheckpointError(f"{self.path}: storage {key} holds {numel} elements but its tensors declare "
+                                      f"{storage.numel}; the file is corrupt or forged")
+            self.offsets[key] = self.file.tell()
+            end = self.offsets[key] + numel * _itemsize(storage.dtype)
+            if end > self.file_size:
+                raise CheckpointError(f"{self.path} is truncated: storage {key} reaches past the end of the file")
+            self.file.seek(end)
+
+    def _read_bytes(self, key: str, nbytes: int) -> bytearray:
+        if key not in self.offsets or self.offsets[key] + nbytes > self.file_size:
+            return bytearray()  # reported as truncated by the caller
+        self.file.seek(self.offsets[key])
+        buf = bytearray(nbytes)
+        got = self.file.readinto(buf)
+        return buf if got == nbytes else buf[:got]
+
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_PROTOCOL = 1001
+
+
+class TorchArchive:
+    """An open torch checkpoint whose object tree holds :class:`LazyTensor` leaves."""
+
+    def __init__(self, path: Path, kind: str):
+        self.path = path
+        self._file = open(path, "rb")
+        self.size = os.fstat(self._file.fileno()).st_size
+        self.stubbed: list[str] = []
+        try:
+            self.tree = self._load_zip() if kind == "torch_zip" else self._load_legacy()
+        except CheckpointError:
+            self.close()
+            raise
+        except RecursionError:
+            self.close()
+            raise CheckpointError(f"{path} nests objects too deeply for a torch checkpoint; refusing it") from None
+        except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, AttributeError,
+                IndexError, KeyError, OverflowError, struct.error, OSError, RuntimeError) as err:
+            self.close()
+            raise CheckpointError(
+                f"{path} is a damaged, truncated or unsupported torch checkpoint "
+                f"({type(err).__name__}: {err}); download it again"
+            ) from None
+
+    def _unpickle(self, data: bytes, reader: "_StorageReader | None"):
+        """Check, then unpickle, the one pickle that ``data`` holds."""
+        if check_pickle(data) != len(data):
+            raise pickle.UnpicklingError("bytes after the pickle's STOP opcode")
+        unpickler = RestrictedUnpickler(io.BytesIO(data), reader)
+        tree = unpickler.load()
+        self.stubbed += unpickler.stubbed
+        return tree
+
+    def _check_zip_directory(self) -> None:
+        end = zipfile._EndRecData(self._file)  # the end-of-directory record (zip64 aware)
+        if not end:
+            raise zipfile.BadZipFile("no end-of-archive record (truncated?)")
+        if end[zipfile._ECD_SIZE] > MAX_ZIP_DIRECTORY_BYTES:
+            raise CheckpointError(
+                f"{self.path}: its zip directory declares {end[zipfile._ECD_SIZE]} bytes, more than the "
+                f"{MAX_ZIP_DIRECTORY_BYTES} any PIDM checkpoint needs; refusing it")
+        self._file.seek(0)
+
+    def _load_zip(self):
+        self._check_zip_directory()
+        archive = zipfile.ZipFile(self._file)
+        pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+        if len(pickles) != 1:
+            raise CheckpointError(f"{self.path} is a zip archive but not a torch checkpoint (no */data.pkl record)")
+        prefix = pickles[0][: -len("data.pkl")]
+        _zip_record(archive, pickles[0], self.path, self.size, max_bytes=MAX_PICKLE_BYTES)
+        self.reader = _ZipReader(self.path, archive, prefix, self.size)
+        return self._unpickle(archive.read(pickles[0]), self.reader)
+
+    def _next_pickle(self) -> bytes:
+        """The bytes of the pickle at the file position (checked), leaving the file just after it."""
+        start = self._file.tell()
+        data = self._file.read(MAX_PICKLE_BYTES)
+        try:
+            end = check_pickle(data)
+        except pickle.UnpicklingError:
+            if len(data) == MAX_PICKLE_BYTES:
+                raise CheckpointError(f"{self.path}: a pickle in it is larger than {MAX_PICKLE_BYTES} bytes, "
+                                      "more than any PIDM checkpoint has") from None
+            raise
+        self._file.seek(start + end)
+        return data[:end]
+
+    def _load_legacy(self):
+        def plain():
+            return self._unpickle(self._next_pickle(), None)
+
+        if plain() != _LEGACY_MAGIC:
+            raise CheckpointError(f"{self.path} is a pickle but not a torch checkpoint (bad magic number)")
+        if plain() != _LEGACY_PROTOCOL:
+            raise CheckpointError(f"{self.path}: unsupported legacy torch protocol version")
+        sys_info = plain()
+        if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
+            raise CheckpointError(f"{self.path}: big-endian legacy torch checkpoints are not supported")
+        self.reader = _LegacyReader(self.path, self._file)
+        tree = self._unpickle(self._next_pickle(), self.reader)
+        keys = plain()
+        if not isinstance(keys, list) or not all(type(k) in (str, int) for k in keys):
+            raise CheckpointError(f"{self.path}: corrupt legacy torch checkpoint (no storage key list)")
+        self.reader.index([str(k) for k in keys])
+        return tree
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "TorchArchive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def materialize(self) -> torch.Tensor:
+        flat = self.storage.reader.read(self.storage)
+        return torch.as_strided(flat, self.size, self.stride, self.offset)
+
+
+MAX_DIMS = 16
+_MAX_INDEX = 1 << 62  # sizes, strides and offsets above this cannot index any file
+
+
+def _layout_ints(values, what: str) -> tuple[int, ...]:
+    if not isinstance(values, (tuple, list, torch.Size)) or len(values) > MAX_DIMS:
+        raise pickle.UnpicklingError(f"tensor {what} is not a tuple of at most {MAX_DIMS} integers")
+    if not all(type(v) is int and 0 <= v < _MAX_INDEX for v in values):
+        raise pickle.UnpicklingError(f"tensor {what} {_short(tuple(values))} has a negative, huge or non-integer entry")
+    return tuple(values)
+
+
+def view_reach(size: tuple[int, ...], stride: tuple[int, ...]) -> int:
+    """Elements from a view's first to its last element, inclusive (0 for an empty view). Raises
+    UnpicklingError when two indices of the view would share an element (a stride 0 with a size
+    above 1, or strides that overlap): such a view is tiny in the file and huge once copied."""
+    if 0 in size:
+        return 0
+    last = 0
+    for step, count in sorted((st, n) for n, st in zip(size, stride) if n > 1):
+        if step <= last:
+            raise pickle.UnpicklingError(
+                f"tensor of size {list(size)} with strides {list(stride)} is an overlapping view (stride 0 "
+                "or strides that reuse elements); a checkpoint stores each element once")
+        last += (count - 1) * step
+    return last + 1
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored) -> LazyTensor:
+    # Backward hooks and metadata that torch may pickle along are dropped: they are never called.
+    if not isinstance(storage, _LazyStorage):
+        raise pickle.UnpicklingError(f"tensor rebuilt from a {type(storage).__name__}, expected a storage")
+    size, stride = _layout_ints(size, "size"), _layout_ints(stride, "stride")
+    (offset,) = _layout_ints((storage_offset,), "storage offset")
+    if len(size) != len(stride):
+        raise pickle.UnpicklingError(f"tensor size {list(size)} and strides {list(stride)} differ in length")
+    reach = view_reach(size, stride)
+    if reach and offset + reach > storage.numel:
+        raise pickle.UnpicklingError(
+            f"tensor of size {list(size)} at offset {offset} reaches past its storage of {storage.numel} elements")
+    return LazyTensor(storage, offset, size, stride)
+
+
+def _rebuild_parameter(data, *_ignored):
+    return data  # an nn.Parameter is kept as its tensor
+
+
+def _rebuild_from_type(func, new_type, args, state):
+    if not isinstance(func, _SafeCallable) or func.fn not in (_rebuild_tensor, _rebuild_parameter):
+        raise pickle.UnpicklingError("tensor subclass rebuilt by an unknown function")
+    return func(*args)
+
+
+def _codecs_encode(text, encoding="utf-8"):
+    # Protocol 2 pickles bytes as _codecs.encode(str, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+def _reconstructor(cls, base, state):
+    # copyreg._reconstructor (protocols 0/1): only ever builds stubs.
+    if isinstance(cls, type) and issubclass(cls, PickleStub):
+        return cls(state)
+    raise pickle.UnpicklingError(f"copyreg._reconstructor for {cls!r} refused")
+
+
+def _newobj(cls, *args, **kwargs):
+    if isinstance(cls, type) and issubclass(cls, PickleStub):
+        return cls(*args, **kwargs)
+    raise pickle.UnpicklingError(f"copyreg.__newobj__ for {cls!r} refused")
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    import collections
+
+    functions = {
+        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+        ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+        ("_codecs", "encode"): _codecs_encode,
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("copy_reg", "_reconstructor"): _reconstructor,
+        ("copyreg", "__newobj__"): _newobj,
+    }
+    allowed: dict[tuple[str, str], Any] = {key: _SafeCallable(fn) for key, fn in functions.items()}
+    # Built-in (C) types: their attributes cannot be set, so BUILD on them fails harmlessly.
+    allowed[("torch", "Size")] = torch.Size
+    allowed[("torch", "device")] = torch.device
+    allowed[("collections", "OrderedDict")] = collections.OrderedDict
+    # Only what pickles of plain data need; nothing that allocates a size chosen by the file.
+    for name in ("set", "frozenset", "slice", "complex"):
+        allowed[("builtins", name)] = allowed[("__builtin__", name)] = getattr(__import__("builtins"), name)
+    for name, dtype in _STORAGE_DTYPES.items():
+        allowed[("torch", name)] = _StorageType(dtype)
+    for name, dtype in _DTYPE_NAMES.items():
+        allowed[("torch", name)] = dtype
+    return allowed
+
+
+_ALLOWED = _allowed_globals()
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a pickle before it is unpickled
+#
+# The C unpickler allocates whatever the opcodes ask for and hashes dict keys recursively in C (a
+# 300 KB pickle of a deeply nested tuple used as a key overflows the C stack and kills the process).
+# So the opcode stream is first run on a model of the unpickler's stack that only tracks how deep
+# each object nests, and is refused when it is larger, deeper or stranger than any checkpoint.
+
+MAX_PICKLE_BYTES = 32 << 20  # the official last.pt's data.pkl is ~0.4 MB
+MAX_PICKLE_OPS = 2_000_000  # ~130 k in the official data.pkl; an opcode builds one object at most
+MAX_NESTING = 100  # the official pickle nests ~10 deep; materialize() recurses once per level
+MAX_KEY_NESTING = 1  # dict keys and set items: plain values or flat tuples of them
+_HASHING_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
+                    ("__builtin__", "frozenset"), ("collections", "OrderedDict")}
+
+# opcode -> (name, argument kind): n >= 0 fixed bytes, "line", "lines2", or a length prefix 1/4/4u/8u
+_ARG_KINDS = {-1: "line", -2: "len1", -3: "len4", -4: "len4u", -5: "len8u"}
+_REFUSED_OPS = {"EXT1", "EXT2", "EXT4", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+
+
+def _opcode_table() -> dict[int, tuple[str, object]]:
+    import pickletools
+
+    table = {}
+    for op in pickletools.opcodes:
+        kind = None if op.arg is None else (op.arg.n if op.arg.n >= 0 else _ARG_KINDS[op.arg.n])
+        if op.name in ("GLOBAL", "INST"):
+            kind = "lines2"
+        table[ord(op.code)] = (op.name, kind)
+    return table
+
+
+_OPCODES = _opcode_table()
+
+
+def _refuse(pos: int, why: str):
+    raise pickle.UnpicklingError(f"refused pickle (at byte {pos}): {why}")
+
+
+def check_pickle(data: bytes, start: int = 0) -> int:
+    """Check the pickle that starts at ``data[start]`` without building anything; return the offset
+    just past its STOP opcode. Raises ``pickle.UnpicklingError`` when it is truncated, has more than
+    MAX_PICKLE_OPS opcodes, nests deeper than MAX_NESTING, hashes a nested object (dict key, set
+    item), changes an object after using it (cycles), or uses extension/out-of-band opcodes.
+
+    Each object on the modelled stack is ``[depth, used, hashes]``: how deep it nests, whether it was
+    already put inside another object, and (callables) whether calling it hashes its arguments."""
+    atom = [0, True, False]  # every plain value (numbers, strings, bytes, None, storages)
+    stack: list = []
+    marks: list[int] = []
+    memo: dict[int, list] = {}
+    pos, end, ops = start, len(data), 0
+
+    def pop(at: int) -> list:
+        if len(stack) <= (marks[-1] if marks else 0):
+            _refuse(at, "stack underflow")
+        return stack.pop()
+
+    def pop_mark(at: int) -> list:
+        if not marks:
+            _refuse(at, "no MARK")
+        k = marks.pop()
+        items = stack[k:]
+        del stack[k:]
+        return items
+
+    def new(items, at: int) -> list:
+        depth = 1
+        for item in items:
+            item[1] = True
+            if item[0] >= depth:
+                depth = item[0] + 1
+        if depth > MAX_NESTING:
+            _refuse(at, f"objects nested more than {MAX_NESTING} deep")
+        return [depth, False, False]
+
+    def put(container: list, item: list, at: int) -> None:
+        item[1] = True
+        depth = item[0] + 1
+        if depth > container[0]:
+            if container[1]:
+                _refuse(at, "an object is changed after it was used (a cycle or a non-container)")
+            if depth > MAX_NESTING:
+                _refuse(at, f"objects nested more than {MAX_NESTING} deep")
+            container[0] = depth
+
+    def hashed(items, at: int) -> None:
+        for item in items:
+            if item[0] > MAX_KEY_NESTING:
+                _refuse(at, "a nested object is used as a dict key or set item")
+
+    while True:
+        at = pos
+        if pos >= end:
+            _refuse(at, "the pickle is truncated (no STOP opcode)")
+        entry = _OPCODES.get(data[pos])
+        if entry is None:
+            _refuse(at, f"unknown opcode {data[pos]:#04x}")
+        name, kind = entry
+        ops += 1
+        if ops > MAX_PICKLE_OPS:
+            _refuse(at, f"more than {MAX_PICKLE_OPS} opcodes")
+        pos += 1
+        arg = pos
+        if kind is not None:
+            if isinstance(kind, int):
+                pos += kind
+            elif kind == "line" or kind == "lines2":
+                for _ in range(2 if kind == "lines2" else 1):
+                    newline = data.find(b"\n", pos)
+                    if newline < 0:
+                        _refuse(at, "unterminated text argument")
+                    pos = newline + 1
+            else:
+                width = {"len1": 1, "len4": 4, "len4u": 4, "len8u": 8}[kind]
+                if pos + width > end:
+                    _refuse(at, "the pickle is truncated")
+                length = int.from_bytes(data[pos:pos + width], "little", signed=kind == "len4")
+                if length < 0:
+                    _refuse(at, "negative length")
+                pos += width + length
+            if pos > end:
+                _refuse(at, f"{name} declares more bytes than the pickle has (truncated)")
+
+        if name in _REFUSED_OPS:
+            _refuse(at, f"{name} is not used by torch checkpoints")
+        elif name == "STOP":
+            if len(stack) != 1 or marks:
+                _refuse(at, "STOP with a malformed stack")
+            return pos
+        elif name == "MARK":
+            marks.append(len(stack))
+        elif name in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
+            stack.append([1, False, False])
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+            if not stack:
+                _refuse(at, "memo of an empty stack")
+            memo[_memo_index(name, data, arg, pos, len(memo))] = stack[-1]
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            found = memo.get(_memo_index(name, data, arg, pos, 0))
+            if found is None:
+                _refuse(at, "memo entry never stored")
+            stack.append(found)
+        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            items = [pop(at) for _ in range(int(name[-1]))]
+            stack.append(new(items, at))
+        elif name in ("TUPLE", "LIST"):
+            stack.append(new(pop_mark(at), at))
+        elif name in ("DICT", "FROZENSET"):
+            items = pop_mark(at)
+            hashed(items[0::2] if name == "DICT" else items, at)
+            stack.append(new(items, at))
+        elif name == "APPEND":
+            item = pop(at)
+            put(_top(stack, at), item, at)
+        elif name == "SETITEM":
+            value, key = pop(at), pop(at)
+            hashed((key,), at)
+            container = _top(stack, at)
+            put(container, key, at)
+            put(container, value, at)
+        elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
+            items = pop_mark(at)
+            if name != "APPENDS":
+                hashed(items[0::2] if name == "SETITEMS" else items, at)
+            container = _top(stack, at)
+            for item in items:
+                put(container, item, at)
+        elif name == "BUILD":
+            state = pop(at)
+            put(_top(stack, at), state, at)
+        elif name in ("REDUCE", "NEWOBJ"):
+            args, func = pop(at), pop(at)
+            if func[2] and args[0] > MAX_KEY_NESTING + 2:  # set([items]) hashes the items
+                _refuse(at, "a nested object is used as a set item or dict key")
+            stack.append(new((args,), at))
+        elif name == "NEWOBJ_EX":
+            kwargs, args, func = pop(at), pop(at), pop(at)
+            if func[2]:
+                _refuse(at, "NEWOBJ_EX of a hashing type")
+            stack.append(new((args, kwargs), at))
+        elif name in ("OBJ", "INST"):
+            items = pop_mark(at)
+            hashes = (name == "OBJ" and bool(items) and items[0][2]) or (
+                name == "INST" and _global_name(data, arg) in _HASHING_GLOBALS)
+            if hashes:
+                _refuse(at, f"{name} of a hashing type")
+            stack.append(new(items, at))
+        elif name == "GLOBAL":
+            stack.append([0, False, _global_name(data, arg) in _HASHING_GLOBALS])
+        elif name == "STACK_GLOBAL":
+            pop(at), pop(at)
+            stack.append([0, False, True])  # unknown callable: treated as one that hashes
+        elif name == "BINPERSID":
+            pop(at)
+            stack.append(atom)
+        elif name == "POP":
+            if marks and marks[-1] == len(stack):
+                marks.pop()
+            else:
+                pop(at)
+        elif name == "DUP":
+            stack.append(_top(stack, at))
+        elif name == "POP_MARK":
+            pop_mark(at)
+        elif name == "PROTO":
+            if data[arg] > 5:
+                _refuse(at, f"pickle protocol {data[arg]}")
+        elif name == "FRAME":
+            pass
+        else:  # every other opcode pushes one plain value
+            stack.append(atom)
+
+
+def _top(stack: list, at: int) -> list:
+    if not stack:
+        _refuse(at, "stack underflow")
+    return stack[-1]
+
+
+def _memo_index(name: str, data, arg: int, end: int, default: int) -> int:
+    if name == "MEMOIZE":
+        return default
+    if name in ("BINPUT", "BINGET"):
+        return data[arg]
+    if name in ("LONG_BINPUT", "LONG_BINGET"):
+        return int.from_bytes(data[arg:arg + 4], "little")
+    text = data[arg:end - 1]
+    if not (0 < len(text) <= 20 and text.isdigit()):
+        _refuse(arg, f"bad memo key {text[:20]!r}")
+    return int(text)
+
+
+def _global_name(data, arg: int) -> tuple[str, str]:
+    parts = data[arg:arg + 4096].split(b"\n", 2)
+    return (parts[0].decode("latin1"), parts[1].decode("latin1")) if len(parts) > 2 else ("", "")
+
+
+def _short(value) -> str:
+    """repr of a value from the file, bounded in length and depth."""
+    return reprlib.repr(value)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
