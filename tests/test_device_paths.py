@@ -41,7 +41,9 @@ aten = torch.ops.aten
 _TRANSFERS = {aten._to_copy.default, aten.copy_.default, aten._copy_from.default,
               aten._copy_from_and_resize.default, aten.lift_fresh.default}
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (scripts/gpu_check.sh)")
+# scripts/gpu_check.sh sets PIDM_REQUIRE_GPU=1: there a missing GPU fails these tests instead of skipping them
+cuda = pytest.mark.skipif(not torch.cuda.is_available() and not os.environ.get("PIDM_REQUIRE_GPU"),
+                          reason="needs a CUDA device (scripts/gpu_check.sh)")
 
 
 class DeviceAudit(TorchDispatchMode):
@@ -435,3 +437,20 @@ def test_gpu_memory_estimate_bounds_the_allocated_peak(dtype, batch):
     estimate = memory.sampling_memory_bytes(config, batch, 2, dtype)
     print(f"memory estimate {estimate / 2**20:.0f} MiB, measured peak {peak / 2**20:.0f} MiB ({dtype}, batch {batch})")
     assert peak <= estimate
+
+
+def test_exact_fp32_switches_off_both_tf32_flags_and_restores_them(monkeypatch):
+    from benchmarks import bench_sampler
+
+    flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    seen = []
+    monkeypatch.setattr(bench_sampler, "_main", lambda argv=None: seen.append(
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)))
+    try:
+        # cuDNN's default on Ampere+ (TF32 convolutions), and a matmul flag someone switched on
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        bench_sampler.main([])
+        assert seen == [(False, False)]  # the whole benchmark runs with exact fp32
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = flags
