@@ -346,6 +346,30 @@ def test_a_small_card_still_gets_the_whole_model(host, tiny_file, monkeypatch, s
     audit.assert_clean()
 
 
+def test_the_node_flow_on_the_device_images_in_images_out(host, tiny_file, monkeypatch):
+    """Load, Encode Source Texture and PIDM Sampler's library calls, img2img with a mask, on the device."""
+    import numpy as np
+
+    from pidm_core.pose.keypoints import Pose
+
+    def standing_pose(dx=0.0):  # a stick figure on the 24×32 photo: head, neck, shoulders, hips, knees
+        joints = {0: (12, 4), 1: (12, 8), 2: (8, 8), 5: (16, 8), 8: (10, 18), 11: (14, 18), 9: (10, 25), 12: (14, 25)}
+        keypoints = np.zeros((18, 3), np.float32)
+        for index, (x, y) in joints.items():
+            keypoints[index] = (x + dx, y, 1.0)
+        return Pose(keypoints, 24, 32)
+
+    loaded = _loaded(host, tiny_file, host.mm.VRAMState.NO_VRAM, _free_for_half_the_model(host, tiny_file), monkeypatch)
+    model = loaded.load(memory.sampling_memory_bytes(loaded.model.config, 2, 2, loaded.model.dtype))
+    photo = torch.rand(1, 32, 24, 3)
+    with DeviceAudit() as audit:
+        texture = pipeline.encode_source(model, photo, mask=torch.ones(1, 32, 24))
+        images = pipeline.sample(model, texture, [standing_pose(), standing_pose(dx=2)], steps=3, sampler="ddpm",
+                                 init_image=photo, denoise=0.7, appearance_mask=torch.ones(1, 32, 24))
+    audit.assert_clean()
+    assert images.shape == (2, 32, 24, 3) and images.device.type == "meta"
+
+
 def test_the_host_alone_splits_plain_modules_on_a_small_card(host, tiny_file, monkeypatch):
     """What the fix works around: without force_full_load the host moves only some plain modules,
     and a later load with ample memory returns early instead of finishing the move."""
