@@ -40,8 +40,9 @@ def resolve_inside(name: object, folders: Sequence[str], what: str,
                    link_advice: str = "copy the file there instead of linking to it") -> str | None:
     """Real path of the file ``name`` in the first of ``folders`` that holds it, or None when none does.
 
-    Raises ValueError (naming ``what``, the input) when ``name`` is not a plain relative name, or when
-    the file it names resolves, through a link, to a place outside that folder.
+    Raises ValueError (naming ``what``, the input) when ``name`` is not a plain relative name, when
+    the file it names resolves, through a link, to a place outside that folder, or when it is not a
+    regular file (a FIFO would block whoever opens it).
     """
     if not isinstance(name, str) or not _is_plain_relative(name):
         raise ValueError(
@@ -61,6 +62,8 @@ def resolve_inside(name: object, folders: Sequence[str], what: str,
             )
         if os.path.isfile(real):
             return real
+        if not os.path.isdir(real):
+            raise ValueError(f"{what} {quoted(name)} is not a regular file (a pipe, socket or device); choose a file")
     return None
 
 

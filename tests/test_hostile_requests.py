@@ -330,6 +330,26 @@ def test_links_leading_out_of_the_folder_are_refused(folders, name):
     assert SECRET not in str(error.value)
 
 
+def test_fifo_named_like_a_pose_file_is_refused_without_opening_it(folders):
+    inside, _ = folders
+    os.mkfifo(inside / "pipe.json")
+    with pytest.raises(ValueError, match="'pipe.json' is not a regular file"):
+        resolve_inside("pipe.json", [str(inside)], "Load Pose file")
+
+
+def test_16_mib_of_tiny_frames_stays_small():
+    body = """
+        import os, tempfile
+        from pidm_core.pose.formats import load_pose_file, MAX_POSE_FILE_BYTES
+        path = os.path.join(tempfile.mkdtemp(), "dicts.json")
+        with open(path, "w") as handle:
+            handle.write("[" + ",".join(["{}"] * ((MAX_POSE_FILE_BYTES - 2) // 3)) + "]")
+        load_pose_file(path)
+    """
+    result = run_capped(body)
+    result.assert_clean_error(ValueError, "dicts.json holds 55924", "frames; at most 10000")
+
+
 def test_files_and_links_inside_the_folder_resolve(folders):
     inside, _ = folders
     real = os.path.realpath(inside / "sub" / "ok.json")

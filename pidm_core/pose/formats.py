@@ -21,6 +21,7 @@ MediaPipe's 33 landmarks.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import math
@@ -151,6 +152,8 @@ def parse_pose_json(text: str | bytes, name: str,
     if size > MAX_POSE_FILE_BYTES:
         raise ValueError(f"{name} is {size_text(size)} of JSON; pose JSON is read up to {size_text(MAX_POSE_FILE_BYTES)}: "
                          f"split the sequence into several files")
+    collecting = gc.isenabled()
+    gc.disable()  # millions of tiny containers would trigger collection after collection (seconds)
     try:
         data = json.loads(text)
     except RecursionError:  # the C decoder stops at the interpreter's recursion limit; clean, but say it plainly
@@ -163,6 +166,9 @@ def parse_pose_json(text: str | bytes, name: str,
         raise ValueError(f"{name} is not valid JSON ({type(error).__name__}); {hint}") from None
     else:
         deep = _nesting_exceeds(data, MAX_JSON_DEPTH)
+    finally:
+        if collecting:
+            gc.enable()
     if deep:
         raise ValueError(f"{name} nests lists or dicts more than {MAX_JSON_DEPTH} levels deep; a POSE_KEYPOINT needs "
                          f"6 (frames, frame, people, person, keypoints, rows): this is not a pose; {hint}")
@@ -170,17 +176,16 @@ def parse_pose_json(text: str | bytes, name: str,
 
 
 def _nesting_exceeds(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests lists/dicts more than ``limit`` deep (iterative: no recursion to exhaust)."""
-    stack = [(data, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, (list, tuple)) else ()
-        for child in children:
-            if isinstance(child, (dict, list, tuple)):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+    """Whether ``data`` nests lists/dicts more than ``limit`` deep. Level by level: no recursion to
+    exhaust, and each container is visited once inside a comprehension (millions take well under a second)."""
+    containers = (dict, list, tuple)
+    level = [data] if isinstance(data, containers) else []
+    for _depth in range(limit):
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, containers)]
+        if not level:
+            return False
+    return True
 
 
 def _frame_list(data: Any, name: str) -> list:
