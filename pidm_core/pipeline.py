@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion, guidance, samplers
+from .config import PIDMConfig
 from .guidance import GUIDANCE_MODES
 from .network import PIDMNetwork, TextureKV, repeat_texture
 from .pose.keypoints import Pose
@@ -356,6 +357,7 @@ class SourceTexture:
     source: torch.Tensor  # [B, 3, S, S] in [-1, 1]
     fit: FitInfo
     fit_mode: str
+    config: Optional[PIDMConfig] = None  # of the network that encoded it: another network cannot read it
 
     @property
     def batch_size(self) -> int:
@@ -420,7 +422,7 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     what = f"encoding {_plural(source.shape[0], 'source image')} at {info.size}x{info.size}"
     with _explain_out_of_memory(what, next(network.parameters()).dtype):
         texture, null_texture = encode_texture_pair(network, source)
-    return SourceTexture(texture, null_texture, source, info, mode)
+    return SourceTexture(texture, null_texture, source, info, mode, network.config)
 
 
 def _broadcast(texture: SourceTexture, n_poses: int) -> tuple[TextureKV, int]:
@@ -451,6 +453,9 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
             f"model {model.info.name!r} was trained without dropping the pose, so disentangled guidance "
             "cannot work with it; use guidance 'official' (appearance guidance only)"
         )
+    if texture.config is not None and texture.config != network.config:
+        raise ValueError("texture was encoded by another model (another network config): encode the source with "
+                         "the model you sample with")
     device = next(network.parameters()).device
     tex, n = _broadcast(texture, len(poses))
     maps = pose_maps(poses, texture.fit).to(device)

@@ -12,6 +12,7 @@ A random-weight ``tiny_32`` model and 1-3 sampling steps keep the file to second
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tests.capped import run_capped
 from tests.tiny_model import save_tiny_model
 from pidm_core import checkpoint, pipeline
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
+from pidm_core.network import PIDMNetwork
 from pidm_core.pose import NoPersonFoundError, PoseDetectorUnavailableError, detect_poses
 from pidm_core.pose import detect as detect_module
 from pidm_core.pose import to_rgb_uint8
@@ -493,6 +495,15 @@ def test_disentangled_guidance_needs_a_model_trained_for_it(tmp_path, model):
     texture = pipeline.encode_source(official_like, source_photo())
     with pytest.raises(ValueError, match="trained without dropping the pose.*use guidance 'official'"):
         run(official_like, texture, [standing_pose()], guidance="disentangled")
+
+
+def test_texture_from_another_model_is_named(model, texture, tmp_path):
+    wider = dataclasses.replace(model.config, model_channels=64, embed_channels=64)  # same 32 px canvas
+    info = ModelInfo("wider", wider, source_drop_prob=0.1, pose_drop_prob=0.1)
+    other = load_model(save_model(tmp_path / "wider.safetensors", PIDMNetwork(wider).eval(), info))
+    with pytest.raises(ValueError, match="texture was encoded by another model .*: encode the source with the model "
+                                         "you sample with"):
+        run(other, texture, [standing_pose()])
 
 
 # --- sampling ----------------------------------------------------------------------------------
