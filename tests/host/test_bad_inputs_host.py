@@ -246,6 +246,23 @@ def test_broken_model_files(bad, model, message):
     assert not (client.server.root / "pwned").exists()  # the trap's __reduce__ never ran
 
 
+def test_texture_from_another_model(bad):
+    import dataclasses
+
+    from pidm_core.checkpoint import ModelInfo, save_model
+    from pidm_core.config import get_config
+    from pidm_core.network import PIDMNetwork
+
+    client, _ = bad
+    wider = dataclasses.replace(get_config("tiny_32"), model_channels=64, embed_channels=64)  # same 32 px canvas
+    save_model(client.server.models_pidm / "bad_wider.safetensors", PIDMNetwork(wider).eval(),
+               ModelInfo("wider", wider, source_drop_prob=0.1, pose_drop_prob=0.1))
+    graph = _sampler_graph()
+    graph["other"] = {"class_type": "PIDMLoadModel", "inputs": {"model_name": "bad_wider.safetensors", "dtype": "fp32"}}
+    graph["sample"]["inputs"]["model"] = ["other", 0]
+    _node_error(client, graph, "PIDMSampler", "texture was encoded by another model")
+
+
 # --- poses -------------------------------------------------------------------------------------
 
 
