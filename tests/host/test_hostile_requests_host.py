@@ -10,6 +10,7 @@ library side of the same families is tests/test_hostile_requests.py.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -169,6 +170,18 @@ def test_model_name_outside_the_models_folder_is_refused(hostile, name):
 # --- hostile pose files inside the input folder ------------------------------------------------------
 
 
+def test_fifo_named_like_a_pose_file_never_blocks_the_server(hostile):
+    client, _ = hostile
+    fifo = client.server.dirs["input"] / "hostile_fifo.json"
+    os.mkfifo(fifo)
+    try:  # opening a FIFO blocks until a writer comes: the prompt would never end
+        _node_error(client, _render_graph("hostile_fifo.json"), "PIDMLoadPose", "'hostile_fifo.json' is not a regular file")
+    finally:
+        fifo.unlink()
+    _assert_good_prompt_runs(client)
+
+
+
 @pytest.mark.parametrize(("file", "canvas", "texts"), [
     ("hostile_huge.npy", (64, 64), ("declares an array of shape (1000000000, 18, 3)", "truncated or damaged")),
     ("hostile_deep.json", (0, 0), ("more than 16 levels deep",)),
@@ -223,6 +236,25 @@ def test_nan_joint_in_edit_pose_keeps_history_strict_json(hostile):
     assert shown[:3] == [0.0, 0.0, 0.0] and shown[3:6] == frame["people"][0]["pose_keypoints_2d"][3:6]
     _strict_json(client.get(f"/history/{result.prompt_id}").text)
     _strict_json(client.get("/history").text)
+
+
+def test_nan_joints_through_every_pose_node_keep_history_strict_json(hostile):
+    client, _ = hostile
+    frame = pose_keypoint_from_poses([_standing()])[0]
+    edited = json.dumps([frame]).replace("[24.0, 8.0, 1.0", "[NaN, 8.0, 1.0", 1).replace("35.0, 36.0, 1.0", "Infinity, 36.0, 1.0", 1)
+    graph = _render_graph(edited_pose=edited)
+    graph["retarget"] = {"class_type": "PIDMRetargetPose", "inputs": {"target": ["edit", 0], "source": ["load", 0],
+                                                                      "anchor": "neck", "person_index": -1}}
+    graph["between"] = {"class_type": "PIDMInterpolatePoses", "inputs": {"a": ["retarget", 0], "b": ["edit", 0], "frames": 3,
+                                                                         "mode": "angular", "person_index": -1}}
+    graph["render"]["inputs"]["pose"] = ["between", 0]
+    result = client.run(graph, timeout=180)
+    assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
+    assert {"edit", "retarget", "between"} <= set(result.outputs)  # (load may come from the cache)
+    for ui in result.outputs.values():
+        json.dumps(ui, allow_nan=False)  # what the websocket sent
+    history = _strict_json(client.get(f"/history/{result.prompt_id}").text)
+    assert history[result.prompt_id]["outputs"]["edit"]["pidm_pose"][0]["people"][0]["pose_keypoints_2d"][:3] == [0, 0, 0]
 
 
 @pytest.mark.parametrize(("canvas", "text"), [
