@@ -3,6 +3,7 @@ model management."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 from dataclasses import dataclass
@@ -47,9 +48,9 @@ class LoadedPIDM:
         module at all, it is finished here: PIDM then runs on the GPU with its weights resident
         (310 MiB at 256 px in fp16) rather than silently on the CPU.
         """
-        mm.load_models_gpu([self.patcher], memory_required=memory_required, force_full_load=True)
+        mm.load_models_gpu([self.patcher], memory_required=memory_required, **_full_load_option(mm.load_models_gpu))
         if off_device(self.patcher):
-            self.patcher.load(self.patcher.load_device, full_load=True)
+            _finish_full_load(self.patcher)
         stray = off_device(self.patcher)
         if stray:
             raise RuntimeError(
@@ -57,6 +58,20 @@ class LoadedPIDM:
                 "restart ComfyUI without --lowvram/--novram or report this"
             )
         return self.model
+
+
+def _full_load_option(load_models_gpu) -> dict:
+    """``force_full_load=True`` where the host has it (ComfyUI 0.3.x; V1-era hosts load plain modules whole)."""
+    parameters = inspect.signature(load_models_gpu).parameters.values()
+    accepted = any(p.name == "force_full_load" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return {"force_full_load": True} if accepted else {}
+
+
+def _finish_full_load(patcher: comfy.model_patcher.ModelPatcher) -> None:
+    if hasattr(patcher, "load"):  # ComfyUI 0.3.x: through the patcher, so its record of the loaded size stays right
+        patcher.load(patcher.load_device, full_load=True)
+    else:  # V1-era hosts
+        patcher.patch_model(device_to=patcher.load_device)
 
 
 def _on(tensor_device: torch.device, device: torch.device) -> bool:

@@ -406,6 +406,48 @@ def test_load_tells_comfyui_the_activation_memory(host, tiny_file, monkeypatch):
     assert calls == [{"memory_required": 123 * 2**20, "force_full_load": True}]
 
 
+_V1_SCRIPT = r"""
+import json, sys, types, importlib
+host, root, model_file = sys.argv[1:4]
+sys.path.insert(0, host)
+import comfy.cli_args
+comfy.cli_args.args.cpu = True
+import comfy.model_management as mm, comfy.model_patcher
+package = types.ModuleType("pidm_pack"); package.__path__ = [root]; sys.modules["pidm_pack"] = package
+nodes_model = importlib.import_module("pidm_pack.nodes.model")
+checkpoint = importlib.import_module("pidm_pack.pidm_core.checkpoint")
+import torch
+results = {}
+for state in ("NORMAL_VRAM", "LOW_VRAM", "NO_VRAM"):
+    mm.current_loaded_models.clear()
+    mm.vram_state = mm.VRAMState[state]
+    model = checkpoint.load_model(model_file)
+    size = sum(t.numel() * t.element_size() for t in model.network.state_dict().values())
+    free = int(mm.minimum_inference_memory() + size // 2)
+    mm.get_free_memory = lambda dev=None, torch_free_too=False: (free, free) if torch_free_too else free
+    patcher = comfy.model_patcher.ModelPatcher(model.network, load_device=torch.device("meta"),
+                                               offload_device=torch.device("cpu"))
+    nodes_model.LoadedPIDM(model, patcher).load(2**20)
+    results[state] = len(nodes_model.off_device(patcher))
+print("RESULT " + json.dumps(results))
+"""
+
+
+def test_the_v1_host_loads_the_whole_model_too(tiny_file):
+    """The March-2024 host (V1 nodes) has no force_full_load: the same call must work there."""
+    import json
+    import subprocess
+
+    v1 = Path(os.environ.get("PIDM_COMFYUI_V1", CACHE / "comfyui-v1"))
+    if not (v1 / "comfy" / "model_management.py").exists():
+        pytest.skip(f"no V1 ComfyUI host at {v1}: run scripts/setup_env.sh")
+    done = subprocess.run([sys.executable, "-c", _V1_SCRIPT, str(v1), str(ROOT), str(tiny_file)],
+                          capture_output=True, text=True, timeout=300)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert done.returncode == 0 and line, done.stderr[-3000:]
+    assert json.loads(line[len("RESULT "):]) == {"NORMAL_VRAM": 0, "LOW_VRAM": 0, "NO_VRAM": 0}
+
+
 @pytest.mark.parametrize("device,dtype,expect_nhwc", [("cpu", "fp16", True), ("meta", "fp16", False),
                                                       ("meta", "bf16", False), ("cpu", "fp32", False)])
 def test_channels_last_only_where_it_was_measured_to_pay(host, monkeypatch, device, dtype, expect_nhwc):
