@@ -192,7 +192,8 @@ class PIDMRenderPose(io.ComfyNode):
                 PoseKeypointType.Input("pose", tooltip="Pose frames to draw."),
                 io.Int.Input("width", default=0, min=0, max=8192,
                              tooltip="Output width in pixels; 0 = the first frame's canvas. Frames on other "
-                                     "canvases are fitted in, aspect kept."),
+                                     "canvases are fitted in, aspect kept. One run may use 1 GiB (one frame of "
+                                     "about 6000x6000, or 100 frames of 512x512); larger requests are refused."),
                 io.Int.Input("height", default=0, min=0, max=8192,
                              tooltip="Output height in pixels; 0 = the first frame's canvas."),
                 _person_input(),
