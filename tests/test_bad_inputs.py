@@ -199,35 +199,41 @@ def test_init_and_reference_images_count_size_and_values(model):
     assert_images(run(model, two, poses, init_image=source_photo(1, 2 * SOURCE_H, 2 * SOURCE_W), denoise=0.5), 2)
 
 
-HUGE_BATCH_CASE = """
+HUGE_BATCHES = """
 import os, torch
 from pidm_core import pipeline
 from pidm_core.checkpoint import load_model
 from pidm_core.pose.keypoints import Pose
 model = load_model(os.environ["MODEL"])
 photos = torch.rand(2, 32, 24, 3)
-masks = torch.ones(1, 8000, 6000).expand(10000, -1, -1)
-case = os.environ["CASE"]
-if case == "source mask":
-    pipeline.encode_source(model, photos, masks)
 texture = pipeline.encode_source(model, photos)
 pose = Pose(torch.tensor([[12.0, 4, 1], [12, 8, 1]] + [[0, 0, 0]] * 16).numpy(), 24, 32)
-if case == "appearance mask":
-    pipeline.sample(model, texture, [pose], steps=1, appearance_mask=masks)
-if case == "init image":
-    pipeline.sample(model, texture, [pose], steps=1, init_image=torch.rand(1, 800, 600, 3).expand(10000, -1, -1, -1))
+masks = torch.ones(1, 8000, 6000).expand(10000, -1, -1)
+cases = {
+    "source mask": lambda: pipeline.encode_source(model, photos, masks),
+    "appearance mask": lambda: pipeline.sample(model, texture, [pose], steps=1, appearance_mask=masks),
+    "init image": lambda: pipeline.sample(model, texture, [pose], steps=1,
+                                          init_image=torch.rand(1, 800, 600, 3).expand(10000, -1, -1, -1)),
+}
+messages = []
+for name, case in cases.items():
+    try:
+        case()
+    except ValueError as error:
+        messages.append(str(error))
+    else:
+        raise AssertionError(name + ": no error")
+raise ValueError(" | ".join(messages))
 """
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("source mask", "source mask has 10000 masks for 2 source images: give 1 mask (used for every image) or 2"),
-    ("appearance mask", "appearance mask has 10000 masks for 2 output images: give 1 mask"),
-    ("init image", "init image has 10000 images for 2 output images: give 1 image"),
-])
-def test_batch_of_10000_for_2_images_is_an_error_not_a_copy(model_file, case, message):
-    # expanded views: 10,000 masks of 8000x6000 (or images) hold one item's memory, and any copy would need
-    # terabytes; the count is checked first, in a process capped at 4 GB
-    run_capped(HUGE_BATCH_CASE, env={"MODEL": str(model_file), "CASE": case}).assert_clean_error(ValueError, message)
+def test_batch_of_10000_for_2_images_is_an_error_not_a_copy(model_file):
+    # expanded views: 10,000 masks of 8000x6000 (or images of 800x600) hold one item's memory, and a copy
+    # would need terabytes; each count is checked first, in a process capped at 4 GB (one process, three cases)
+    run_capped(HUGE_BATCHES, env={"MODEL": str(model_file)}).assert_clean_error(
+        ValueError, "source mask has 10000 masks for 2 source images: give 1 mask (used for every image) or 2",
+        "appearance mask has 10000 masks for 2 output images: give 1 mask",
+        "init image has 10000 images for 2 output images: give 1 image")
 
 
 @needs_mediapipe
