@@ -83,6 +83,13 @@ def test_npy_headers_are_checked_against_the_file(tmp_path, header, fragment):
     assert fragment in str(error.value)
 
 
+def test_npy_without_frames(tmp_path):
+    path = tmp_path / "none.npy"
+    np.save(path, np.zeros((0, 18, 3), np.float32))
+    with pytest.raises(ValueError, match=r"none.npy holds no frames \(shape \(0, 18, 3\)\)"):
+        load_pose_file(path, canvas_size=(64, 64))
+
+
 def test_npy_with_more_frames_than_the_limit(tmp_path):
     path = tmp_path / "long.npy"
     np.save(path, np.zeros((MAX_FRAMES + 1, 18, 3), np.float32))

@@ -148,7 +148,9 @@ def parse_pose_json(text: str | bytes, name: str,
     """JSON text of a pose (a file's bytes or the editor's widget), parsed within the limits: at most
     MAX_POSE_FILE_BYTES and MAX_JSON_DEPTH levels of nesting. ValueError naming ``name`` (and ending
     with ``hint``, what to do) otherwise."""
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    size = len(text)  # characters: a lower bound of the bytes, enough to refuse without encoding
+    if isinstance(text, str) and size <= MAX_POSE_FILE_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_POSE_FILE_BYTES:
         raise ValueError(f"{name} is {size_text(size)} of JSON; pose JSON is read up to {size_text(MAX_POSE_FILE_BYTES)}: "
                          f"split the sequence into several files")
@@ -507,6 +509,8 @@ def _load_npy(path: Path, data: bytes, canvas_size: tuple[int, int] | None, thre
         array = array[None]
     if array.ndim != 3:
         raise ValueError(f"{path}: expected keypoints [18, 2|3] or [frames, 18, 2|3], got shape {array.shape}")
+    if len(array) == 0:
+        raise ValueError(f"{path} holds no frames (shape {array.shape}); save at least one pose")
     width, height = canvas_size
     return [pose_from_array(a, width, height, threshold, name=f"{path} frame {i + 1} of {len(array)}") for i, a in enumerate(array)]
 
