@@ -254,12 +254,13 @@ def _match_shapes(network: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]
     found = {k[len(prefix):]: (k, tuple(s)) for k, s in shapes.items()}
     expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
 
-    problems = []
+    wrong, missing = [], []  # wrong shapes first: they say more about the file than missing names
     for name, shape in expected.items():
         if name not in found:
-            problems.append(f"{name}: expected {_format_shape(shape)}, missing")
+            missing.append(f"{name}: expected {_format_shape(shape)}, missing")
         elif found[name][1] != shape:
-            problems.append(f"{name}: expected {_format_shape(shape)}, found {_format_shape(found[name][1])}")
+            wrong.append(f"{name}: expected {_format_shape(shape)}, found {_format_shape(found[name][1])}")
+    problems = wrong + missing
     config = getattr(network, "config", None)
     what = f"the {_config_label(config)} network" if config is not None else "the network"
     if problems:
@@ -515,8 +516,8 @@ def _check_names(state_dict: dict, path: Path, what: str) -> None:
     bad = [k for k in state_dict if not isinstance(k, str)]
     if bad:
         raise CheckpointError(
-            f"{path}: {what} has {len(bad)} keys that are not tensor names (e.g. {str(bad[0])[:40]}, a "
-            f"{type(bad[0]).__name__}); a PIDM state dict maps names such as 'out.2.weight' to tensors: the file "
+            f"{path}: {what} has {len(bad)} keys that are not tensor names (e.g. the {type(bad[0]).__name__} "
+            f"{str(bad[0])[:40]}); a PIDM state dict maps names such as 'out.2.weight' to tensors: the file "
             "is damaged or not a PIDM checkpoint")
 
 
@@ -656,10 +657,19 @@ def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     tensor = tensor.detach()
     if dtype is not None and tensor.is_floating_point():
         tensor = tensor.to(dtype)
-    tensor = tensor.to("cpu").contiguous()
-    if tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
-        tensor = tensor.clone()  # a view of a shared storage: safetensors writes each tensor's own bytes
-    return tensor
+    return tensor.to("cpu").contiguous()
+
+
+def _own_storages(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Copies of the tensors that share a storage (or view part of one): safetensors refuses shared
+    memory, and writes each tensor's own bytes anyway."""
+    seen = set()
+    for name, tensor in tensors.items():
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() in seen or storage.nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensors[name] = tensor.clone()
+        seen.add(tensor.untyped_storage().data_ptr())
+    return tensors
 
 
 def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], info: ModelInfo,
@@ -672,7 +682,7 @@ def save_state_dict(path: str | os.PathLike, state_dict: Mapping[str, torch.Tens
     prefix = len(match_state_dict(_meta_network(info.config), state_dict, source=str(path)).prefix_stripped)
     from safetensors.torch import save_file
 
-    tensors = {k[prefix:]: _cast(v, dtype) for k, v in state_dict.items()}
+    tensors = _own_storages({k[prefix:]: _cast(v, dtype) for k, v in state_dict.items()})
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=info.to_metadata())
     os.replace(tmp, path)
