@@ -246,6 +246,18 @@ def test_broken_model_files(bad, model, message):
     assert not (client.server.root / "pwned").exists()  # the trap's __reduce__ never ran
 
 
+@pytest.mark.parametrize("which", sorted(MASK_INPUTS))
+def test_mask_of_another_size(bad, which):
+    client, _ = bad
+    node, name, node_type, called = MASK_INPUTS[which]
+    graph = _sampler_graph()
+    graph[node]["inputs"][name] = _add_mask(graph, value=0.5)
+    graph["mask"]["inputs"].update(width=40, height=40)
+    _node_error(client, graph, node_type, f"{called} is 40x40 pixels but the source image is 24x32")
+    graph["mask"]["inputs"].update(width=SOURCE_W // 2, height=SOURCE_H // 2)  # the same aspect: resized
+    assert len(_run_ok(client, graph)) == 1
+
+
 def test_texture_from_another_model(bad):
     import dataclasses
 
