@@ -30,13 +30,19 @@ _PRELUDE = """
 import json, resource, sys, traceback
 resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
 sys.path.insert(0, {root!r})
+def _peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss also keeps the parent's RSS at the fork (Linux carries it
+    # across exec), so a large test runner would fail every case
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def _report(error):
-    usage = resource.getrusage(resource.RUSAGE_SELF)
     print("\\n@@capped@@" + json.dumps({{
         "error_type": None if error is None else type(error).__name__,
         "error_mro": [] if error is None else [c.__name__ for c in type(error).__mro__],
         "message": None if error is None else str(error),
-        "maxrss_mb": usage.ru_maxrss / 1024,
+        "maxrss_mb": _peak_rss_mb(),
     }}), flush=True)
 try:
 {body}
