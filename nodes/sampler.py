@@ -78,7 +78,8 @@ class PIDMSampler(io.ComfyNode):
                 init_image=None, appearance_mask=None, reference=None) -> io.NodeOutput:
         poses = formats.poses_from_pose_keypoint(pose, person_choice(person_index), name="pose")
         if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
-            raise ValueError(f"texture must be linked to Encode Source Texture's output, got a {type(texture).__name__} value")
+            raise ValueError("texture must be linked to Encode Source Texture's output, "
+                             f"got a {type(texture).__name__} value")
         # all poses are sampled in one call: ComfyUI must make room for all of their activations
         pidm = loaded_model(model, max(len(poses), texture.batch_size), memory.guidance_rows(guidance, appearance_scale))
         if texture.fit.size != pidm.config.image_size:

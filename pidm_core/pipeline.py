@@ -473,7 +473,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], *, steps: int =
     ref = fitted(reference, "reference image")
     mask = None
     if appearance_mask is not None:
-        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image").expand(n, -1, -1, -1).to(device)
+        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image")
+        mask = mask.expand(n, -1, -1, -1).to(device)
         if ref is None:
             ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
     with _explain_out_of_memory(f"sampling {_plural(n, 'image')} at {size}x{size}", next(network.parameters()).dtype):
