@@ -11,9 +11,10 @@ Everything is converted to :class:`~pidm_core.pose.keypoints.Pose` (COCO-18 ``[1
   the official loader.
 * NaN or infinite coordinates make that joint missing (documented in :class:`Pose`), not an error.
 * Structural problems raise ``ValueError`` naming the input and the frame / person index.
-* Everything is bounded before it is read (files and editor text are hostile): file and text sizes,
-  JSON nesting, frames, people per frame, joints per person, the shape a ``.npy`` header declares,
-  and canvas sizes (whole numbers in 1..16384). Errors say which limit and what to do.
+* Everything is bounded before it is read (files and editor text are hostile; limits in
+  :mod:`.bounded`): file and text sizes, JSON nesting, frames, people per frame, joints per person,
+  the shape a ``.npy`` header declares, and canvas sizes (whole numbers in 1..16384). Errors say
+  which limit and what to do.
 
 Joint sets other than COCO-18 are converted: OpenPose BODY_25, COCO-17 (MS-COCO, MMPose, YOLO) and
 MediaPipe's 33 landmarks.
@@ -21,17 +22,24 @@ MediaPipe's 33 landmarks.
 
 from __future__ import annotations
 
-import gc
 import io
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..paths import read_bounded, size_text
+from ..paths import read_bounded
+from .bounded import (  # noqa: F401 - the limits are part of this module's interface
+    MAX_FRAMES,
+    MAX_JSON_DEPTH,
+    MAX_KEYPOINT_NUMBERS,
+    MAX_PEOPLE_PER_FRAME,
+    MAX_POSE_FILE_BYTES,
+    npy_header,
+    parse_pose_json,
+)
 from .geometry import resize_canvas
 from .keypoints import NUM_JOINTS, Pose, canvas_side
 
@@ -50,14 +58,6 @@ MEDIAPIPE33_TO_COCO18 = (0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27
 MEDIAPIPE33_SHOULDERS = (11, 12)
 
 POSE_FILE_SUFFIXES = (".json", ".txt", ".npy", ".csv")
-
-# Limits for untrusted pose data. Real pose files are kilobytes (a 1000-frame POSE_KEYPOINT is about
-# 1 MB); every limit is far above real use and far below what could hurt a server.
-MAX_POSE_FILE_BYTES = 16 << 20  # pose files and the editor's JSON text
-MAX_JSON_DEPTH = 16             # a POSE_KEYPOINT nests 6 deep (frames, frame, people, person, keypoints, rows)
-MAX_FRAMES = 10_000
-MAX_PEOPLE_PER_FRAME = 100
-MAX_KEYPOINT_NUMBERS = 25 * 3   # BODY_25 is the largest joint set read
 
 
 # --------------------------------------------------------------------------------------------------
@@ -141,53 +141,6 @@ def pose_to_array(pose: Pose, with_confidence: bool = False) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------------
 # POSE_KEYPOINT (comfyui_controlnet_aux) and OpenPose JSON
-
-
-def parse_pose_json(text: str | bytes, name: str,
-                    hint: str = "expected a POSE_KEYPOINT list or an OpenPose JSON dict") -> Any:
-    """JSON text of a pose (a file's bytes or the editor's widget), parsed within the limits: at most
-    MAX_POSE_FILE_BYTES and MAX_JSON_DEPTH levels of nesting. ValueError naming ``name`` (and ending
-    with ``hint``, what to do) otherwise."""
-    size = len(text)  # characters: a lower bound of the bytes, enough to refuse without encoding
-    if isinstance(text, str) and size <= MAX_POSE_FILE_BYTES:
-        size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_POSE_FILE_BYTES:
-        raise ValueError(f"{name} is {size_text(size)} of JSON; pose JSON is read up to {size_text(MAX_POSE_FILE_BYTES)}: "
-                         f"split the sequence into several files")
-    collecting = gc.isenabled()
-    gc.disable()  # millions of tiny containers would trigger collection after collection (seconds)
-    try:
-        data = json.loads(text)
-    except RecursionError:  # the C decoder stops at the interpreter's recursion limit; clean, but say it plainly
-        data = None
-        deep = True
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{name} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
-                         f"{hint}") from None
-    except (ValueError, UnicodeDecodeError) as error:  # e.g. an integer of more than 4300 digits, bad UTF-8
-        raise ValueError(f"{name} is not valid JSON ({type(error).__name__}); {hint}") from None
-    else:
-        deep = _nesting_exceeds(data, MAX_JSON_DEPTH)
-    finally:
-        if collecting:
-            gc.enable()
-    if deep:
-        raise ValueError(f"{name} nests lists or dicts more than {MAX_JSON_DEPTH} levels deep; a POSE_KEYPOINT needs "
-                         f"6 (frames, frame, people, person, keypoints, rows): this is not a pose; {hint}")
-    return data
-
-
-def _nesting_exceeds(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests lists/dicts more than ``limit`` deep. Level by level: no recursion to
-    exhaust, and each container is visited once inside a comprehension (millions take well under a second)."""
-    containers = (dict, list, tuple)
-    level = [data] if isinstance(data, containers) else []
-    for _depth in range(limit):
-        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)
-                 if isinstance(child, containers)]
-        if not level:
-            return False
-    return True
 
 
 def _frame_list(data: Any, name: str) -> list:
@@ -469,35 +422,8 @@ def write_deepfashion_csv(path: str | Path, named_poses: dict[str, Pose]) -> Non
 # files and folders
 
 
-def _npy_header(data: bytes, path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype a .npy file declares, checked against the bytes it really holds, before any
-    array is allocated (a 200-byte file can declare a shape of hundreds of GiB)."""
-    handle = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            raise ValueError(f"format version {version}")
-    except (ValueError, EOFError, SyntaxError, TypeError):
-        raise ValueError(f"{path} is not a plain numpy keypoint array (its .npy header cannot be read); save "
-                         f"keypoints with numpy.save as float numbers") from None
-    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
-        # a pickled (object) array could run code when loaded: never loaded
-        raise ValueError(f"{path} is not a plain numpy keypoint array (dtype {dtype.str}, not numbers); save keypoints "
-                         f"as float numbers")
-    declared = math.prod(shape) * dtype.itemsize
-    held = len(data) - handle.tell()
-    if held < declared:
-        raise ValueError(f"{path} declares an array of shape {tuple(shape)} ({size_text(declared)}) but holds only "
-                         f"{size_text(held)} of data: the file is truncated or damaged")
-    return tuple(shape), dtype
-
-
 def _load_npy(path: Path, data: bytes, canvas_size: tuple[int, int] | None, threshold: float) -> list[Pose]:
-    shape, _dtype = _npy_header(data, path)
+    shape, _dtype = npy_header(data, path)
     if len(shape) == 3 and shape[0] > MAX_FRAMES:
         raise ValueError(f"{path} holds {shape[0]} frames; at most {MAX_FRAMES} are read at once: split the sequence")
     array = np.load(io.BytesIO(data), allow_pickle=False)  # bounded by the file size checked above
