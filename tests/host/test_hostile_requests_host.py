@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -88,6 +89,8 @@ def hostile(comfy):
     Image.fromarray(np.full((H, W, 3), 120, np.uint8)).save(inputs / "hostile_photo.png")
     save_tiny_model(server.models_pidm / "hostile_tiny.safetensors", "tiny random hostile-request model")
     yield comfy, outside
+    link.unlink()  # the session server serves other modules: leave no link out of its input folder
+    shutil.rmtree(outside)
 
 
 def _render_graph(file: str = "hostile_good.json", width: int = 0, height: int = 0, edited_pose: str | None = None,
