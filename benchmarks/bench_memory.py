@@ -38,14 +38,14 @@ class Setting:
     file: str  # which weights file: fp32, bf16, fp16 or official_fp32 (unused official tensors included)
     dtype: str | None  # dtype at load (None: the file's)
     algorithm: str  # "ours" (pidm_core pipeline) or "baseline" (the official algorithm)
-    channels_last: bool | None = None  # conv weight layout; None: load_model's default (NHWC for fp16/bf16)
+    channels_last: bool | None = None  # conv weight layout; None: load_model's default (NHWC for fp16/bf16 on CPU)
     description: str = ""
 
 
 SETTINGS = {
     "baseline_fp32": Setting("fp32", None, "baseline", description="official algorithm, fp32"),
     "ours_fp32": Setting("fp32", None, "ours", description="ours, fp32 file"),
-    "ours_bf16": Setting("bf16", None, "ours", description="ours, bf16 file (channels-last: the default for bf16)"),
+    "ours_bf16": Setting("bf16", None, "ours", description="ours, bf16 file (load_model's default layout: channels-last on CPU)"),
     "ours_bf16_from_fp32": Setting("fp32", "bf16", "ours", description="ours, fp32 file cast to bf16 at load"),
     "ours_bf16_nchw": Setting("bf16", None, "ours", False, "ours, bf16 file, conv weights left NCHW"),
     "ours_fp16": Setting("fp16", None, "ours", description="ours, fp16 file (load_model's default layout)"),

@@ -617,8 +617,9 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
     None means CPU. ``config`` (a PIDMConfig or a name) is the network of a torch checkpoint, which
     carries no trusted config (default deepfashion_256); for a safetensors file it must match the
     file's. ``channels_last`` stores conv weights NHWC, which the convolutions then follow; None
-    turns it on for fp16/bf16 weights only (faster there: benchmarks/bench_sampler.py; in fp32 it
-    would change results by more than the 1e-4 we allow against the official algorithm).
+    turns it on for fp16/bf16 weights loaded to the CPU only (faster there: benchmarks/bench_sampler.py;
+    in fp32 it would change results by more than the 1e-4 we allow against the official algorithm; on
+    other devices it is unmeasured: scripts/gpu_check.sh).
     Raises :class:`CheckpointError` (or CheckpointNotFoundError) with the reason.
     """
     path = resolve_model_path(path_or_name)
@@ -628,8 +629,8 @@ def load_model(path_or_name: str | os.PathLike = EMBEDDED_NAME, device: torch.de
         network = _meta_network(source.info.config, str(path))
         report = _match_shapes(network, source.shapes, str(path), source.hint)
         target = dtype or source.default_dtype
-        if channels_last is None:
-            channels_last = target in (torch.float16, torch.bfloat16)
+        if channels_last is None:  # measured to pay on the CPU only (on CUDA GroupNorm returns NCHW tensors)
+            channels_last = target in (torch.float16, torch.bfloat16) and device.type == "cpu"
         tensors = {}
         for name, key in report.key_map.items():
             tensor = source.get(key)

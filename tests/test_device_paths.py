@@ -28,7 +28,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 import pidm_core.train as train_module
-from pidm_core import diffusion, memory, pipeline
+from pidm_core import checkpoint, diffusion, memory, pipeline
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
 
@@ -461,6 +461,18 @@ def test_channels_last_only_where_it_was_measured_to_pay(host, monkeypatch, devi
     assert all(w.is_contiguous(memory_format=torch.channels_last) == expect_nhwc for w in convs if w.shape[-1] > 1)
 
 
+def test_the_loader_defaults_to_channels_last_on_the_cpu_only(tiny_file, monkeypatch):
+    def nhwc(model):
+        convs = [m.weight for m in model.network.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in convs}
+
+    assert nhwc(checkpoint.load_model(tiny_file, dtype=torch.float16)) == {True}
+    real_open = checkpoint._open  # safetensors cannot map a file to meta: read on the CPU, then move
+    monkeypatch.setattr(checkpoint, "_open", lambda path, device, config: real_open(path, torch.device("cpu"), config))
+    assert nhwc(checkpoint.load_model(tiny_file, device=DEVICE, dtype=torch.float16)) == {False}
+    assert nhwc(checkpoint.load_model(tiny_file, device=DEVICE, dtype=torch.float16, channels_last=True)) == {True}
+
+
 # ---------------------------------------------------------------------------------------------
 # On a real GPU (scripts/gpu_check.sh)
 
@@ -477,6 +489,18 @@ def test_gpu_sampling_has_no_float64_and_matches_the_cpu(sampler):
             gpu = _sample(_tiny_network("cuda"), "cuda", sampler=sampler, guidance_mode="disentangled")
     audit.assert_clean()
     assert (gpu.cpu() - cpu).abs().max() < 1e-3
+
+
+@pytest.mark.gpu
+@cuda
+def test_gpu_loads_keep_conv_weights_nchw_unless_asked(tiny_file):
+    def nhwc(model):
+        convs = [m.weight for m in model.network.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[-1] > 1]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in convs}
+
+    assert nhwc(checkpoint.load_model(tiny_file, device="cpu", dtype=torch.float16)) == {True}
+    assert nhwc(checkpoint.load_model(tiny_file, device="cuda", dtype=torch.float16)) == {False}
+    assert nhwc(checkpoint.load_model(tiny_file, device="cuda", dtype=torch.float16, channels_last=True)) == {True}
 
 
 @pytest.mark.gpu
