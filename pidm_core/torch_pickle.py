@@ -253,25 +253,33 @@ _ALLOWED = _allowed_globals()
 # each object nests, and is refused when it is larger, deeper or stranger than any checkpoint.
 
 MAX_PICKLE_BYTES = 32 << 20  # the official last.pt's data.pkl is ~0.4 MB
-MAX_PICKLE_OPS = 2_000_000  # ~130 k in the official data.pkl; an opcode builds one object at most
+MAX_PICKLE_OPS = 1_000_000  # ~130 k in the official data.pkl; an opcode builds one object at most
 MAX_NESTING = 100  # the official pickle nests ~10 deep; materialize() recurses once per level
 MAX_KEY_NESTING = 1  # dict keys and set items: plain values or flat tuples of them
 _HASHING_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
                     ("__builtin__", "frozenset"), ("collections", "OrderedDict")}
 
-# opcode -> (name, argument kind): n >= 0 fixed bytes, "line", "lines2", or a length prefix 1/4/4u/8u
-_ARG_KINDS = {-1: "line", -2: "len1", -3: "len4", -4: "len4u", -5: "len8u"}
+# Argument kinds: n >= 0 fixed bytes; _LINE / _LINES2 text up to one / two newlines; otherwise a
+# little-endian length prefix of _PREFIXED[kind] = (width, signed) bytes, then that many bytes.
+_LINE, _LINES2 = -1, -2
+_PREFIXED = {-3: (1, False), -4: (4, True), -5: (4, False), -6: (8, False)}
+_PICKLETOOLS_KINDS = {-1: _LINE, -2: -3, -3: -4, -4: -5, -5: -6}  # pickletools' n -> ours
 _REFUSED_OPS = {"EXT1", "EXT2", "EXT4", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+# Opcodes that push one plain value (number, string, bytes, None, bool) and touch nothing else.
+_PLAIN_OPS = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "STRING", "BINSTRING",
+              "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "NONE", "NEWTRUE", "NEWFALSE",
+              "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "FLOAT", "BINFLOAT", "PERSID"}
 
 
-def _opcode_table() -> dict[int, tuple[str, object]]:
+def _opcode_table() -> list:
+    """Byte -> (name, argument kind), None for bytes that are no opcode."""
     import pickletools
 
-    table = {}
+    table = [None] * 256
     for op in pickletools.opcodes:
-        kind = None if op.arg is None else (op.arg.n if op.arg.n >= 0 else _ARG_KINDS[op.arg.n])
+        kind = None if op.arg is None else (op.arg.n if op.arg.n >= 0 else _PICKLETOOLS_KINDS[op.arg.n])
         if op.name in ("GLOBAL", "INST"):
-            kind = "lines2"
+            kind = _LINES2
         table[ord(op.code)] = (op.name, kind)
     return table
 
@@ -339,7 +347,7 @@ def check_pickle(data: bytes, start: int = 0) -> int:
         at = pos
         if pos >= end:
             _refuse(at, "the pickle is truncated (no STOP opcode)")
-        entry = _OPCODES.get(data[pos])
+        entry = _OPCODES[data[pos]]
         if entry is None:
             _refuse(at, f"unknown opcode {data[pos]:#04x}")
         name, kind = entry
@@ -349,26 +357,32 @@ def check_pickle(data: bytes, start: int = 0) -> int:
         pos += 1
         arg = pos
         if kind is not None:
-            if isinstance(kind, int):
+            if kind >= 0:
                 pos += kind
-            elif kind == "line" or kind == "lines2":
-                for _ in range(2 if kind == "lines2" else 1):
+            elif kind >= _LINES2:
+                for _ in range(2 if kind == _LINES2 else 1):
                     newline = data.find(b"\n", pos)
                     if newline < 0:
                         _refuse(at, "unterminated text argument")
                     pos = newline + 1
             else:
-                width = {"len1": 1, "len4": 4, "len4u": 4, "len8u": 8}[kind]
+                width, signed = _PREFIXED[kind]
                 if pos + width > end:
                     _refuse(at, "the pickle is truncated")
-                length = int.from_bytes(data[pos:pos + width], "little", signed=kind == "len4")
+                length = int.from_bytes(data[pos:pos + width], "little", signed=signed)
                 if length < 0:
                     _refuse(at, "negative length")
                 pos += width + length
             if pos > end:
                 _refuse(at, f"{name} declares more bytes than the pickle has (truncated)")
 
-        if name in _REFUSED_OPS:
+        if name in _PLAIN_OPS:
+            stack.append(atom)
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+            if not stack:
+                _refuse(at, "memo of an empty stack")
+            memo[_memo_index(name, data, arg, pos, len(memo))] = stack[-1]
+        elif name in _REFUSED_OPS:
             _refuse(at, f"{name} is not used by torch checkpoints")
         elif name == "STOP":
             if len(stack) != 1 or marks:
@@ -378,10 +392,6 @@ def check_pickle(data: bytes, start: int = 0) -> int:
             marks.append(len(stack))
         elif name in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
             stack.append([1, False, False])
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-            if not stack:
-                _refuse(at, "memo of an empty stack")
-            memo[_memo_index(name, data, arg, pos, len(memo))] = stack[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET"):
             found = memo.get(_memo_index(name, data, arg, pos, 0))
             if found is None:
@@ -452,10 +462,8 @@ def check_pickle(data: bytes, start: int = 0) -> int:
         elif name == "PROTO":
             if data[arg] > 5:
                 _refuse(at, f"pickle protocol {data[arg]}")
-        elif name == "FRAME":
-            pass
-        else:  # every other opcode pushes one plain value
-            stack.append(atom)
+        elif name != "FRAME":
+            _refuse(at, f"unexpected opcode {name}")
 
 
 def _top(stack: list, at: int) -> list:
@@ -715,9 +723,19 @@ class TorchArchive:
                 f"{MAX_ZIP_DIRECTORY_BYTES} any PIDM checkpoint needs; refusing it")
         self._file.seek(0)
 
+    def _check_records_apart(self, archive: zipfile.ZipFile) -> None:
+        """Records must not share bytes: overlapping records let a small file hold many large storages."""
+        spans = sorted((info.header_offset, info.header_offset + info.compress_size, info.filename)
+                       for info in archive.infolist())
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+            if start < end:
+                raise CheckpointError(f"{self.path}: zip records {first} and {second} overlap in the file (a zip "
+                                      "bomb?); a checkpoint written by torch.save stores each record once")
+
     def _load_zip(self):
         self._check_zip_directory()
         archive = zipfile.ZipFile(self._file)
+        self._check_records_apart(archive)
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
             raise CheckpointError(f"{self.path} is a zip archive but not a torch checkpoint (no */data.pkl record)")

@@ -226,6 +226,24 @@ def test_stride_0_views_of_a_small_stored_storage(tmp_path):
     assert_refused(path, "overlapping view")
 
 
+def test_zip_records_that_share_bytes(tmp_path):
+    """A non-recursive zip bomb: every storage record's directory entry points at the same stored bytes."""
+    views, records = own_storages(tiny_state_dict())
+    path = write_torch_zip(tmp_path / "overlap.pt", torch_pickle({"ema": views}), records)
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        directory = archive.start_dir
+    data = bytearray(path.read_bytes())
+    at = directory
+    for info in infos:  # central directory entries: 46 bytes, then name, extra and comment
+        name_len, extra_len, comment_len = struct.unpack("<HHH", data[at + 28:at + 34])
+        if info.filename == "archive/data/1":
+            data[at + 42:at + 46] = struct.pack("<I", infos[[i.filename for i in infos].index("archive/data/0")].header_offset)
+        at += 46 + name_len + extra_len + comment_len
+    path.write_bytes(bytes(data))
+    assert_refused(path, "overlap in the file", config="tiny_32")
+
+
 def test_data_pkl_that_is_a_deflate_bomb(tmp_path, bomb):
     stream, size, crc = bomb
     path = write_torch_zip(tmp_path / "last.pt", b"", pickle_bomb=(stream, size, crc))
