@@ -19,4 +19,7 @@ VENV="${PIDM_VENV:-$HOME/.cache/comfyui-pidm/venv}"
 cd "$ROOT"
 
 bash scripts/setup_env.sh
+# OpenMP threads sleep while they wait instead of spinning: on a busy machine spinning threads
+# slow sampling several times over (scripts/test.sh has the numbers). The server inherits it.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 exec "$VENV/bin/python" scripts/demo.py "$@"
