@@ -75,9 +75,8 @@ def sampling_memory_bytes(config: PIDMConfig, batch: int, guidance_rows: int, dt
     # Working tensors of the widest residual block: the up path's concatenated input (block input
     # plus skip), its normalised copy, two output-sized tensors and the previous output.
     working, attention, texture = 0, 0, 0
-    skip_chans = [ch for _, ch, _ in blocks]
-    ch = skip_chans[-1]
-    for i, (res, skip_ch, has_attention) in enumerate(reversed(blocks)):
+    ch = blocks[-1][1]
+    for res, skip_ch, _ in reversed(blocks):  # the up path takes the skips back in reverse
         cin, cout = ch + skip_ch, skip_ch
         working = max(working, (2 * cin + 3 * cout) * res * res * rows)
         ch = cout
