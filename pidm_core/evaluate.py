@@ -169,7 +169,7 @@ class InceptionFeatures:
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.model(_to_unit_tensor(image, self.device))[0].reshape(-1).double().cpu().numpy()
+        return self.model(_to_unit_tensor(image, self.device))[0].reshape(-1).cpu().double().numpy()  # no float64 on MPS
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
