@@ -389,8 +389,9 @@ class _Source:
 # safetensors dtypes that PIDM weights may have, with their item sizes; any other is refused by name.
 _SAFETENSORS_FLOATS = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
 _SAFETENSORS_TORCH = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
-# The header of the official model converted (852 tensors) is ~90 KB.
-MAX_SAFETENSORS_HEADER = 16 << 20
+# The header of the official model converted (852 tensors) is ~90 KB; a parsed header takes ~40x
+# its size in memory.
+MAX_SAFETENSORS_HEADER = 4 << 20
 
 
 @dataclass
