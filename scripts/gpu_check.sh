@@ -10,7 +10,8 @@
 #      mixed-device audit and equal to the CPU, a resumed training run, the memory estimate against
 #      torch.cuda.max_memory_allocated at 256 px)
 #   3. one real-host graph on the GPU: scripts/demo.py's "photo to new pose" on ComfyUI 0.3.75
-#      started without --cpu, its server log checked for the CUDA device
+#      started without --cpu, its server log checked for the CUDA device; then the same under --novram
+#      (scripts/gpu_check_graph.py)
 #   4. benchmarks/bench_sampler.py on cuda, fp16 and bf16 (each table has the channels-last row and
 #      the row without), deepfashion_256 random weights
 #   5. benchmarks/bench_memory.py on cuda: fp16 and bf16, channels-last on and off, peak VRAM and the
@@ -77,47 +78,30 @@ step() {  # step "title" timeout_s command...
 step "device" 60 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; \"$PY\" -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"available\", torch.cuda.is_available()); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"NO CUDA DEVICE\"); raise SystemExit(not torch.cuda.is_available())'"
 
 # PIDM_REQUIRE_GPU=1: without a GPU these tests fail here rather than skip
-step "gpu-marked tests" 150 env PIDM_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider tests/test_device_paths.py
+step "gpu-marked tests" 120 env PIDM_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider tests/test_device_paths.py
 
 HOST_DIR="${PIDM_COMFYUI:-$HOME/.cache/comfyui-pidm/comfyui-0.3.75}"
+run_graph() {  # run_graph "title" "host flag or empty" "output name"
+    local demo_dir
+    demo_dir="$(mktemp -d)"
+    step "$1" 120 env PIDM_DEMO_DIR="$demo_dir" GPU_CHECK_FLAG="$2" GPU_CHECK_IMAGE="$OUT_DIR/$3_$STAMP.png" \
+        "$PY" "$ROOT/scripts/gpu_check_graph.py"
+}
 if [[ -f "$HOST_DIR/main.py" ]]; then
-    DEMO_DIR="$(mktemp -d)"
-    step "real ComfyUI graph on the GPU (photo to new pose)" 150 env PIDM_DEMO_DIR="$DEMO_DIR" "$PY" - <<EOF
-import subprocess, sys
-from pathlib import Path
-
-real_popen = subprocess.Popen
-
-def popen_on_gpu(command, *args, **kwargs):
-    # scripts/demo.py starts the host with --cpu; this check wants the host's own device choice
-    if isinstance(command, list) and "main.py" in command:
-        command = [part for part in command if part != "--cpu"]
-    return real_popen(command, *args, **kwargs)
-
-subprocess.Popen = popen_on_gpu
-sys.path.insert(0, "scripts")
-import demo
-
-status = demo.main(["--exit", "--port", "0", "--output", "$OUT_DIR/gpu_photo_to_new_pose_$STAMP.png"])
-log = (Path("$DEMO_DIR") / "server.log").read_text(errors="replace")
-device = [line for line in log.splitlines() if "Device:" in line or "loaded completely" in line or "loaded partially" in line]
-print("\n".join(device) or "the server log names no device")
-if not any("cuda" in line for line in device):
-    sys.exit("the host did not run on a CUDA device")
-sys.exit(status)
-EOF
+    run_graph "real ComfyUI graph on the GPU (photo to new pose)" "" gpu_photo_to_new_pose
+    run_graph "the same graph under --novram (PIDM must still run on the GPU)" --novram gpu_photo_to_new_pose_novram
 else
-    echo "gpu_check: no ComfyUI host at $HOST_DIR: real-host graph skipped" | tee -a "$REPORT"
+    echo "gpu_check: no ComfyUI host at $HOST_DIR: real-host graphs skipped" | tee -a "$REPORT"
     FAILED+=("real-host graph (no host)")
 fi
 
 for half in fp16 bf16; do
-    step "bench_sampler cuda $half" 150 "$PY" benchmarks/bench_sampler.py --device cuda --half "$half" \
+    step "bench_sampler cuda $half" 120 "$PY" benchmarks/bench_sampler.py --device cuda --half "$half" \
         --sections peak,table,e2e,batch --e2e-256 estimate --repeats 5 --warmup 2 --batches 1,4,8 \
         --json "$OUT_DIR/bench_sampler_cuda_${half}_$STAMP.json"
 done
 
-step "bench_memory cuda" 150 "$PY" benchmarks/bench_memory.py --device cuda --json "$OUT_DIR/bench_memory_cuda_$STAMP.json"
+step "bench_memory cuda" 120 "$PY" benchmarks/bench_memory.py --device cuda --json "$OUT_DIR/bench_memory_cuda_$STAMP.json"
 
 {
     echo
