@@ -3,7 +3,9 @@
     python -m pidm_core.convert last.pt out.safetensors [--dtype fp16|bf16|fp32] [--drop-unused]
 
 The input is the official ``last.pt`` (read without running any code from it; its ``ema`` weights
-are used) or one of our .safetensors files (to change the dtype or drop the unused tensors).
+are used) or one of our .safetensors files (to change the dtype or drop the unused tensors). Every
+size the input declares is checked before anything is allocated (:mod:`.checkpoint`), so a forged
+file is refused with an error instead of asking for more memory than it holds.
 Without ``--drop-unused`` the official tensors that the network never uses are kept under their
 names, so the conversion loses nothing but the optimizer state.
 """
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         convert(args.src, args.dst, args.dtype, args.drop_unused, args.config)
-    except (CheckpointError, ValueError) as err:
+    except (CheckpointError, ValueError, OSError) as err:  # a refused input, or an output that cannot be written
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -256,7 +256,7 @@ _ALLOWED = _allowed_globals()
 
 MAX_PICKLE_BYTES = 32 << 20  # the official last.pt's data.pkl is ~0.4 MB
 MAX_PICKLE_OPS = 1_000_000  # ~130 k in the official data.pkl; an opcode builds one object at most
-MAX_NESTING = 100  # the official pickle nests ~10 deep; materialize() recurses once per level
+MAX_NESTING = 100  # the official layout nests 8 deep (as check_pickle counts); materialize() recurses per level
 MAX_KEY_NESTING = 1  # dict keys and set items: plain values or flat tuples of them
 _HASHING_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"),
                     ("__builtin__", "frozenset"), ("collections", "OrderedDict")}
