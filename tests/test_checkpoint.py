@@ -28,7 +28,7 @@ from pidm_core.checkpoint import (
     safe_torch_load,
     save_model,
 )
-from pidm_core.config import get_config
+from pidm_core.config import PIDMConfig, get_config
 from pidm_core.network import CrossAttentionBlock, PIDMNetwork, ResBlock
 from pidm_core.torch_pickle import PickleStub
 
@@ -535,3 +535,35 @@ def test_convert_cli(tmp_path, official_file, tiny_net):
 def test_package_import_is_light():
     code = "import sys, pidm_core; assert 'torch' not in sys.modules; assert callable(pidm_core.load_model)"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_config_checks_match_what_the_network_can_build():
+    """PIDMConfig refuses exactly the GroupNorm widths the network cannot build, so a config read
+    from a file either builds or is refused with a ValueError, never fails later in the network."""
+    import dataclasses
+    import random
+
+    rng = random.Random(0)
+    built = refused = 0
+    for _ in range(40):
+        levels = rng.randint(1, 4)
+        fields = dict(image_size=8 * 2 ** (levels - 1), model_channels=rng.choice([8, 16, 32, 48, 64]),
+                      channel_mult=tuple(rng.randint(1, 4) for _ in range(levels)), num_res_blocks=rng.randint(1, 3),
+                      attention_resolutions=(), embed_channels=16)
+        try:
+            config = PIDMConfig(**fields)
+        except ValueError as error:
+            assert "GroupNorm widths" in str(error)
+            unchecked = object.__new__(PIDMConfig)  # the same fields, past the checks
+            for name, value in {**dataclasses.asdict(TINY), **fields}.items():
+                object.__setattr__(unchecked, name, value)
+            with pytest.raises(ValueError, match="divisible"), torch.device("meta"):
+                PIDMNetwork(unchecked)  # what the check saves a file's reader from
+            refused += 1
+            continue
+        with torch.device("meta"):
+            network = PIDMNetwork(config)
+        widths = {m.num_channels for m in network.modules() if isinstance(m, torch.nn.GroupNorm)}
+        assert widths == config._norm_widths()
+        built += 1
+    assert built > 10 and refused > 5
