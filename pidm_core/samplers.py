@@ -28,6 +28,7 @@ import torch
 
 from . import diffusion
 from .diffusion import Schedule
+from .errors import check_choice
 from .guidance import GUIDANCE_MODES
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -207,11 +208,10 @@ class SamplingSettings:
     steps: int = _setting(50, "Denoising steps (respaced from the 1000 training steps); the official model used 50 "
                               "DDIM steps; more is slower and rarely better.", low=1, high=diffusion.NUM_TIMESTEPS)
     sampler: str = _setting("ddpm", "; ".join(f"{s.name}: {s.description}" for s in SAMPLERS.values()) + ".",
-                            choices=tuple(SAMPLERS), noun="sampler")
+                            choices=tuple(SAMPLERS))
     guidance: str = _setting("official", "official: appearance guidance only, as the released model was trained; "
                                          "disentangled: the paper's separate pose and appearance guidance (needs a "
-                                         "model trained with both conditions dropped).", choices=GUIDANCE_MODES,
-                            noun="guidance mode")
+                                         "model trained with both conditions dropped).", choices=GUIDANCE_MODES)
     appearance_scale: float = _setting(2.0, "Strength of appearance (source texture) guidance; 1 = no guidance, "
                                             "the official model used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT)
     pose_scale: float = _setting(2.0, "Strength of pose guidance, used by 'disentangled' guidance only; 1 = no "
@@ -238,8 +238,7 @@ def _check_setting(spec: dataclasses.Field, value) -> None:
     """ValueError naming the setting when ``value`` has the wrong kind or lies outside its choices or bounds."""
     name, choices, low, high = spec.name, spec.metadata.get("choices"), spec.metadata.get("low"), spec.metadata.get("high")
     if choices is not None:
-        if value not in choices:
-            raise ValueError(f"unknown {spec.metadata['noun']} {value!r}; choose one of {', '.join(choices)}")
+        check_choice(name, value, choices)
         return
     kinds = {"bool": (bool,), "int": (int, np.integer), "float": (int, float, np.integer, np.floating)}[spec.type]
     if not isinstance(value, kinds) or (isinstance(value, bool) and spec.type != "bool"):

@@ -430,6 +430,7 @@ def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOpti
     from PIL import Image
 
     from .pipeline import generate_from_tensors
+    from .samplers import SamplingSettings
 
     with torch.device(device):
         network = PIDMNetwork(config)
@@ -441,8 +442,8 @@ def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOpti
     pose = torch.stack([it["target_pose"] for it in items]).to(device)
     # ddpm: its fresh noise each step forgives an early model's imprecise ε at high noise, which
     # sends deterministic ddim off to noise, so the grid shows what the model already knows
-    out = generate_from_tensors(network, source, pose, steps=25, sampler="ddpm", guidance="official",
-                                appearance_scale=2.0, seed=0).cpu()
+    settings = SamplingSettings(steps=25, sampler="ddpm", guidance="official", appearance_scale=2.0, seed=0)
+    out = generate_from_tensors(network, source, pose, settings).cpu()
     rows = []
     for i, it in enumerate(items):
         cells = [it["source_image"], it["target_pose"][:3] * 2 - 1, out[i], it["target_image"]]

@@ -8,9 +8,14 @@ import torch
 from pidm_core import diffusion, guidance, samplers
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
-from pidm_core.pipeline import generate_from_tensors, sampling_timesteps
+from pidm_core.pipeline import generate_from_tensors
+from pidm_core.samplers import SamplingSettings
 
 SCHEDULE = diffusion.linear_schedule()
+
+
+def sampling_timesteps(schedule, name, steps):
+    return samplers.get_sampler(name).timesteps(schedule, steps)
 
 
 def test_linear_schedule_matches_official_numbers():
@@ -60,7 +65,7 @@ def test_samplers_recover_a_point_mass(name):
     noise = samplers.BatchNoise([1, 2])
     x = noise(target)
     ts = diffusion.official_timesteps(20)[::-1]
-    out = samplers.get_sampler(name)(_point_mass_denoiser(target), x, ts, schedule=SCHEDULE, noise=noise)
+    out = samplers.get_sampler(name).loop(_point_mass_denoiser(target), x, ts, schedule=SCHEDULE, noise=noise)
     assert (out - target).abs().max() < 1e-3
 
 
@@ -72,7 +77,7 @@ def test_samplers_reproduce_a_gaussian(name, steps):
     x = torch.randn(1, n, 1, 1, generator=torch.Generator().manual_seed(0))
     ts = sampling_timesteps(SCHEDULE, name, steps)
     options = {"clip_x0": False} if name == "ddpm" else {}  # this Gaussian has mass beyond ±1
-    out = samplers.get_sampler(name)(_gaussian_denoiser(mu, s), x, ts, schedule=SCHEDULE, noise=noise, **options)
+    out = samplers.get_sampler(name).loop(_gaussian_denoiser(mu, s), x, ts, schedule=SCHEDULE, noise=noise, **options)
     assert out.mean().item() == pytest.approx(mu, abs=0.03)
     assert out.std().item() == pytest.approx(s, abs=0.03)
 
@@ -198,6 +203,10 @@ def test_unknown_modes_are_named():
         samplers.get_sampler("euler")
 
 
+def ddim_3_steps(seed: int) -> SamplingSettings:
+    return SamplingSettings(steps=3, sampler="ddim", seed=seed)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
@@ -228,17 +237,17 @@ def test_shared_prefix_equals_one_input_per_row(tiny, dtype):
 def test_seeds_reproducible_and_different(tiny):
     src = torch.rand(1, 3, 32, 32) * 2 - 1
     pose = torch.rand(1, 20, 32, 32)
-    a = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
-    b = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
-    c = generate_from_tensors(tiny, src, pose, steps=3, seed=2)
+    a = generate_from_tensors(tiny, src, pose, ddim_3_steps(1))
+    b = generate_from_tensors(tiny, src, pose, ddim_3_steps(1))
+    c = generate_from_tensors(tiny, src, pose, ddim_3_steps(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_batch_position_does_not_change_result(tiny):
     src = torch.rand(2, 3, 32, 32) * 2 - 1
     pose = torch.rand(2, 20, 32, 32)
-    both = generate_from_tensors(tiny, src, pose, steps=3, seed=4)
-    second = generate_from_tensors(tiny, src[1:], pose[1:], steps=3, seed=4)
+    both = generate_from_tensors(tiny, src, pose, ddim_3_steps(4))
+    second = generate_from_tensors(tiny, src[1:], pose[1:], ddim_3_steps(4))
     assert (both[1:] - second).abs().max() < 1e-5 * second.abs().max()
 
 
@@ -247,8 +256,8 @@ def test_bf16_close_to_fp32(tiny):
 
     src = torch.rand(1, 3, 32, 32) * 2 - 1
     pose = torch.rand(1, 20, 32, 32)
-    ref = generate_from_tensors(tiny, src, pose, steps=3, seed=0)
-    low = generate_from_tensors(copy.deepcopy(tiny).to(torch.bfloat16), src, pose, steps=3, seed=0)
+    ref = generate_from_tensors(tiny, src, pose, ddim_3_steps(0))
+    low = generate_from_tensors(copy.deepcopy(tiny).to(torch.bfloat16), src, pose, ddim_3_steps(0))
     assert low.dtype == torch.float32
     # an untrained net amplifies values (x̂_0 is not clipped), so compare relative to their size
     assert (ref - low).abs().max() < 0.05 * ref.abs().max()
