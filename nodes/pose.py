@@ -141,12 +141,12 @@ class PIDMLoadPose(io.ComfyNode):
             node_id="PIDMLoadPose",
             display_name="Load Pose",
             category="PIDM/pose",
-            description="Loads poses from the input folder: POSE_KEYPOINT / OpenPose .json, the official PIDM "
-                        ".txt, DeepFashion (GFLA) .csv, or a numpy .npy of [frames, 18, 2|3] pixels.",
+            description="Loads poses from a file in the input folder: "
+                        + "; ".join(f"{kind.suffix}: {kind.description}" for kind in formats.POSE_FORMATS) + ".",
             inputs=[
                 io.Combo.Input("file", options=_pose_files(),
-                               tooltip="Pose file in ComfyUI's input folder (.json, .txt, .csv, .npy); every "
-                                       "frame or row becomes one pose."),
+                               tooltip=f"Pose file in ComfyUI's input folder ({', '.join(formats.POSE_FILE_SUFFIXES)}); "
+                                       "every frame or row becomes one pose."),
                 person_input(),
                 io.Int.Input("canvas_width", default=0, min=0, max=16384,
                              tooltip="Canvas width in pixels for files that do not store one (.npy, OpenPose "
