@@ -126,6 +126,26 @@ class ComfyClient:
     def queue(self) -> dict:
         return self.get("/queue").json()
 
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak since start) of the server process, in kB."""
+        fields = {}
+        for line in Path(f"/proc/{self.server.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+        return fields
+
+    def node_error(self, graph: dict, node_type: str, *texts: str) -> dict:
+        """Run a graph that must fail in ``node_type`` with every one of ``texts`` in the UI message;
+        the server must live on."""
+        result = self.run(graph, timeout=180)
+        assert result.error is not None, f"expected an error from {node_type}\n{self.server.log_tail()}"
+        assert result.error["node_type"] == node_type, result.error
+        for text in texts:
+            assert text in result.error["exception_message"], result.error["exception_message"]
+        assert self.server.alive(), self.server.log_tail()
+        return result.error
+
     # --- websocket --------------------------------------------------------------------------
     def wait(self, prompt_id: str, timeout: float = 120.0, on_message=None) -> RunResult:
         """Collect this prompt's messages until the server says it is done with it.
