@@ -14,6 +14,7 @@ Tests marked ``gpu`` run the same paths on a real CUDA device (``scripts/gpu_che
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -196,7 +197,8 @@ def cpu_training_state(tmp_path):
 def _resume_on_device(out: Path, monkeypatch) -> DeviceAudit:
     monkeypatch.setattr(train_module, "_device", lambda local_rank: DEVICE)
     full_grid = pipeline.generate_from_tensors  # the sample grid's 25 steps, cut to 3 (the audit is slow)
-    monkeypatch.setattr(pipeline, "generate_from_tensors", lambda *a, **k: full_grid(*a, **{**k, "steps": 3}))
+    monkeypatch.setattr(pipeline, "generate_from_tensors", lambda network, source, pose, settings, **k: full_grid(
+        network, source, pose, dataclasses.replace(settings, steps=3), **k))
     with warnings.catch_warnings(), DeviceAudit() as audit:
         warnings.simplefilter("ignore")  # copying the CPU state into meta parameters warns per tensor
         result = train_module.train(_train_options(out, steps=2, sample_every=2), log=lambda *_: None)
