@@ -371,7 +371,8 @@ def load_section(args, device, half, net32: Optional[PIDMNetwork], results) -> N
 def _generate(network: PIDMNetwork, source, pose_map, steps: int, sampler: str, seed: int, channels_last: bool = False):
     if channels_last:
         source, pose_map = _cl(source), _cl(pose_map)
-    return pipeline.generate_from_tensors(network, source, pose_map, steps=steps, sampler=sampler, seed=seed)
+    return pipeline.generate_from_tensors(network, source, pose_map,
+                                          samplers.SamplingSettings(steps=steps, sampler=sampler, seed=seed))
 
 
 def _x_T(shape, seed: int, device) -> torch.Tensor:

@@ -29,6 +29,7 @@ from pidm_core import load_model  # noqa: E402
 from pidm_core.data import synthetic  # noqa: E402
 from pidm_core.pipeline import generate_from_tensors  # noqa: E402
 from pidm_core.pose.render import render_pose_map  # noqa: E402
+from pidm_core.samplers import SamplingSettings  # noqa: E402
 from pidm_core.train import to_image_tensor  # noqa: E402
 
 
@@ -88,8 +89,8 @@ def main(argv=None) -> dict:
     print("| appearance scale | colour error in the person, per pixel | clothing colour error (torso, thighs) |\n|---|---|---|")
     colour, clothing = {}, {}
     for scale in [float(s) for s in args.scales.split(",")]:
-        out = _to_uint8(generate_from_tensors(model.network, source, pose, steps=args.steps, sampler=args.sampler,
-                                              appearance_scale=scale, seed=0))
+        settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=scale, seed=0)
+        out = _to_uint8(generate_from_tensors(model.network, source, pose, settings))
         err = np.mean([np.abs(o.astype(np.float32) - t)[m].mean() for o, t, m in zip(out, truth, masks)])
         colour[scale] = float(err)
         clothing[scale] = float(np.nanmean([clothing_colour_error(o, t, p.target_keypoints) for o, t, p in zip(out, truth, pairs)]))
@@ -114,8 +115,8 @@ def main(argv=None) -> dict:
         regions.append(region & mask)
         raised_images.append(img)
         raised_maps.append(torch.from_numpy(render_pose_map(kp, size, size)))
-    out = _to_uint8(generate_from_tensors(model.network, source, torch.stack(raised_maps), steps=args.steps,
-                                          sampler=args.sampler, appearance_scale=2.0, seed=0))
+    settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=2.0, seed=0)
+    out = _to_uint8(generate_from_tensors(model.network, source, torch.stack(raised_maps), settings))
 
     def coverage(images):
         vals = []

@@ -225,6 +225,19 @@ export function prepareCanvas(canvas) {
     return { ctx, width, height };
 }
 
+/** The "frame" row of a preview or editor: a label holding a range slider that calls onInput(index). */
+export function frameSlider(onInput) {
+    const row = document.createElement("label");
+    row.className = "pidm-pose-frame";
+    const slider = document.createElement("input");
+    slider.type = "range";
+    slider.min = "0";
+    slider.step = "1";
+    slider.addEventListener("input", () => onInput(Number(slider.value)));
+    row.append("frame", slider);
+    return { row, slider };
+}
+
 /**
  * Pose previews (set by pose_preview.js / pose_editor.js from the server's ui output) of the nodes
  * upstream of `node` along POSE_KEYPOINT links, nearest first.

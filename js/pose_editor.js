@@ -4,7 +4,7 @@
 // (nodes/pose_editor.py). Mouse, pen and touch all go through Pointer Events.
 import { app } from "../../scripts/app.js";
 import {
-    FLIP_PERMUTATION, JOINT_NAMES, LIMBS, NUM_JOINTS, addStyles, drawFrame, fromBox, prepareCanvas,
+    FLIP_PERMUTATION, JOINT_NAMES, LIMBS, NUM_JOINTS, addStyles, drawFrame, frameSlider, fromBox, prepareCanvas,
     readFrame, standingFigure, thumbnailFor, thumbnailImage, toBox, upstreamPreviews, writeFrame,
 } from "./pose_draw.js";
 import { rememberPreview } from "./pose_preview.js";
@@ -216,18 +216,11 @@ class EditorView {
             reset: button("reset", "Reset", "Drop all edits: the input pose passes through again", () => state.reset()),
         };
         if (onExpand) this.buttons.expand = button("expand", "⤢", "Open the editor in a larger window", onExpand);
-        this.frameRow = document.createElement("label");
-        this.frameRow.className = "pidm-pose-frame";
-        this.slider = document.createElement("input");
-        this.slider.type = "range";
-        this.slider.min = "0";
-        this.slider.step = "1";
-        this.slider.addEventListener("input", () => {
-            state.frameIndex = Number(this.slider.value);
+        ({ row: this.frameRow, slider: this.slider } = frameSlider((index) => {
+            state.frameIndex = index;
             state.selected = null;
             state.changed();
-        });
-        this.frameRow.append("frame", this.slider);
+        }));
         this.canvas = document.createElement("canvas");
         this.canvas.className = "pidm-pose-canvas pidm-editable";
         this.status = document.createElement("div");

@@ -1,7 +1,9 @@
 // Pose preview on the PIDM pose nodes: after a node runs, its skeleton is drawn over a thumbnail of
 // the image it came from (the server sends both in the node's ui output, see nodes/previews.py).
 import { app } from "../../scripts/app.js";
-import { addStyles, drawFrame, prepareCanvas, readFrame, thumbnailImage, thumbnailFor } from "./pose_draw.js";
+import {
+    addStyles, drawFrame, frameSlider, prepareCanvas, readFrame, thumbnailImage, thumbnailFor,
+} from "./pose_draw.js";
 
 const PREVIEW_NODES = new Set([
     "PIDMPoseFromImage", "PIDMLoadPose", "PIDMRenderPose", "PIDMRetargetPose", "PIDMInterpolatePoses",
@@ -27,18 +29,11 @@ class PosePreview {
         this.root.className = "pidm-pose pidm-pose-preview";
         this.canvas = document.createElement("canvas");
         this.canvas.className = "pidm-pose-canvas";
-        this.frameRow = document.createElement("label");
-        this.frameRow.className = "pidm-pose-frame";
-        this.frameRow.style.display = "none";
-        this.slider = document.createElement("input");
-        this.slider.type = "range";
-        this.slider.min = "0";
-        this.slider.step = "1";
-        this.slider.addEventListener("input", () => {
-            this.frameIndex = Number(this.slider.value);
+        ({ row: this.frameRow, slider: this.slider } = frameSlider((index) => {
+            this.frameIndex = index;
             this.draw();
-        });
-        this.frameRow.append("frame", this.slider);
+        }));
+        this.frameRow.style.display = "none";
         this.status = document.createElement("div");
         this.status.className = "pidm-pose-status";
         this.root.append(this.canvas, this.frameRow, this.status);

@@ -1,21 +1,24 @@
 """The ComfyUI nodes of ComfyUI-PIDM: thin adapters from node inputs to ``pidm_core``.
 
 Each module holds one topic's nodes and lists them in ``NODES``; this package registers them on
-a V3 host (``comfy_entrypoint``) or, on a V1-only host, as ``NODE_CLASS_MAPPINGS``.
+a V3 host (``comfy_entrypoint``) or, on a V1-only host, as ``NODE_CLASS_MAPPINGS``. Outside
+ComfyUI it holds only :data:`compat.HOST_API` (the node modules import ComfyUI).
 """
 
-from .compat import HAS_V3, ComfyExtension, v1_mappings
-from . import model, pose, pose_editor, sampler, texture
+from .compat import HOST_API, ComfyExtension, v1_mappings
 
-NODES = [
-    *model.NODES,
-    *texture.NODES,
-    *pose.NODES,
-    *pose_editor.NODES,
-    *sampler.NODES,
-]
+if HOST_API is not None:
+    from . import model, pose, pose_editor, sampler, texture
 
-if HAS_V3:
+    NODES = [
+        *model.NODES,
+        *texture.NODES,
+        *pose.NODES,
+        *pose_editor.NODES,
+        *sampler.NODES,
+    ]
+
+if HOST_API == "v3":
 
     class PIDMExtension(ComfyExtension):
         async def get_node_list(self) -> list:
@@ -24,5 +27,5 @@ if HAS_V3:
     async def comfy_entrypoint() -> PIDMExtension:
         return PIDMExtension()
 
-else:
+elif HOST_API == "v1":
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = v1_mappings(NODES)

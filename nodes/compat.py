@@ -6,21 +6,34 @@ module and the classes are registered as they are. On an older host (V1 nodes on
 March-2024 ComfyUI) ``io`` is the small stand-in below, with the same names for the subset our
 nodes use, and :func:`v1_node` turns each class into a V1 node (``INPUT_TYPES``,
 ``RETURN_TYPES``, ``FUNCTION``, ...), the shape those hosts load from ``NODE_CLASS_MAPPINGS``.
+
+:data:`HOST_API` is the pack's one host check; the root ``__init__.py`` and ``nodes/__init__.py``
+read it. This module imports nothing from ComfyUI unless it is there.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import types
-from typing import Any
+from typing import Any, Optional
 
-try:
-    from comfy_api.latest import ComfyExtension, io
 
-    HAS_V3 = True
-except ImportError:
-    ComfyExtension = None
-    io = None
-    HAS_V3 = False
+def _detect_host() -> tuple[Optional[str], Any, Any]:
+    """("v3", ComfyExtension, io) when ``comfy_api.latest`` imports; ("v1", None, None) inside a ComfyUI
+    without it (``folder_paths`` and ``comfy`` importable), even one that has an older ``comfy_api``;
+    (None, None, None) outside ComfyUI."""
+    try:
+        from comfy_api.latest import ComfyExtension, io
+
+        return "v3", ComfyExtension, io
+    except ImportError:
+        pass
+    if importlib.util.find_spec("folder_paths") is not None and importlib.util.find_spec("comfy") is not None:
+        return "v1", None, None
+    return None, None, None
+
+
+HOST_API, ComfyExtension, io = _detect_host()
 
 
 # --- stand-in for comfy_api.latest.io on V1 hosts --------------------------------------------

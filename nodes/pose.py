@@ -31,13 +31,15 @@ def person_choice(person_index: int):
     return "largest" if person_index == LARGEST else int(person_index)
 
 
-def _person_input(name: str = "person_index"):
+def person_input(name: str = "person_index"):
+    """The person-choice input every node that reads a POSE_KEYPOINT shares."""
     return io.Int.Input(name, default=LARGEST, min=LARGEST, max=63,
                         tooltip="Which person to use when a frame holds several: -1 = the largest, "
                                 "0.. = position in the POSE_KEYPOINT list.")
 
 
-def _poses(data, person_index: int, name: str) -> list:
+def poses_from_input(data, person_index: int, name: str) -> list:
+    """A POSE_KEYPOINT input as Pose objects, one per frame, with the person that ``person_index`` picks."""
     return formats.poses_from_pose_keypoint(data, person_choice(person_index), name=name)
 
 
@@ -76,7 +78,7 @@ class PIDMPoseFromImage(io.ComfyNode):
                 io.Combo.Input("backend", options=list(detect.BACKENDS), default="auto",
                                tooltip="auto: OpenPose when its weights are on disk, else MediaPipe. openpose "
                                        "finds several people; mediapipe finds one."),
-                _person_input(),
+                person_input(),
                 io.Float.Input("threshold", default=0.3, min=0.0, max=1.0, step=0.01,
                                tooltip="Minimum detector confidence for a joint to count (0 = keep every joint "
                                        "found); low-confidence joints are left missing, never guessed."),
@@ -139,13 +141,13 @@ class PIDMLoadPose(io.ComfyNode):
             node_id="PIDMLoadPose",
             display_name="Load Pose",
             category="PIDM/pose",
-            description="Loads poses from the input folder: POSE_KEYPOINT / OpenPose .json, the official PIDM "
-                        ".txt, DeepFashion (GFLA) .csv, or a numpy .npy of [frames, 18, 2|3] pixels.",
+            description="Loads poses from a file in the input folder: "
+                        + "; ".join(f"{kind.suffix}: {kind.description}" for kind in formats.POSE_FORMATS) + ".",
             inputs=[
                 io.Combo.Input("file", options=_pose_files(),
-                               tooltip="Pose file in ComfyUI's input folder (.json, .txt, .csv, .npy); every "
-                                       "frame or row becomes one pose."),
-                _person_input(),
+                               tooltip=f"Pose file in ComfyUI's input folder ({', '.join(formats.POSE_FILE_SUFFIXES)}); "
+                                       "every frame or row becomes one pose."),
+                person_input(),
                 io.Int.Input("canvas_width", default=0, min=0, max=16384,
                              tooltip="Canvas width in pixels for files that do not store one (.npy, OpenPose "
                                      "JSON without canvas fields); 0 = take it from the file."),
@@ -196,7 +198,7 @@ class PIDMRenderPose(io.ComfyNode):
                                      "about 6000x6000, or 100 frames of 512x512); larger requests are refused."),
                 io.Int.Input("height", default=0, min=0, max=8192,
                              tooltip="Output height in pixels; 0 = the first frame's canvas."),
-                _person_input(),
+                person_input(),
             ],
             outputs=[
                 io.Image.Output(display_name="skeleton", tooltip="Skeleton images, one per frame."),
@@ -208,7 +210,7 @@ class PIDMRenderPose(io.ComfyNode):
 
     @classmethod
     def execute(cls, pose, width: int, height: int, person_index: int) -> io.NodeOutput:
-        poses = _poses(pose, person_index, "pose")
+        poses = poses_from_input(pose, person_index, "pose")
         width = width or poses[0].width
         height = height or poses[0].height
         check_render_budget(len(poses), height, width)  # before anything is allocated
@@ -240,7 +242,7 @@ class PIDMRetargetPose(io.ComfyNode):
                 io.Combo.Input("anchor", options=list(retarget.ANCHORS), default="neck",
                                tooltip="Where the new figure is placed: 'neck' on the source's neck, 'center' on "
                                        "the source's bounding-box centre, 'target' where the target stands."),
-                _person_input(),
+                person_input(),
             ],
             outputs=[PoseKeypointType.Output(display_name="pose", tooltip="Retargeted pose(s) on the source's "
                                                                           "canvas.")],
@@ -248,8 +250,8 @@ class PIDMRetargetPose(io.ComfyNode):
 
     @classmethod
     def execute(cls, target, source, anchor: str, person_index: int) -> io.NodeOutput:
-        targets = _poses(target, person_index, "target")
-        source_pose = _poses(source, person_index, "source")[0]
+        targets = poses_from_input(target, person_index, "target")
+        source_pose = poses_from_input(source, person_index, "source")[0]
         pose = formats.pose_keypoint_from_poses(retarget.retarget_sequence(targets, source_pose, anchor))
         return io.NodeOutput(pose, ui=pose_ui(pose))
 
@@ -274,15 +276,15 @@ class PIDMInterpolatePoses(io.ComfyNode):
                 io.Combo.Input("mode", options=list(interpolate.MODES), default="angular",
                                tooltip="angular: rotate limbs (bones keep their length); linear: move every "
                                        "joint in a straight line."),
-                _person_input(),
+                person_input(),
             ],
             outputs=[PoseKeypointType.Output(display_name="poses", tooltip="The sequence, one frame per pose.")],
         )
 
     @classmethod
     def execute(cls, a, b, frames: int, mode: str, person_index: int) -> io.NodeOutput:
-        start = _poses(a, person_index, "a")[-1]
-        end = _poses(b, person_index, "b")[0]
+        start = poses_from_input(a, person_index, "a")[-1]
+        end = poses_from_input(b, person_index, "b")[0]
         if (end.width, end.height) != (start.width, start.height):
             end = fit_to_canvas(end, start.width, start.height)
         poses = formats.pose_keypoint_from_poses(interpolate.interpolate_poses(start, end, frames, mode))

@@ -1,4 +1,4 @@
-"""What nodes show in the web UI after they run: pose previews and preview images.
+"""What nodes show in the web UI: pose previews, preview images, and the sampler's per-step previews.
 
 A node returns these as ``io.NodeOutput(..., ui=...)``; the server sends the dict to the browser in
 its ``executed`` message (and keeps it in /history), where ``js/pose_preview.js`` draws the pose
@@ -52,6 +52,12 @@ def save_temp_images(images, prefix: str, max_px: int | None = None, fmt: str = 
             picture.save(os.path.join(folder, filename), compress_level=1)
         references.append({"filename": filename, "subfolder": "", "type": "temp"})
     return references
+
+
+def step_preview(x0, index: int = 0) -> Image.Image:
+    """PIL image of one item of a model-canvas batch [B, 3, S, S] in [-1, 1] (the per-step preview)."""
+    array = ((x0[index].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array)
 
 
 def preview_images_ui(images) -> dict:

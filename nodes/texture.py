@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..pidm_core import memory, pipeline
+from ..pidm_core import canvas, memory, pipeline
 from .compat import PIDMModelType, PIDMTextureType, io
 from .model import LoadedPIDM
 
-FIT_MODES = ("auto", *pipeline.FIT_MODES)
+FIT_MODES = ("auto", *canvas.FIT_MODES)
 
 
 def loaded_model(model, images: int = 1, guidance_rows: int = 1):

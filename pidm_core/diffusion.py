@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -104,6 +105,20 @@ def eps_from_v(schedule: Schedule, x_t: torch.Tensor, t: torch.Tensor, v: torch.
     """ε implied by a v-prediction: ε = √ᾱ_t v + √(1-ᾱ_t) x_t."""
     a = alpha_bar(schedule, t, x_t)
     return a.sqrt() * v + (1 - a).sqrt() * x_t
+
+
+def eps_denoiser(denoise: Callable, schedule: Schedule, prediction: str) -> Callable:
+    """The samplers take ε; a v-predicting network's (guided) ``denoise(x, t) -> (v, variance)`` is
+    converted here. The map is linear in the output for fixed x_t and t, so converting after guidance
+    equals guiding ε."""
+    if prediction == "eps":
+        return denoise
+
+    def denoise_eps(x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v, variance = denoise(x, t)
+        return eps_from_v(schedule, x, t, v), variance
+
+    return denoise_eps
 
 
 def posterior_mean(schedule: Schedule, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,11 @@
-"""Errors raised while reading weights files (shared by the checkpoint reader and the unpickler)."""
+"""Project exceptions (weights files) and the wording of errors shared by several modules."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
 
 
 class CheckpointError(ValueError):
@@ -7,3 +14,43 @@ class CheckpointError(ValueError):
 
 class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """The weights file does not exist."""
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    # torch.OutOfMemoryError covers CUDA/XPU/MPS; a failed CPU allocation is a plain RuntimeError.
+    text = str(error).lower()
+    return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and ("out of memory" in text or "not enough memory" in text))
+
+
+@contextlib.contextmanager
+def explain_out_of_memory(what: str, dtype: torch.dtype) -> Iterator[None]:
+    """Re-raise an out-of-memory error with what to do, keeping its type (ComfyUI frees models on
+    torch.OutOfMemoryError) and its original text."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        dtype_name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
+        advice = "give fewer poses or source images per run (a smaller batch)"
+        if dtype == torch.float32:
+            advice += ", or load the model in bf16 or fp16 (Load PIDM Model's dtype)"
+        message = f"out of memory while {what} with {dtype_name} weights: {advice}\n({error})"
+        try:
+            replacement = type(error)(message)
+        except Exception:
+            replacement = RuntimeError(message)
+        raise replacement from error
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> None:
+    """A combo's value. ComfyUI 0.3.75 does not check V3 combos against their options, so a /prompt can send
+    any JSON value; it is named, shortened, in the error."""
+    if not isinstance(value, str) or value not in choices:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {shown}")

@@ -12,7 +12,7 @@ per-pair results are gathered, so the numbers equal a single-process run on the 
 and thread count (batched CPU/GPU kernels may round differently otherwise).
 
 Frame: DeepFashion predictions are mapped back from the model's S×S canvas to the 176×256 photo
-(:func:`pidm_core.pipeline.restore_images`) and compared with the stored ground-truth photo, the
+(:func:`pidm_core.canvas.restore_images`) and compared with the stored ground-truth photo, the
 frame GFLA evaluates in and the official LPIPS / FID code resizes to; synthetic pairs are compared
 on the canvas.
 
@@ -42,10 +42,13 @@ only the pose.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -53,11 +56,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from . import guidance
+from .canvas import FIT_MODES, FitInfo, restore_images
 from .data import open_pairs
-from .guidance import GUIDANCE_MODES
-from .pipeline import FIT_MODES, FitInfo, generate_from_tensors, restore_images
+from .pipeline import generate_from_tensors
 from .pose.render import render_pose_map, render_skeleton_image
-from .samplers import SAMPLERS
+from .samplers import DEFAULT_SETTINGS, SamplingSettings, add_settings_arguments, settings_from_args
 
 SSIM_WINDOW = 51
 PSNR_CAP_DB = 100.0
@@ -128,19 +132,24 @@ def _to_unit_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).to(device)
 
 
+def _offline_package(metric: str, module: str, package: str, network: str, weights: str, allow_download: bool):
+    """The metric's package, once its pretrained ``network`` weights are in the torch hub cache (or
+    ``allow_download``); otherwise MetricUnavailable saying what is missing and how to get it."""
+    try:
+        imported = importlib.import_module(module)
+    except ImportError:
+        raise MetricUnavailable(f"{metric} skipped: package {package} not installed (pip install {package})") from None
+    if not allow_download and not _hub_weights(weights).is_file():
+        raise MetricUnavailable(f"{metric} skipped: {network} weights not available offline ({_hub_weights(weights)} "
+                                "is missing); pass --allow-download to fetch them")
+    return imported
+
+
 class LPIPSMetric:
     """LPIPS (Zhang et al. 2018) with the AlexNet backbone, as the official evaluation uses it."""
 
     def __init__(self, device: torch.device, allow_download: bool = False):
-        try:
-            import lpips
-        except ImportError:
-            raise MetricUnavailable("LPIPS skipped: package lpips not installed (pip install lpips)") from None
-        if not allow_download and not _hub_weights(ALEXNET_WEIGHTS).is_file():
-            raise MetricUnavailable(
-                f"LPIPS skipped: AlexNet weights not available offline ({_hub_weights(ALEXNET_WEIGHTS)} is "
-                "missing); pass --allow-download to fetch them"
-            )
+        lpips = _offline_package("LPIPS", "lpips", "lpips", "AlexNet", ALEXNET_WEIGHTS, allow_download)
         self.device = device
         self.model = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
 
@@ -155,17 +164,10 @@ class InceptionFeatures:
     """2048-d pool3 features of pytorch-fid's FID Inception network (the TF FID weights)."""
 
     def __init__(self, device: torch.device, allow_download: bool = False):
-        try:
-            from pytorch_fid.inception import InceptionV3
-        except ImportError:
-            raise MetricUnavailable("FID skipped: package pytorch-fid not installed (pip install pytorch-fid)") from None
-        if not allow_download and not _hub_weights(FID_INCEPTION_WEIGHTS).is_file():
-            raise MetricUnavailable(
-                f"FID skipped: Inception weights not available offline ({_hub_weights(FID_INCEPTION_WEIGHTS)} "
-                "is missing); pass --allow-download to fetch them"
-            )
+        inception = _offline_package("FID", "pytorch_fid.inception", "pytorch-fid", "Inception", FID_INCEPTION_WEIGHTS,
+                                     allow_download)
         self.device = device
-        self.model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
+        self.model = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -264,93 +266,90 @@ def _save_grid(path: str | Path, records: list[dict]) -> None:
         Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
-def evaluate(model, pairs, *, count: Optional[int] = None, steps: int = 25, sampler: str = "ddim",
-             guidance: str = "official", appearance_scale: float = 2.0, pose_scale: float = 2.0, seed: int = 0,
-             batch_size: int = 8, baselines: bool = False, lpips: bool = True, fid: bool = True,
-             allow_download: bool = False, grid_path: str | Path | None = None, grid_rows: int = 8,
-             log: Callable[[str], None] = print) -> dict:
-    """Generate the first ``count`` pairs of ``pairs`` and score them against the ground truth.
+@dataclass(frozen=True)
+class _Job:
+    """What every batch of one evaluation needs."""
 
-    ``model``: a :class:`~pidm_core.checkpoint.PIDMModel` or a bare ``PIDMNetwork`` (its device and
-    dtype are used). ``pairs``: an object with ``len()`` and ``pair(i) -> (source uint8 [S, S, 3],
-    source keypoints [18, 3], target uint8 [S, S, 3], target keypoints [18, 3])`` on the model's
-    canvas; if it also has ``native_pair(i)`` and ``fit`` (as :class:`DeepFashionPairs`), metrics are
-    computed in the native frame. ``count`` None = every pair. Under ``torch.distributed`` each rank
-    evaluates its share (:func:`shard_indices`) and every rank returns the merged result.
+    network: torch.nn.Module
+    pairs: object
+    settings: SamplingSettings
+    scorer: _Scorer
+    fit: Optional[FitInfo]  # not None: score in the native frame (pairs.native_pair)
+    baselines: bool
+    grid_rows: int  # pairs with a grid row (0 = no grid)
 
-    Returns a JSON-ready dict: ``metrics`` (means of ssim, psnr, lpips, fid; None when skipped),
-    ``skipped`` (reasons), ``baselines`` (same keys per baseline), ``per_pair`` and the settings.
-    ``seconds``: wall time of generation and scoring (of the slowest rank).
-    """
-    network = model.network if hasattr(model, "network") else model
-    info = getattr(model, "info", None)
-    if guidance == "disentangled" and info is not None and not info.supports_disentangled_guidance:
-        raise ValueError(f"model {info.name!r} was trained without dropping the pose, so disentangled guidance "
-                         "cannot work with it; use guidance 'official'")
-    network.eval()
-    size = network.config.image_size
-    distributed = dist.is_available() and dist.is_initialized()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    log = log if rank == 0 else (lambda _: None)
+    @property
+    def size(self) -> int:
+        return self.network.config.image_size
+
+
+def _generate_batch(job: _Job, batch: list[int], items: list) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Predictions (and pose-only baselines) of one batch, uint8 [B, H, W, 3] in the metric frame."""
+    device = next(job.network.parameters()).device
+    source = torch.stack([_to_tensor(it[0]) for it in items]).to(device)
+    pose_map = torch.stack([torch.from_numpy(render_pose_map(it[3], job.size, job.size)) for it in items]).to(device)
+    seeds = [job.settings.seed + i for i in batch]
+    predictions = _canvas_to_uint8(generate_from_tensors(job.network, source, pose_map, job.settings, seeds=seeds), job.fit)
+    if not job.baselines:
+        return predictions, None
+    zeros = torch.zeros_like(source)
+    return predictions, _canvas_to_uint8(generate_from_tensors(job.network, zeros, pose_map, job.settings, seeds=seeds),
+                                         job.fit)
+
+
+def _score_pair(job: _Job, index: int, item: tuple, prediction: np.ndarray, pose_only: Optional[np.ndarray]) -> dict:
+    """The record of one pair: its scores, its baselines' and (private keys) FID features and grid row."""
+    if job.fit is not None:
+        source_image, _, truth, target_pose = job.pairs.native_pair(index)
+        target_keypoints, (height, width) = target_pose.keypoints, truth.shape[:2]
+    else:
+        source_image, truth, target_keypoints, (height, width) = item[0], item[2], item[3], (job.size, job.size)
+    names = job.pairs.names(index) if hasattr(job.pairs, "names") else (None, None)
+    record = {"index": index, "source": names[0], "target": names[1], **job.scorer(prediction, truth)}
+    if job.scorer.inception is not None:
+        record["_truth_features"] = job.scorer.inception(truth)
+    if pose_only is not None:
+        record["baselines"] = {"copy_source": job.scorer(source_image, truth), "pose_only": job.scorer(pose_only, truth)}
+    if index < job.grid_rows:
+        record["_grid"] = [source_image, render_skeleton_image(target_keypoints, height, width), prediction, truth]
+    return record
+
+
+def _evaluate_batch(job: _Job, batch: list[int]) -> list[dict]:
+    items = [job.pairs.pair(i) for i in batch]
+    if items[0][0].shape != (job.size, job.size, 3):
+        raise ValueError(f"pairs give {items[0][0].shape} images but the model works on {job.size}x{job.size}x3; "
+                         f"open the data with size={job.size}")
+    predictions, pose_only = _generate_batch(job, batch, items)
+    return [_score_pair(job, index, item, predictions[j], None if pose_only is None else pose_only[j])
+            for j, (index, item) in enumerate(zip(batch, items))]
+
+
+def _pair_count(pairs, count: Optional[int], batch_size: int, log: Callable[[str], None]) -> int:
     total = len(pairs) if count is None else int(count)
     if total < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if total > len(pairs):
         log(f"only {len(pairs)} pairs available; evaluating all of them instead of {total}")
         total = len(pairs)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    device = next(network.parameters()).device
-    fit: Optional[FitInfo] = getattr(pairs, "fit", None) if hasattr(pairs, "native_pair") else None
-    scorer = _Scorer(device, lpips, fid, allow_download, log)
-    options = dict(steps=steps, sampler=sampler, guidance=guidance, appearance_scale=appearance_scale,
-                   pose_scale=pose_scale)
+    return total
 
-    local = shard_indices(total, rank, world, batch_size)  # whole batches: chunking it again gives them back
-    records: list[dict] = []
-    start = time.time()
-    for begin in range(0, len(local), batch_size):
-        batch = local[begin:begin + batch_size]
-        items = [pairs.pair(i) for i in batch]
-        if items[0][0].shape != (size, size, 3):
-            raise ValueError(f"pairs give {items[0][0].shape} images but the model works on {size}x{size}x3; "
-                             f"open the data with size={size}")
-        source = torch.stack([_to_tensor(it[0]) for it in items]).to(device)
-        pose_map = torch.stack([torch.from_numpy(render_pose_map(it[3], size, size)) for it in items]).to(device)
-        seeds = [seed + i for i in batch]
-        predictions = _canvas_to_uint8(generate_from_tensors(network, source, pose_map, seed=seeds, **options), fit)
-        pose_only = None
-        if baselines:
-            zeros = torch.zeros_like(source)
-            pose_only = _canvas_to_uint8(generate_from_tensors(network, zeros, pose_map, seed=seeds, **options), fit)
-        for j, (index, item) in enumerate(zip(batch, items)):
-            if fit is not None:
-                source_image, _, truth, target_pose = pairs.native_pair(index)
-                target_keypoints, (height, width) = target_pose.keypoints, truth.shape[:2]
-            else:
-                source_image, truth, target_keypoints, (height, width) = item[0], item[2], item[3], (size, size)
-            names = pairs.names(index) if hasattr(pairs, "names") else (None, None)
-            record = {"index": index, "source": names[0], "target": names[1], **scorer(predictions[j], truth)}
-            if scorer.inception is not None:
-                record["_truth_features"] = scorer.inception(truth)
-            if baselines:
-                record["baselines"] = {"copy_source": scorer(source_image, truth),
-                                       "pose_only": scorer(pose_only[j], truth)}
-            if grid_path is not None and index < grid_rows:
-                skeleton = render_skeleton_image(target_keypoints, height, width)
-                record["_grid"] = [source_image, skeleton, predictions[j], truth]
-            records.append(record)
-        where = f" on rank 0 of {world}" if world > 1 else ""
-        log(f"evaluated {min(begin + batch_size, len(local))}/{len(local)} pairs{where}")
-    seconds = time.time() - start
 
+def _gather(records: list[dict], seconds: float, distributed: bool, world: int) -> tuple[list[dict], float]:
+    """Every rank's records, by pair index, and the slowest rank's time."""
     if distributed:
         gathered: list = [None] * world
         dist.all_gather_object(gathered, (records, seconds))
         records = [r for part, _ in gathered for r in part]
         seconds = max(s for _, s in gathered)
-    records.sort(key=lambda r: r["index"])
+    return sorted(records, key=lambda r: r["index"]), seconds
 
+
+def _result(job: _Job, records: list[dict], seconds: float, batch_size: int, world: int) -> dict:
+    """The JSON-ready result of :func:`evaluate` (private record keys dropped)."""
+    scorer, size, fit = job.scorer, job.size, job.fit
     truth_features = [r["_truth_features"] for r in records] if scorer.inception is not None else []
     if scorer.inception is not None and len(records) < 2:
         scorer.skipped["fid"] = "FID skipped: it needs at least 2 pairs"
@@ -359,7 +358,7 @@ def evaluate(model, pairs, *, count: Optional[int] = None, steps: int = 25, samp
         "count": len(records),
         "frame": (f"native {width}x{height} (outputs mapped back from the {size}x{size} canvas)"
                   if fit is not None else f"model canvas {size}x{size}"),
-        "settings": {**options, "seed": seed, "batch_size": batch_size, "world_size": world},
+        "settings": {**dataclasses.asdict(job.settings), "batch_size": batch_size, "world_size": world},
         "protocol": {
             "ssim": {"data_range": 1.0, "win_size": ssim_window(height, width), "gaussian_weights": False,
                      "use_sample_covariance": True, "K1": 0.01, "K2": 0.03,
@@ -372,12 +371,52 @@ def evaluate(model, pairs, *, count: Optional[int] = None, steps: int = 25, samp
         "skipped": dict(scorer.skipped),
         "seconds": round(seconds, 3),
     }
-    if baselines:
+    if job.baselines:
         result["baselines"] = {name: _summary(records, name, scorer, truth_features) for name in BASELINES}
-    if grid_path is not None and rank == 0:
-        _save_grid(grid_path, records)
     result["per_pair"] = [_strip_private(r) for r in records]
     return result
+
+
+def evaluate(model, pairs, settings: SamplingSettings = DEFAULT_SETTINGS, *, count: Optional[int] = None,
+             batch_size: int = 8, baselines: bool = False, lpips: bool = True, fid: bool = True,
+             allow_download: bool = False, grid_path: str | Path | None = None, grid_rows: int = 8,
+             log: Callable[[str], None] = print) -> dict:
+    """Generate the first ``count`` pairs of ``pairs`` with ``settings`` and score them against the ground truth.
+
+    ``model``: a :class:`~pidm_core.checkpoint.PIDMModel` or a bare ``PIDMNetwork`` (its device and
+    dtype are used). ``pairs``: an object with ``len()`` and ``pair(i) -> (source uint8 [S, S, 3],
+    source keypoints [18, 3], target uint8 [S, S, 3], target keypoints [18, 3])`` on the model's
+    canvas; if it also has ``native_pair(i)`` and ``fit`` (as :class:`DeepFashionPairs`), metrics are
+    computed in the native frame. ``count`` None = every pair. Pair i is sampled with seed
+    ``settings.seed + i``. Under ``torch.distributed`` each rank evaluates its share
+    (:func:`shard_indices`) and every rank returns the merged result.
+
+    Returns a JSON-ready dict: ``metrics`` (means of ssim, psnr, lpips, fid; None when skipped),
+    ``skipped`` (reasons), ``baselines`` (same keys per baseline), ``per_pair`` and the settings.
+    ``seconds``: wall time of generation and scoring (of the slowest rank).
+    """
+    network = model.network if hasattr(model, "network") else model
+    guidance.require_supported(settings.guidance, getattr(model, "info", None))
+    network.eval()
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    log = log if rank == 0 else (lambda _: None)
+    total = _pair_count(pairs, count, batch_size, log)
+    fit: Optional[FitInfo] = getattr(pairs, "fit", None) if hasattr(pairs, "native_pair") else None
+    scorer = _Scorer(next(network.parameters()).device, lpips, fid, allow_download, log)
+    job = _Job(network, pairs, settings, scorer, fit, baselines, grid_rows if grid_path is not None else 0)
+
+    local = shard_indices(total, rank, world, batch_size)  # whole batches: chunking it again gives them back
+    records: list[dict] = []
+    start = time.time()
+    for begin in range(0, len(local), batch_size):
+        records += _evaluate_batch(job, local[begin:begin + batch_size])
+        where = f" on rank 0 of {world}" if world > 1 else ""
+        log(f"evaluated {min(begin + batch_size, len(local))}/{len(local)} pairs{where}")
+    records, seconds = _gather(records, time.time() - start, distributed, world)
+    if grid_path is not None and rank == 0:
+        _save_grid(grid_path, records)
+    return _result(job, records, seconds, batch_size, world)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,15 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="embedded", help="'embedded', a PIDM .safetensors or the official last.pt")
     parser.add_argument("--data", default="synthetic", help="'synthetic' (held-out seeds) or 'deepfashion:PATH' (test split)")
     parser.add_argument("--count", type=int, default=100, help="number of pairs, from the first; 0 = all (DeepFashion)")
-    parser.add_argument("--steps", type=int, default=25, help="sampling steps")
-    parser.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS), help="sampler")
-    parser.add_argument("--guidance", default="official", choices=GUIDANCE_MODES,
-                        help="'official': appearance guidance only; 'disentangled': the paper's "
-                             "(needs a model trained with the pose dropped)")
-    parser.add_argument("--appearance-scale", type=float, default=2.0,
-                        help="appearance guidance; 1 = no guidance, the official model used 2")
-    parser.add_argument("--pose-scale", type=float, default=2.0, help="pose guidance (disentangled only); 1 = none")
-    parser.add_argument("--seed", type=int, default=0, help="pair i is sampled with seed + i")
+    add_settings_arguments(parser, skip=("denoise",))  # pair i is sampled with --seed + i
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per forward pass (per process)")
     parser.add_argument("--fit", default="stretch", choices=FIT_MODES,
                         help="DeepFashion onto the square canvas: 'stretch' (the official loader) or 'pad' (aspect kept)")
@@ -456,11 +487,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         model = load_model(args.model, device=device, dtype=parse_dtype(args.dtype) if args.dtype else None)
         pairs = open_pairs(args.data, model.network.config.image_size, split="test", fit=args.fit)
         log = print if rank == 0 else (lambda _: None)
-        result = evaluate(model, pairs, count=args.count or None, steps=args.steps, sampler=args.sampler,
-                          guidance=args.guidance, appearance_scale=args.appearance_scale, pose_scale=args.pose_scale,
-                          seed=args.seed, batch_size=args.batch_size, baselines=args.baselines,
-                          lpips=not args.no_lpips, fid=not args.no_fid, allow_download=args.allow_download,
-                          grid_path=args.grid or None, grid_rows=args.grid_rows, log=log)
+        result = evaluate(model, pairs, settings_from_args(args), count=args.count or None,
+                          batch_size=args.batch_size, baselines=args.baselines, lpips=not args.no_lpips,
+                          fid=not args.no_fid, allow_download=args.allow_download, grid_path=args.grid or None,
+                          grid_rows=args.grid_rows, log=log)
         result = {"model": str(args.model), "model_name": model.info.name, "data": args.data, **result}
         if rank == 0:
             Path(args.out).write_text(json.dumps(_finite_json(result), indent=1, allow_nan=False) + "\n")

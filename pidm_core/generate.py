@@ -20,6 +20,7 @@ from PIL import Image
 from .checkpoint import load_model
 from .pipeline import generate
 from .pose import detect_poses, load_pose_file, retarget_pose
+from .samplers import add_settings_arguments, settings_from_args
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -51,12 +52,7 @@ def main(argv=None) -> list[Path]:
     parser.add_argument("--source", required=True, help="photo of the person")
     parser.add_argument("--pose", required=True, help="pose file or a photo to take the pose from")
     parser.add_argument("--out", required=True, help="output PNG")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm", "dpmpp_2m"])
-    parser.add_argument("--guidance", default="official", choices=["official", "disentangled"])
-    parser.add_argument("--appearance-scale", type=float, default=2.0)
-    parser.add_argument("--pose-scale", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_settings_arguments(parser, skip=("denoise",))  # no init image here
     parser.add_argument("--backend", default="auto", choices=["auto", "openpose", "mediapipe"], help="pose detector for photos")
     parser.add_argument("--retarget", action="store_true", help="fit the target pose to the source person's proportions")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, mps (default: cpu)")
@@ -72,8 +68,7 @@ def main(argv=None) -> list[Path]:
         src_np = (source[0].numpy() * 255).astype(np.uint8)
         source_pose = detect_poses([src_np], backend=args.backend)[0]
         poses = [retarget_pose(p, source_pose) for p in poses]
-    images = generate(model, source, poses, steps=args.steps, sampler=args.sampler, guidance=args.guidance,
-                      appearance_scale=args.appearance_scale, pose_scale=args.pose_scale, seed=args.seed)
+    images = generate(model, source, poses, settings_from_args(args))
     paths = write_images(images, Path(args.out))
     for path in paths:
         print(path)

@@ -70,6 +70,14 @@ def disentangled_guidance(network: PIDMNetwork, pose_map: torch.Tensor, texture:
     return denoise
 
 
+def require_supported(mode: str, info) -> None:
+    """ValueError when ``mode`` cannot work with the model described by ``info`` (a
+    :class:`~pidm_core.checkpoint.ModelInfo`; None = a bare network, not checked)."""
+    if mode == "disentangled" and info is not None and not info.supports_disentangled_guidance:
+        raise ValueError(f"model {info.name!r} was trained without dropping the pose, so disentangled guidance "
+                         "cannot work with it; use guidance 'official' (appearance guidance only)")
+
+
 def build_denoiser(mode: str, network: PIDMNetwork, pose_map: torch.Tensor, texture: TextureKV, null_texture: TextureKV,
                    *, pose_scale: float, appearance_scale: float):
     if mode == "official":

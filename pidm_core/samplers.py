@@ -1,24 +1,35 @@
-"""Samplers: plain loops over a ``denoise(x, t) -> (eps, v)`` callable.
+"""Samplers: plain loops over a ``denoise(x, t) -> (eps, v)`` callable, one :class:`Sampler` record
+each, and :class:`SamplingSettings`, every option of a sampling run in one validated object.
 
-Every sampler has the same shape::
+Every loop has the same shape::
 
-    sample_<name>(denoise, x, timesteps, *, schedule, noise, callback=None, blend=None, **options)
+    sample_<name>(denoise, x, timesteps, *, schedule, noise, callback=None, blend=None, <named options>)
 
 ``x`` is the starting sample at ``timesteps[0]``; ``timesteps`` are descending integer timesteps of
-the full T = 1000 schedule (``official_timesteps(n)[::-1]``, or a tail of it for img2img). ``noise``
-draws fresh Gaussian noise (see :class:`BatchNoise`). After each step the sampler calls
+the full T = 1000 schedule (the record's :meth:`Sampler.timesteps`, or a tail of it for img2img).
+``noise`` draws fresh Gaussian noise (see :class:`BatchNoise`). After each step the loop calls
 ``callback({"i", "total", "t", "x", "x0"})`` (progress, previews, cancellation by raising) and, if
 given, ``blend(x, t)`` (appearance masking). Guidance lives in ``denoise``, never here.
+
+Adding a sampler: write its loop and add one :class:`Sampler` record to :data:`SAMPLERS`; the node's
+combo and tooltip and the command lines' choices read them from there.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 
 from . import diffusion
 from .diffusion import Schedule
+from .errors import check_choice
+from .guidance import GUIDANCE_MODES
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Callback = Optional[Callable[[dict], None]]
@@ -63,11 +74,11 @@ def sample_ddim(denoise: Denoise, x, timesteps, *, schedule: Schedule, noise: Ba
         t_next = _t_batch(timesteps[i + 1] if i + 1 < total else -1, x)
         eps, _ = denoise(x, t)
         a, a_next = diffusion.alpha_bar(schedule, t, x), diffusion.alpha_bar(schedule, t_next, x)
-        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x0 = diffusion.predict_x0(schedule, x, t, eps)
         if clip_x0:
             # keep ε consistent with the clipped x̂_0 so the update stays on the clipped trajectory
             x0 = x0.clamp(-1, 1)
-            eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+            eps = diffusion.predict_eps(schedule, x, t, x0)
         c1 = eta * ((1 - a / a_next) * (1 - a_next) / (1 - a)).sqrt()
         c2 = ((1 - a_next) - c1**2).clamp(min=0).sqrt()
         x = a_next.sqrt() * x0 + c2 * eps
@@ -115,7 +126,7 @@ def sample_dpmpp_2m(denoise: Denoise, x, timesteps, *, schedule: Schedule, noise
         t = _t_batch(step, x)
         eps, _ = denoise(x, t)
         a = diffusion.alpha_bar(schedule, t, x)
-        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x0 = diffusion.predict_x0(schedule, x, t, eps)
         if i + 1 == total:
             x = x0
         else:
@@ -133,11 +144,136 @@ def sample_dpmpp_2m(denoise: Denoise, x, timesteps, *, schedule: Schedule, noise
     return x
 
 
-SAMPLERS = {"ddim": sample_ddim, "ddpm": sample_ddpm, "dpmpp_2m": sample_dpmpp_2m}
+def official_spacing(schedule: Schedule, steps: int) -> list[int]:
+    """Ascending timesteps as the official loop spaces them: range(0, T, T // steps)."""
+    return diffusion.official_timesteps(steps, schedule.num_timesteps)
 
 
-def get_sampler(name: str):
+@dataclass(frozen=True)
+class Sampler:
+    """One sampler: its loop, its step spacing, the :class:`SamplingSettings` fields its loop takes
+    as keyword options, and a one-line description (the node's tooltip and the CLI's help)."""
+
+    name: str
+    loop: Callable[..., torch.Tensor]
+    spacing: Callable[[Schedule, int], list[int]]  # (schedule, steps) -> ascending timesteps
+    options: tuple[str, ...]
+    description: str
+
+    def timesteps(self, schedule: Schedule, steps: int, denoise: float = 1.0) -> list[int]:
+        """Descending timesteps for ``steps`` steps, keeping the last ``denoise`` ∈ [0, 1] fraction (img2img)."""
+        full = self.spacing(schedule, steps)[::-1]
+        keep = int(round(len(full) * denoise))
+        return full[len(full) - keep:]
+
+
+SAMPLERS = {sampler.name: sampler for sampler in (
+    Sampler("ddim", sample_ddim, official_spacing, ("eta",),
+            "deterministic, the official choice for the official model"),
+    Sampler("ddpm", sample_ddpm, official_spacing, (),
+            "ancestral with the learned variance (best for the embedded model)"),
+    # even log-SNR spacing: the official uniform spacing in t puts one huge λ-step at the end
+    Sampler("dpmpp_2m", sample_dpmpp_2m, diffusion.logsnr_timesteps, (),
+            "DPM-Solver++(2M), fewer steps for well-trained models"),
+)}
+
+
+def get_sampler(name: str) -> Sampler:
     try:
         return SAMPLERS[name]
     except KeyError:
         raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings of one sampling run
+
+
+def _setting(default, help: str, **limits):
+    """A :class:`SamplingSettings` field: its default, the help text that node tooltips and CLI help
+    show, and its ``choices`` or numeric ``low``/``high`` bounds (checked on creation)."""
+    return field(default=default, metadata={"help": help, **limits})
+
+
+SCALE_LIMIT = 100.0  # |scale| and η beyond this only overflow
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Every option of one sampling run, validated on creation. The sampler node, the library
+    (:mod:`pidm_core.pipeline`), both command lines and the evaluator build one and pass it on
+    unchanged; defaults, choices and help text live here only."""
+
+    seed: int = _setting(0, "Noise seed. Every frame uses the same seed, so a pose sequence keeps a steady look.")
+    steps: int = _setting(50, "Denoising steps (respaced from the 1000 training steps); the official model used 50 "
+                              "DDIM steps; more is slower and rarely better.", low=1, high=diffusion.NUM_TIMESTEPS)
+    sampler: str = _setting("ddpm", "; ".join(f"{s.name}: {s.description}" for s in SAMPLERS.values()) + ".",
+                            choices=tuple(SAMPLERS))
+    guidance: str = _setting("official", "official: appearance guidance only, as the released model was trained; "
+                                         "disentangled: the paper's separate pose and appearance guidance (needs a "
+                                         "model trained with both conditions dropped).", choices=GUIDANCE_MODES)
+    appearance_scale: float = _setting(2.0, "Strength of appearance (source texture) guidance; 1 = no guidance, "
+                                            "the official model used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT)
+    pose_scale: float = _setting(2.0, "Strength of pose guidance, used by 'disentangled' guidance only; 1 = no "
+                                      "guidance, the paper used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT)
+    eta: float = _setting(0.0, "DDIM noise (ddim only): 0 = deterministic, as the official loop.",
+                          low=-SCALE_LIMIT, high=SCALE_LIMIT)
+    denoise: float = _setting(1.0, "With an init image: the part of the schedule that is re-run (1 = ignore the "
+                                   "init image entirely, 0 = return it unchanged). Ignored without one.", low=0.0, high=1.0)
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            _check_setting(spec, getattr(self, spec.name))
+
+    @property
+    def sampler_record(self) -> Sampler:
+        return SAMPLERS[self.sampler]
+
+    def sampler_options(self) -> dict:
+        """The keyword options this run's sampler loop takes, e.g. ``{"eta": 0.0}`` for ddim."""
+        return {name: getattr(self, name) for name in self.sampler_record.options}
+
+
+def _check_setting(spec: dataclasses.Field, value) -> None:
+    """ValueError naming the setting when ``value`` has the wrong kind or lies outside its choices or bounds."""
+    name, choices, low, high = spec.name, spec.metadata.get("choices"), spec.metadata.get("low"), spec.metadata.get("high")
+    if choices is not None:
+        check_choice(name, value, choices)
+        return
+    kinds = {"bool": (bool,), "int": (int, np.integer), "float": (int, float, np.integer, np.floating)}[spec.type]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and spec.type != "bool"):
+        raise ValueError(f"{name} must be a {spec.type}, got {value!r}")
+    if low is None or (math.isfinite(value) and low <= value <= high):
+        return
+    if low == -high:
+        raise ValueError(f"{name} must be a finite number within ±{high:g}, got {value}")
+    if spec.type == "int":
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value}")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One ``--option`` per :class:`SamplingSettings` field (except ``skip``), with its default,
+    choices and help; :func:`settings_from_args` reads them back."""
+    for spec in dataclasses.fields(SamplingSettings):
+        if spec.name in skip:
+            continue
+        flag, help_text = "--" + spec.name.replace("_", "-"), spec.metadata["help"]
+        if spec.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=help_text)
+        else:
+            parser.add_argument(flag, type={"int": int, "float": float, "str": str}[spec.type], default=spec.default,
+                                choices=spec.metadata.get("choices"), help=help_text)
+
+
+def settings_from_args(args: argparse.Namespace) -> SamplingSettings:
+    names = [spec.name for spec in dataclasses.fields(SamplingSettings) if hasattr(args, spec.name)]
+    return SamplingSettings(**{name: getattr(args, name) for name in names})
+
+
+def setting_help(name: str) -> str:
+    """The help text of one :class:`SamplingSettings` field (node tooltips)."""
+    return next(spec.metadata["help"] for spec in dataclasses.fields(SamplingSettings) if spec.name == name)
+
+
+DEFAULT_SETTINGS = SamplingSettings()

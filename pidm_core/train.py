@@ -21,7 +21,7 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -231,133 +231,194 @@ def _lr_at(step: int, opts: TrainOptions) -> float:
     return opts.lr * min(1.0, (step + 1) / max(1, opts.warmup))
 
 
-def train(opts: TrainOptions, log=print) -> dict:
-    """Run (or resume) training; returns the final metrics dict."""
-    rank, world, local_rank = _distributed()
-    device = _device(local_rank)
+def _run_config(opts: TrainOptions) -> PIDMConfig:
     config: PIDMConfig = get_config(opts.config)
     if opts.prediction:
         config = dataclasses.replace(config, prediction=opts.prediction)
     if opts.high_noise_weight > 1 and config.prediction != "eps":
         raise ValueError("--high-noise-weight reweights the ε-MSE; a v-prediction run needs none (leave it at 1)")
-    out_dir = Path(opts.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def _initial_network(opts: TrainOptions, config: PIDMConfig, device: torch.device) -> tuple[PIDMNetwork, dict]:
+    """The network to train (fresh, or from ``--init``) and the record of where its weights came from."""
+    network = PIDMNetwork(config).to(device)
+    if not opts.init:
+        return network, {}
+    from .checkpoint import load_model
+
+    # a torch checkpoint (official last.pt, or our training state) carries no trusted config: read it
+    # as this run's network; a safetensors file names its own, and only the weights are taken
+    torch_file = Path(opts.init).suffix != ".safetensors"
+    initial = load_model(opts.init, config=config if torch_file else None)
+    network.load_state_dict(initial.network.state_dict())
+    return network, _init_record(Path(opts.init), initial.info)
+
+
+@dataclass
+class _Run:
+    """The state of one training run, saved to ``last.pt`` and resumed from it."""
+
+    opts: TrainOptions
+    config: PIDMConfig
+    rank: int
+    world: int
+    device: torch.device
+    network: PIDMNetwork
+    module: torch.nn.Module  # the network in a TrainingModule (DDP-wrapped when world > 1)
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    ema: dict
+    generator: torch.Generator
+    init_record: dict
+    step: int = 0
+    elapsed_before: float = 0.0
+    history: list = field(default_factory=list)
+    start: float = 0.0
+
+    @property
+    def last(self) -> Path:
+        return Path(self.opts.out) / "last.pt"
+
+
+def _start_run(opts: TrainOptions) -> _Run:
+    rank, world, local_rank = _distributed()
+    device = _device(local_rank)
+    config = _run_config(opts)
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-
-    network = PIDMNetwork(config).to(device)
-    if opts.init:
-        from .checkpoint import load_model
-
-        # a torch checkpoint (official last.pt, or our training state) carries no trusted config: read it
-        # as this run's network; a safetensors file names its own, and only the weights are taken
-        torch_file = Path(opts.init).suffix != ".safetensors"
-        initial = load_model(opts.init, config=config if torch_file else None)
-        network.load_state_dict(initial.network.state_dict())
-        init_record = _init_record(Path(opts.init), initial.info)
-    else:
-        init_record = {}
+    network, init_record = _initial_network(opts, config, device)
     module = TrainingModule(network)
     if world > 1:
         module = torch.nn.parallel.DistributedDataParallel(module, device_ids=[local_rank] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(network.parameters(), lr=opts.lr)
     scaler = torch.amp.GradScaler(device.type, enabled=opts.precision == "fp16")
     ema = {k: v.detach().float().clone() for k, v in network.state_dict().items()}
-    step = 0
-    elapsed_before = 0.0
     generator = torch.Generator().manual_seed(opts.seed * 1000 + rank)
-    history: list[dict] = []
+    return _Run(opts, config, rank, world, device, network, module, optimizer, scaler, ema, generator, init_record)
 
-    last = out_dir / "last.pt"
-    if last.exists():
-        state = load_training_state(last)
-        network.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        ema = ema_on_device(state["ema"], network)
-        step = int(state["step"])
-        generator.set_state(state["generator"][rank] if rank < len(state["generator"]) else generator.get_state())
-        history = json.loads(state.get("history", "[]"))
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        if "init_record" in state:
-            init_record = json.loads(state["init_record"])
-        if rank == 0:
-            log(f"resumed from {last} at step {step}")
 
-    schedule = diffusion.linear_schedule()
-    dataset = make_dataset(opts.data, config.image_size, opts)
+def _resume(run: _Run, log) -> None:
+    """Continue from ``last.pt`` when the output folder has one."""
+    if not run.last.exists():
+        return
+    state = load_training_state(run.last)
+    run.network.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.ema = ema_on_device(state["ema"], run.network)
+    run.step = int(state["step"])
+    generators = state["generator"]
+    run.generator.set_state(generators[run.rank] if run.rank < len(generators) else run.generator.get_state())
+    run.history = json.loads(state.get("history", "[]"))
+    run.elapsed_before = float(state.get("elapsed_s", 0.0))
+    if "init_record" in state:
+        run.init_record = json.loads(state["init_record"])
+    if run.rank == 0:
+        log(f"resumed from {run.last} at step {run.step}")
+
+
+def _batches(run: _Run):
     # Data order is a function of the step (and rank), so a resumed run continues on new pairs.
+    opts = run.opts
+    dataset = make_dataset(opts.data, run.config.image_size, opts)
     per_rank = opts.batch_size * opts.grad_accum
-    loader = iter(DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
-                             sampler=_StepIndices(len(dataset), step, per_rank, rank, world, opts.seed),
-                             persistent_workers=opts.workers > 0))
+    return iter(DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
+                           sampler=_StepIndices(len(dataset), run.step, per_rank, run.rank, run.world, opts.seed),
+                           persistent_workers=opts.workers > 0))
 
-    def save():
-        gens = [generator.get_state()]
-        if world > 1:  # a collective: every rank takes part, only rank 0 writes
-            mine = gens[0].to(device)  # NCCL gathers only device tensors
-            gathered = [torch.empty_like(mine) for _ in range(world)]
-            dist.all_gather(gathered, mine)
-            gens = [g.cpu() for g in gathered]
-        if rank != 0:
-            return
-        save_training_state(last, {
-            "model": network.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema, "step": step,
-            "generator": gens, "options": json.dumps(asdict(opts)), "config": config.to_json(),
-            "history": json.dumps(history[-2000:]), "elapsed_s": elapsed_before + time.time() - start,
-            "init_record": json.dumps(init_record),
-        })
 
-    start = time.time()
-    module.train()
+def _save(run: _Run) -> None:
+    """Write ``last.pt``. A collective: every rank takes part (generator states), only rank 0 writes."""
+    gens = [run.generator.get_state()]
+    if run.world > 1:
+        mine = gens[0].to(run.device)  # NCCL gathers only device tensors
+        gathered = [torch.empty_like(mine) for _ in range(run.world)]
+        dist.all_gather(gathered, mine)
+        gens = [g.cpu() for g in gathered]
+    if run.rank != 0:
+        return
+    save_training_state(run.last, {
+        "model": run.network.state_dict(), "optimizer": run.optimizer.state_dict(), "ema": run.ema, "step": run.step,
+        "generator": gens, "options": json.dumps(asdict(run.opts)), "config": run.config.to_json(),
+        "history": json.dumps(run.history[-2000:]), "elapsed_s": run.elapsed_before + time.time() - run.start,
+        "init_record": json.dumps(run.init_record),
+    })
+
+
+def _optimizer_step(run: _Run, batches, schedule: diffusion.Schedule) -> dict[str, float]:
+    """One optimizer step over ``grad_accum`` micro-batches; returns the mean loss terms."""
+    opts = run.opts
+    for group in run.optimizer.param_groups:
+        group["lr"] = _lr_at(run.step, opts)
+    run.optimizer.zero_grad(set_to_none=True)
+    sums = {"loss": 0.0, "mse": 0.0, "vb": 0.0}
+    for micro in range(opts.grad_accum):
+        batch = next(batches)
+        last_micro = run.world == 1 or micro == opts.grad_accum - 1
+        with contextlib.nullcontext() if last_micro else run.module.no_sync():
+            with _autocast(opts.precision, run.device):
+                terms = training_loss(run.module, schedule, batch, opts, run.generator, run.device, run.config.prediction)
+            run.scaler.scale(terms["loss"] / opts.grad_accum).backward()
+        for k in sums:
+            sums[k] += terms[k].item() / opts.grad_accum
+    run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.network.parameters(), opts.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.step += 1
+    update_ema(run.ema, run.network, 0.0 if run.step < opts.ema_start else opts.ema_decay)
+    return sums
+
+
+def _progress_bar(run: _Run):
     try:
         from tqdm import tqdm
-
-        bar = tqdm(total=opts.steps, initial=step, disable=rank != 0, dynamic_ncols=True)
     except ImportError:  # progress falls back to log lines
-        bar = None
-    while step < opts.steps:
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, opts)
-        optimizer.zero_grad(set_to_none=True)
-        sums = {"loss": 0.0, "mse": 0.0, "vb": 0.0}
-        for micro in range(opts.grad_accum):
-            batch = next(loader)
-            sync = contextlib.nullcontext() if (world == 1 or micro == opts.grad_accum - 1) else module.no_sync()
-            with sync:
-                with _autocast(opts.precision, device):
-                    terms = training_loss(module, schedule, batch, opts, generator, device, config.prediction)
-                scaler.scale(terms["loss"] / opts.grad_accum).backward()
-            for k in sums:
-                sums[k] += terms[k].item() / opts.grad_accum
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(network.parameters(), opts.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        update_ema(ema, network, 0.0 if step < opts.ema_start else opts.ema_decay)
-        history.append({"step": step, **{k: round(v, 5) for k, v in sums.items()}})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{sums['loss']:.4f}", mse=f"{sums['mse']:.4f}")
-        elif rank == 0 and step % 20 == 0:
-            log(f"step {step} loss {sums['loss']:.4f} mse {sums['mse']:.4f}")
-        if step % opts.save_every == 0:
-            save()
-        if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
-            _save_sample_grid(out_dir / f"samples_{step:07d}.png", ema, config, opts, device)
-        if opts.max_minutes and _any_rank((time.time() - start) > opts.max_minutes * 60, world):
+        return None
+    return tqdm(total=run.opts.steps, initial=run.step, disable=run.rank != 0, dynamic_ncols=True)
+
+
+def _after_step(run: _Run, sums: dict[str, float], bar, log) -> None:
+    """History, progress, periodic saves and sample grids."""
+    opts, step = run.opts, run.step
+    run.history.append({"step": step, **{k: round(v, 5) for k, v in sums.items()}})
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums['loss']:.4f}", mse=f"{sums['mse']:.4f}")
+    elif run.rank == 0 and step % 20 == 0:
+        log(f"step {step} loss {sums['loss']:.4f} mse {sums['mse']:.4f}")
+    if step % opts.save_every == 0:
+        _save(run)
+    if run.rank == 0 and opts.sample_every and step % opts.sample_every == 0:
+        _save_sample_grid(Path(opts.out) / f"samples_{step:07d}.png", run.ema, run.config, opts, run.device)
+
+
+def train(opts: TrainOptions, log=print) -> dict:
+    """Run (or resume) training; returns the final metrics dict."""
+    run = _start_run(opts)
+    _resume(run, log)
+    schedule = diffusion.linear_schedule()
+    batches = _batches(run)
+    run.start = time.time()
+    run.module.train()
+    bar = _progress_bar(run)
+    while run.step < opts.steps:
+        sums = _optimizer_step(run, batches, schedule)
+        _after_step(run, sums, bar, log)
+        if opts.max_minutes and _any_rank((time.time() - run.start) > opts.max_minutes * 60, run.world):
             break
-    save()
+    _save(run)
     if bar is not None:
         bar.close()
-    if world > 1:
+    if run.world > 1:
         dist.barrier()
-    elapsed = elapsed_before + time.time() - start
-    if rank == 0 and opts.export and step >= opts.steps:
-        export_ema(ema, config, opts, step, elapsed, history, init_record)
+    elapsed = run.elapsed_before + time.time() - run.start
+    if run.rank == 0 and opts.export and run.step >= opts.steps:
+        export_ema(run.ema, run.config, opts, run.step, elapsed, run.history, run.init_record)
         log(f"exported EMA weights to {opts.export}")
-    return {"step": step, "history": history, "elapsed_s": elapsed, "rank": rank}
+    return {"step": run.step, "history": run.history, "elapsed_s": elapsed, "rank": run.rank}
 
 
 def _init_record(path: Path, info) -> dict:
@@ -430,6 +491,7 @@ def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOpti
     from PIL import Image
 
     from .pipeline import generate_from_tensors
+    from .samplers import SamplingSettings
 
     with torch.device(device):
         network = PIDMNetwork(config)
@@ -441,8 +503,8 @@ def _save_sample_grid(path: Path, ema: dict, config: PIDMConfig, opts: TrainOpti
     pose = torch.stack([it["target_pose"] for it in items]).to(device)
     # ddpm: its fresh noise each step forgives an early model's imprecise ε at high noise, which
     # sends deterministic ddim off to noise, so the grid shows what the model already knows
-    out = generate_from_tensors(network, source, pose, steps=25, sampler="ddpm", guidance="official",
-                                appearance_scale=2.0, seed=0).cpu()
+    settings = SamplingSettings(steps=25, sampler="ddpm", guidance="official", appearance_scale=2.0, seed=0)
+    out = generate_from_tensors(network, source, pose, settings).cpu()
     rows = []
     for i, it in enumerate(items):
         cells = [it["source_image"], it["target_pose"][:3] * 2 - 1, out[i], it["target_image"]]

@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -31,13 +30,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PACK_NAME = "ComfyUI-PIDM"
-CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
-DEFAULT_HOST = Path(os.environ.get("PIDM_COMFYUI", CACHE / "comfyui-0.3.75"))
+from comfy_launcher import CACHE, HOSTS, PACK_NAME, REPO_ROOT, ComfyProcess, LaunchError, free_port, port_free
+
+DEFAULT_HOST = HOSTS["v3"]
 DEFAULT_DIR = Path(os.environ.get("PIDM_DEMO_DIR", CACHE / "demo"))
 DEFAULT_WORKFLOW = "photo_to_new_pose"
-START_TIMEOUT_S = float(os.environ.get("PIDM_HOST_START_TIMEOUT", "300"))
 RUN_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_RUN_TIMEOUT", "900"))
 HEARTBEAT_S = 10.0  # say "still running" after this long without news
 
@@ -46,89 +43,22 @@ def say(message: str) -> None:
     print(f"demo: {message}", flush=True)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+class Server(ComfyProcess):
+    """The demo's ComfyUI (scripts/comfy_launcher.py), with the few HTTP calls the demo makes."""
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
     def __init__(self, host_dir: Path, root: Path, port: int):
-        self.host_dir, self.root, self.port = host_dir, root, port
-        self.dirs = {name: root / name for name in ("custom_nodes", "models", "input", "output", "temp", "user")}
-        self.log_path = root / "server.log"
-        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(host_dir, root, port, api="v3", label="pidm_demo")
         self.client_id = uuid.uuid4().hex  # the websocket's id: ComfyUI sends a prompt's progress to its client
-        self.process: subprocess.Popen | None = None
-
-    def prepare(self) -> None:
-        for path in self.dirs.values():
-            path.mkdir(parents=True, exist_ok=True)
-        (self.dirs["models"] / "pidm").mkdir(exist_ok=True)
-        link = self.dirs["custom_nodes"] / PACK_NAME
-        if link.is_symlink() or link.exists():
-            if not link.is_symlink():
-                raise SystemExit(f"demo: {link} exists and is not a symlink; remove it or pick another PIDM_DEMO_DIR")
-            link.unlink()
-        link.symlink_to(REPO_ROOT, target_is_directory=True)
-        (self.root / "extra.yaml").write_text(
-            "pidm_demo:\n"
-            f"  custom_nodes: {self.dirs['custom_nodes']}\n"
-            f"  pidm: {self.dirs['models'] / 'pidm'}\n"
-        )
 
     def start(self) -> None:
-        command = [
-            sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-            "--disable-auto-launch", "--extra-model-paths-config", str(self.root / "extra.yaml"),
-            "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
-            "--temp-directory", str(self.dirs["temp"]), "--user-directory", str(self.dirs["user"]),
-            # A database file of the demo's own: an in-memory one is per connection, and the host's
-            # threads then log "SQLite objects created in a thread..." tracebacks.
-            "--database-url", f"sqlite:///{self.dirs['user'] / 'comfyui.db'}", "--disable-api-nodes",
-        ]
         say(f"starting ComfyUI ({self.host_dir}) on {self.url}; log: {self.log_path}")
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, cwd=self.host_dir, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                                        start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"demo: ComfyUI exited with code {self.process.returncode} while starting\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/object_info/PIDMSampler", timeout=10) as response:
-                    if response.status == 200 and "PIDMSampler" in json.load(response):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise SystemExit(f"demo: ComfyUI did not answer within {START_TIMEOUT_S:.0f}s\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 4000) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return f"--- {self.log_path} (tail) ---\n{text[-chars:]}"
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+            super().start()
+        except LaunchError as error:
+            raise SystemExit(f"demo: {error}") from None
+        if "PIDMSampler" not in self.get_json("/object_info/PIDMSampler"):
+            self.stop()
+            raise SystemExit(f"demo: ComfyUI started without the {PACK_NAME} nodes\n{self.log_tail()}")
 
     # --- HTTP ----------------------------------------------------------------------------------
     def get_json(self, path: str):
@@ -314,12 +244,15 @@ def main(argv: list[str] | None = None) -> int:
 
     port = args.port
     if port == 0:
-        port = _free_port()
-    elif not _port_free(port):
-        port = _free_port()
+        port = free_port()
+    elif not port_free(port):
+        port = free_port()
         say(f"port {args.port} is taken; using {port}")
     server = Server(args.comfyui, args.dir.resolve(), port)
-    server.prepare()
+    try:
+        server.prepare()
+    except LaunchError as error:
+        raise SystemExit(f"demo: {error}") from None
 
     def _on_term(_signum, _frame):
         raise KeyboardInterrupt

@@ -22,7 +22,7 @@ import torch
 
 from tests.capped import run_capped
 from tests.tiny_model import save_tiny_model
-from pidm_core import checkpoint, pipeline
+from pidm_core import canvas, checkpoint, pipeline
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
 from pidm_core.network import PIDMNetwork
 from pidm_core.pose import NoPersonFoundError, PoseDetectorUnavailableError, detect_poses
@@ -30,6 +30,7 @@ from pidm_core.pose import detect as detect_module
 from pidm_core.pose import to_rgb_uint8
 from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, poses_from_pose_keypoint
 from pidm_core.pose.keypoints import Pose
+from pidm_core.samplers import SamplingSettings
 
 try:
     import mediapipe  # noqa: F401
@@ -89,9 +90,11 @@ def texture(model):
     return pipeline.encode_source(model, source_photo())
 
 
-def run(model, texture, poses, **options) -> torch.Tensor:
-    options.setdefault("steps", 1)
-    return pipeline.sample(model, texture, poses, **options)
+def run(model, texture, poses, init_image=None, appearance_mask=None, reference=None, callback=None,
+        **settings) -> torch.Tensor:
+    settings.setdefault("steps", 1)
+    return pipeline.sample(model, texture, poses, SamplingSettings(**settings), init_image=init_image,
+                           appearance_mask=appearance_mask, reference=reference, callback=callback)
 
 
 def assert_images(images: torch.Tensor, count: int, height: int = SOURCE_H, width: int = SOURCE_W) -> None:
@@ -120,7 +123,7 @@ def test_8000x8000_source_is_fitted_and_restored(model):
     image[:, 2000:6000, 3000:5000] = 0.8  # a light figure on black
     texture = pipeline.encode_source(model, image)
     assert texture.source.shape == (1, 3, 32, 32)
-    images = pipeline.sample(model, texture, [standing_pose(8000, 8000)], steps=1)
+    images = pipeline.sample(model, texture, [standing_pose(8000, 8000)], SamplingSettings(steps=1))
     assert images.shape == (1, 8000, 8000, 3) and torch.isfinite(images).all()
 
 
@@ -204,6 +207,7 @@ import os, torch
 from pidm_core import pipeline
 from pidm_core.checkpoint import load_model
 from pidm_core.pose.keypoints import Pose
+from pidm_core.samplers import SamplingSettings
 model = load_model(os.environ["MODEL"])
 photos = torch.rand(2, 32, 24, 3)
 texture = pipeline.encode_source(model, photos)
@@ -211,8 +215,8 @@ pose = Pose(torch.tensor([[12.0, 4, 1], [12, 8, 1]] + [[0, 0, 0]] * 16).numpy(),
 masks = torch.ones(1, 8000, 6000).expand(10000, -1, -1)
 cases = {
     "source mask": lambda: pipeline.encode_source(model, photos, masks),
-    "appearance mask": lambda: pipeline.sample(model, texture, [pose], steps=1, appearance_mask=masks),
-    "init image": lambda: pipeline.sample(model, texture, [pose], steps=1,
+    "appearance mask": lambda: pipeline.sample(model, texture, [pose], SamplingSettings(steps=1), appearance_mask=masks),
+    "init image": lambda: pipeline.sample(model, texture, [pose], SamplingSettings(steps=1),
                                           init_image=torch.rand(1, 800, 600, 3).expand(10000, -1, -1, -1)),
 }
 messages = []
@@ -337,7 +341,7 @@ def test_mask_shapes_and_sizes(model, texture):
     constant = pipeline.encode_source(model, photo, torch.full((1, 1, 1), 0.5)).source
     assert torch.allclose(constant, pipeline.encode_source(model, photo, torch.full((1, SOURCE_H, SOURCE_W), 0.5)).source)
     assert torch.equal(pipeline.encode_source(model, photo, person_mask()[0]).source, full)  # [H, W] is one mask
-    big = pipeline.fit_masks(torch.full((1, 1, 1), 0.25), pipeline.fit_info(8000, 8000, 32))  # no 8000x8000 copy
+    big = canvas.fit_masks(torch.full((1, 1, 1), 0.25), canvas.fit_info(8000, 8000, 32))  # no 8000x8000 copy
     assert big.shape == (1, 1, 32, 32) and torch.allclose(big, torch.tensor(0.25))
     for name, call in (("source mask", lambda m: pipeline.encode_source(model, photo, m)),
                        ("appearance mask", lambda m: run(model, texture, [standing_pose()], appearance_mask=m))):
@@ -526,8 +530,8 @@ def test_steps_range(model, texture, sampler):
 def test_denoise_ends_and_range(model, texture):
     init = source_photo()
     kept = run(model, texture, [standing_pose()], steps=2, init_image=init, denoise=0.0)
-    fitted, info = pipeline.fit_images(init, 32)
-    assert torch.allclose(kept, pipeline.restore_images(fitted, info))  # denoise 0: the init image back
+    fitted, info = canvas.fit_images(init, 32)
+    assert torch.allclose(kept, canvas.restore_images(fitted, info))  # denoise 0: the init image back
     # (steps=2 starts at t=500; one step of the official spacing runs at t=0 only, which keeps the start)
     redrawn = run(model, texture, [standing_pose()], steps=2, init_image=init, denoise=1.0)
     assert_images(redrawn, 1)
@@ -643,8 +647,8 @@ def test_same_seed_same_image_and_batch_position_does_not_matter(model, texture)
     assert (first[1] - alone[0]).abs().max() < 1e-4
     # through generate() from the photo, twice
     photo = source_photo()
-    assert torch.equal(pipeline.generate(model, photo, poses[0], steps=1, seed=3),
-                       pipeline.generate(model, photo, poses[0], steps=1, seed=3))
+    assert torch.equal(pipeline.generate(model, photo, poses[0], SamplingSettings(steps=1, seed=3)),
+                       pipeline.generate(model, photo, poses[0], SamplingSettings(steps=1, seed=3)))
 
 
 # --- network and files -------------------------------------------------------------------------
@@ -674,7 +678,7 @@ def test_load_encode_sample_use_no_network_and_write_no_files(model_file, tmp_pa
     watched = [tmp_path, model_file.parent]
     before = [_files(root) for root in watched]
     model = load_model(model_file)
-    images = pipeline.generate(model, source_photo(), [standing_pose()], steps=1)
+    images = pipeline.generate(model, source_photo(), [standing_pose()], SamplingSettings(steps=1))
     assert_images(images, 1)
     assert [_files(root) for root in watched] == before
     assert no_network == []

@@ -10,7 +10,7 @@ import torch
 
 from benchmarks import bench_memory, bench_sampler, common
 from benchmarks import official_baseline as off
-from pidm_core import checkpoint, guidance, pipeline
+from pidm_core import checkpoint, guidance, pipeline, samplers
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork, repeat_texture
 
@@ -75,7 +75,7 @@ def test_baseline_ddim_equals_our_ddim(tiny, prediction):
     network = copy.copy(network)
     network.config = dataclasses.replace(network.config, prediction=prediction)
     x_T = bench_sampler._x_T((2, 3, S, S), 5, "cpu")
-    ours = pipeline.generate_from_tensors(network, source, pose, steps=2, sampler="ddim", seed=5)
+    ours = pipeline.generate_from_tensors(network, source, pose, samplers.SamplingSettings(steps=2, sampler="ddim", seed=5))
     baseline = off.official_ddim_sample(network, source, pose, x_T, steps=2)
     assert (ours - baseline).abs().max() < 1e-4
 

@@ -14,6 +14,7 @@ Tests marked ``gpu`` run the same paths on a real CUDA device (``scripts/gpu_che
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -31,6 +32,7 @@ import pidm_core.train as train_module
 from pidm_core import checkpoint, diffusion, memory, pipeline
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
+from pidm_core.samplers import SamplingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
@@ -119,14 +121,15 @@ def _sample(network, device, *, sampler="ddim", guidance_mode="official", appear
     source = torch.rand(1, 3, s, s).mul(2).sub(1).to(device)
     pose = torch.rand(batch, 20, s, s).to(device)
     texture, null = pipeline.encode_texture_pair(network, source.expand(batch, -1, -1, -1))
-    options = {}
+    inputs = {}
     if img2img:
-        options.update(init=torch.rand(batch, 3, s, s).to(device), denoise=0.6)
+        inputs.update(init=torch.rand(batch, 3, s, s).to(device))
     if masked:
-        options.update(mask=torch.ones(batch, 1, s, s).to(device), reference=torch.zeros(batch, 3, s, s).to(device))
-    out = pipeline.sample_tensors(network, texture, null, pose.to(dtype), steps=3, sampler=sampler,
-                                  guidance_mode=guidance_mode, appearance_scale=appearance_scale, seed=[1, 2][:batch],
-                                  callback=lambda info: int(info["t"]), **options)
+        inputs.update(mask=torch.ones(batch, 1, s, s).to(device), reference=torch.zeros(batch, 3, s, s).to(device))
+    settings = SamplingSettings(steps=3, sampler=sampler, guidance=guidance_mode, appearance_scale=appearance_scale,
+                                denoise=0.6 if img2img else 1.0)
+    out = pipeline.sample_tensors(network, texture, null, pose.to(dtype), settings, seeds=[1, 2][:batch],
+                                  callback=lambda info: int(info["t"]), **inputs)
     assert out.shape == (batch, 3, s, s) and out.device.type == torch.device(device).type
     return out
 
@@ -194,7 +197,8 @@ def cpu_training_state(tmp_path):
 def _resume_on_device(out: Path, monkeypatch) -> DeviceAudit:
     monkeypatch.setattr(train_module, "_device", lambda local_rank: DEVICE)
     full_grid = pipeline.generate_from_tensors  # the sample grid's 25 steps, cut to 3 (the audit is slow)
-    monkeypatch.setattr(pipeline, "generate_from_tensors", lambda *a, **k: full_grid(*a, **{**k, "steps": 3}))
+    monkeypatch.setattr(pipeline, "generate_from_tensors", lambda network, source, pose, settings, **k: full_grid(
+        network, source, pose, dataclasses.replace(settings, steps=3), **k))
     with warnings.catch_warnings(), DeviceAudit() as audit:
         warnings.simplefilter("ignore")  # copying the CPU state into meta parameters warns per tensor
         result = train_module.train(_train_options(out, steps=2, sample_every=2), log=lambda *_: None)
@@ -269,7 +273,8 @@ def test_memory_estimate_bounds_the_measured_peak(config_name, batch, guidance_m
     source = torch.rand(1, 3, s, s).mul(2).sub(1).expand(batch, -1, -1, -1)
     pose = torch.rand(batch, 20, s, s)
     with torch.no_grad(), LiveBytes() as measured:
-        pipeline.generate_from_tensors(network, source, pose, steps=2, sampler="ddim", seed=0, guidance=guidance_mode)
+        pipeline.generate_from_tensors(network, source, pose, SamplingSettings(steps=2, sampler="ddim",
+                                                                               guidance=guidance_mode))
     assert measured.live == 0  # every storage was accounted for and released
     estimate = memory.sampling_memory_bytes(config, batch, memory.guidance_rows(guidance_mode, 2.0), dtype)
     assert measured.peak <= estimate <= 2 * measured.peak, (estimate, measured.peak)
@@ -366,8 +371,9 @@ def test_the_node_flow_on_the_device_images_in_images_out(host, tiny_file, monke
     photo = torch.rand(1, 32, 24, 3)
     with DeviceAudit() as audit:
         texture = pipeline.encode_source(model, photo, mask=torch.ones(1, 32, 24))
-        images = pipeline.sample(model, texture, [standing_pose(), standing_pose(dx=2)], steps=3, sampler="ddpm",
-                                 init_image=photo, denoise=0.7, appearance_mask=torch.ones(1, 32, 24))
+        images = pipeline.sample(model, texture, [standing_pose(), standing_pose(dx=2)],
+                                 SamplingSettings(steps=3, sampler="ddpm", denoise=0.7), init_image=photo,
+                                 appearance_mask=torch.ones(1, 32, 24))
     audit.assert_clean()
     assert images.shape == (2, 32, 24, 3) and images.device.type == "meta"
 
@@ -523,7 +529,7 @@ def test_gpu_memory_estimate_bounds_the_allocated_peak(dtype, batch):
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
-    pipeline.generate_from_tensors(network, source, pose, steps=2, sampler="ddim", seed=0)
+    pipeline.generate_from_tensors(network, source, pose, SamplingSettings(steps=2, sampler="ddim"))
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - before
     estimate = memory.sampling_memory_bytes(config, batch, 2, dtype)

@@ -20,6 +20,7 @@ from pidm_core.config import get_config
 from pidm_core.data.deepfashion import DeepFashionPairs
 from pidm_core.evaluate import evaluate, main, psnr_score, shard_indices, ssim_score, ssim_window
 from pidm_core.network import PIDMNetwork
+from pidm_core.samplers import SamplingSettings
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "deepfashion_tiny"
@@ -126,8 +127,8 @@ def tiny_model_file(tmp_path_factory):
 def test_evaluate_fixture_with_baselines_and_grid(tmp_path):
     pairs = DeepFashionPairs(FIXTURE, split="test", size=32)
     grid = tmp_path / "grid.png"
-    result = evaluate(tiny_network(), pairs, count=2, steps=2, batch_size=2, baselines=True, grid_path=grid,
-                      log=lambda _: None)
+    result = evaluate(tiny_network(), pairs, SamplingSettings(steps=2, sampler="ddim"), count=2, batch_size=2,
+                      baselines=True, grid_path=grid, log=lambda _: None)
     assert result["count"] == 2 and [r["index"] for r in result["per_pair"]] == [0, 1]
     for summary in (result["metrics"], *result["baselines"].values()):
         assert math.isfinite(summary["ssim"]) and math.isfinite(summary["psnr"])

@@ -25,22 +25,13 @@ from pidm_core.pose.keypoints import MAX_CANVAS_SIDE, Pose
 from pidm_core.pose.render import (check_render_budget, pose_map_grid, render_pose_map, render_request_bytes,
                                    render_skeleton_image)
 from tests.capped import run_capped
+from tests.poses import standing_pose
 
 SECRET = "TOPSECRET-4b1d"
 
 
-def _standing(width: int = 48, height: int = 64) -> Pose:
-    u, v = width / 48, height / 64
-    cx = width / 2
-    joints = [(cx, 8), (cx, 16), (cx - 8 * u, 16), (cx - 10 * u, 26), (cx - 11 * u, 36), (cx + 8 * u, 16),
-              (cx + 10 * u, 26), (cx + 11 * u, 36), (cx - 5 * u, 36), (cx - 5 * u, 48), (cx - 5 * u, 60),
-              (cx + 5 * u, 36), (cx + 5 * u, 48), (cx + 5 * u, 60), (cx - 2 * u, 7), (cx + 2 * u, 7),
-              (cx - 4 * u, 8), (cx + 4 * u, 8)]
-    return Pose(np.array([(x, y * v, 1.0) for x, y in joints], np.float32), width, height)
-
-
 def _frame(**changes) -> dict:
-    return {**pose_keypoint_from_poses([_standing()])[0], **changes}
+    return {**pose_keypoint_from_poses([standing_pose()])[0], **changes}
 
 
 def _npy_header(shape: tuple, dtype: str = "<f4") -> bytes:
@@ -166,7 +157,7 @@ def test_frame_people_and_joint_counts_are_bounded():
 
 
 def test_csv_with_more_rows_than_the_frame_limit(tmp_path):
-    row = formats.deepfashion_csv_row("x", _standing())
+    row = formats.deepfashion_csv_row("x", standing_pose())
     path = tmp_path / "many.csv"
     path.write_text("\n".join(row.replace("x:", f"x{i}:", 1) for i in range(MAX_FRAMES + 1)))
     with pytest.raises(ValueError, match=f"more than {MAX_FRAMES} rows"):
@@ -218,7 +209,7 @@ def test_canvas_from_callers_and_pose_objects_is_validated(tmp_path):
 
 @pytest.mark.parametrize("far", [3e9, -3e9, 1e30, 3.0e38])
 def test_joint_far_off_the_canvas_is_clipped_not_a_cv2_error(far):
-    keypoints = _standing().keypoints.copy()
+    keypoints = standing_pose().keypoints.copy()
     keypoints[4, 0] = far  # the right wrist, far along x: the forearm runs off the canvas
     pose_map = render_pose_map(keypoints, 64, 48)
     skeleton = render_skeleton_image(keypoints, 64, 48)
@@ -232,7 +223,7 @@ def test_joint_far_off_the_canvas_is_clipped_not_a_cv2_error(far):
 @pytest.mark.parametrize("slope", [0.0, 0.5, -1.0])
 def test_far_joint_keeps_its_limb_direction(slope):
     # A wrist 3e9 px away draws the forearm from the elbow along the line towards it, to the edge.
-    keypoints = _standing().keypoints.copy()
+    keypoints = standing_pose().keypoints.copy()
     elbow = keypoints[3, :2].astype(np.float64)
     direction = np.array([1.0, slope]) / math.hypot(1.0, slope)
     keypoints[4, :2] = elbow + 3e9 * direction
@@ -278,9 +269,9 @@ def test_budget_estimate_covers_what_a_large_render_really_takes():
         from pidm_core.pose.keypoints import Pose
         from pidm_core.pose.geometry import fit_to_canvas
         from pidm_core.pose.render import pose_map_grid, pose_map_grid_size, render_skeleton_image
-        from tests.test_hostile_requests import _standing
+        from tests.poses import standing_pose
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        pose = fit_to_canvas(_standing(), 4096, 4096)
+        pose = fit_to_canvas(standing_pose(), 4096, 4096)
         skeletons = torch.empty((1, 4096, 4096, 3))
         grids = torch.empty((1, *pose_map_grid_size(4096, 4096), 3))
         skeletons[0].copy_(torch.from_numpy(render_skeleton_image(pose.keypoints, 4096, 4096))).div_(255)
@@ -293,7 +284,7 @@ def test_budget_estimate_covers_what_a_large_render_really_takes():
 
 
 def test_grid_tiles_are_the_canvas_when_small_and_capped_when_large():
-    pose = _standing()
+    pose = standing_pose()
     grid = pose_map_grid(pose.keypoints, 64, 48)
     channels = (render_pose_map(pose.keypoints, 64, 48) * 255.0 + 0.5).astype(np.uint8)
     assert grid.shape == (4 * 64, 5 * 48)

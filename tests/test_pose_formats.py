@@ -1,6 +1,7 @@
 """Pose formats: POSE_KEYPOINT, OpenPose JSON (COCO-18 / BODY_25), PIDM .txt, GFLA .csv, numpy."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from pidm_core.pose import (
     save_pose_file,
     write_deepfashion_csv,
 )
+
+from pidm_core.pose import formats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pose_maps_official_256.npz"
 
@@ -292,3 +295,78 @@ def test_sequence_folder_in_natural_order(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no pose files"):
         load_pose_sequence(tmp_path / "empty")
+
+
+# --- the format table ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", formats.POSE_FORMATS, ids=lambda kind: kind.suffix)
+def test_every_format_reads_back_what_it_writes(tmp_path, kind):
+    # the joints every format keeps: .txt and .csv stretch to 176x256, .csv rounds to whole pixels,
+    # COCO-17 has no neck (rebuilt from the shoulders)
+    poses = [standing_pose(176, 256)] if kind.suffix == ".txt" else [standing_pose(176, 256), standing_pose(176, 256, (3,))]
+    path = tmp_path / f"poses{kind.suffix}"
+    save_pose_file(path, poses)
+    assert formats.pose_format(path) is kind
+    read = load_pose_file(path, canvas_size=(176, 256))
+    assert len(read) == len(poses)
+    kept = [j for j in range(18) if not (kind.suffix == ".coco.json" and j == 1)]
+    for before, after in zip(poses, read):
+        assert (after.width, after.height) == (176, 256)
+        np.testing.assert_array_equal(after.present[kept], before.present[kept])
+        np.testing.assert_allclose(after.xy[kept], before.xy[kept], atol=0.5 if kind.suffix == ".csv" else 1e-3)
+
+
+def coco_file(tmp_path, images, annotations, name="people.coco.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1}]}))
+    return path
+
+
+def coco_keypoints(pose: Pose, visibility: int = 2) -> list:
+    """COCO-17 [x, y, v] * 17 of a pose; missing joints (0, 0, 0)."""
+    rows = [[*pose.xy[i], visibility] if pose.present[i] else [0, 0, 0] for i in formats.COCO18_TO_COCO17]
+    return [float(v) for row in rows for v in row]
+
+
+def test_coco_keypoints_file_reaches_coco18(tmp_path):
+    small, big = standing_pose(640, 480), Pose(standing_pose(640, 480).keypoints * (2, 2, 1), 640, 480)
+    path = coco_file(tmp_path, [{"id": 7, "width": 640, "height": 480}, {"id": "b", "width": 640, "height": 480}], [
+        {"image_id": "b", "keypoints": coco_keypoints(small, visibility=1)},  # labelled but hidden: present
+        {"image_id": 7, "keypoints": coco_keypoints(small)},
+        {"image_id": 7, "keypoints": coco_keypoints(big)},
+    ])
+    first, second = load_pose_file(path, person_index="largest")
+    body = [j for j in range(18) if j != 1]  # COCO-17 has no neck
+    np.testing.assert_allclose(first.xy[body], big.xy[body])  # images in file order
+    np.testing.assert_allclose(second.xy[body], small.xy[body])
+    # the neck is the midpoint of the shoulders, as coco18_from_coco17 makes it
+    np.testing.assert_allclose(first.xy[1], (big.xy[2] + big.xy[5]) / 2)
+    assert not first.present[4] and not first.present[17]  # missing (visibility 0) stays missing
+    assert load_pose_file(path, person_index=0)[0].bbox_area() < first.bbox_area()
+
+
+def test_coco_keypoints_errors_name_the_image_or_annotation(tmp_path):
+    image = {"id": 1, "width": 64, "height": 64}
+    pose = standing_pose(64, 64)
+    cases = [
+        ({"images": [image]}, "expected a COCO keypoints dict with 'images' and 'annotations' lists"),
+        ({"images": [image], "annotations": [{"image_id": 2, "keypoints": coco_keypoints(pose)}]},
+         "annotation 1 of 1: its 'image_id' names no image of the file"),
+        ({"images": [image], "annotations": [{"image_id": 1, "keypoints": [1.0] * 54}]},
+         "annotation 1 of 1: 'keypoints' must be a list of 51 numbers"),
+        ({"images": [image, image], "annotations": []}, "image 2 of 2: its id 1 is given to an earlier image too"),
+        ({"images": [{"id": [1]}], "annotations": []}, "image 1 of 1: 'id' must be a number or a name, got list"),
+        ({"images": [image], "annotations": []}, "frame 1 of 1 has no people"),
+    ]
+    for number, (data, message) in enumerate(cases):
+        path = tmp_path / f"bad{number}.coco.json"
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_pose_file(path)
+
+
+def test_unknown_suffix_lists_the_table(tmp_path):
+    with pytest.raises(ValueError, match=r"unsupported pose file type '\.yaml'; expected one of \.json, \.coco\.json, "
+                                         r"\.txt, \.csv, \.npy"):
+        formats.pose_format(tmp_path / "pose.yaml")

@@ -1,16 +1,26 @@
 """Diffusion maths, samplers and guidance on analytic denoisers and a tiny network."""
 
 
+import argparse
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from pidm_core import diffusion, guidance, samplers
+from pidm_core import diffusion, guidance, pipeline, samplers
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
-from pidm_core.pipeline import generate_from_tensors, sampling_timesteps
+from pidm_core.pipeline import generate_from_tensors
+from pidm_core.samplers import SamplingSettings
 
 SCHEDULE = diffusion.linear_schedule()
+
+
+def sampling_timesteps(schedule, name, steps):
+    return samplers.get_sampler(name).timesteps(schedule, steps)
 
 
 def test_linear_schedule_matches_official_numbers():
@@ -60,7 +70,7 @@ def test_samplers_recover_a_point_mass(name):
     noise = samplers.BatchNoise([1, 2])
     x = noise(target)
     ts = diffusion.official_timesteps(20)[::-1]
-    out = samplers.get_sampler(name)(_point_mass_denoiser(target), x, ts, schedule=SCHEDULE, noise=noise)
+    out = samplers.get_sampler(name).loop(_point_mass_denoiser(target), x, ts, schedule=SCHEDULE, noise=noise)
     assert (out - target).abs().max() < 1e-3
 
 
@@ -72,7 +82,7 @@ def test_samplers_reproduce_a_gaussian(name, steps):
     x = torch.randn(1, n, 1, 1, generator=torch.Generator().manual_seed(0))
     ts = sampling_timesteps(SCHEDULE, name, steps)
     options = {"clip_x0": False} if name == "ddpm" else {}  # this Gaussian has mass beyond ±1
-    out = samplers.get_sampler(name)(_gaussian_denoiser(mu, s), x, ts, schedule=SCHEDULE, noise=noise, **options)
+    out = samplers.get_sampler(name).loop(_gaussian_denoiser(mu, s), x, ts, schedule=SCHEDULE, noise=noise, **options)
     assert out.mean().item() == pytest.approx(mu, abs=0.03)
     assert out.std().item() == pytest.approx(s, abs=0.03)
 
@@ -198,6 +208,10 @@ def test_unknown_modes_are_named():
         samplers.get_sampler("euler")
 
 
+def ddim_3_steps(seed: int) -> SamplingSettings:
+    return SamplingSettings(steps=3, sampler="ddim", seed=seed)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
@@ -228,17 +242,17 @@ def test_shared_prefix_equals_one_input_per_row(tiny, dtype):
 def test_seeds_reproducible_and_different(tiny):
     src = torch.rand(1, 3, 32, 32) * 2 - 1
     pose = torch.rand(1, 20, 32, 32)
-    a = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
-    b = generate_from_tensors(tiny, src, pose, steps=3, seed=1)
-    c = generate_from_tensors(tiny, src, pose, steps=3, seed=2)
+    a = generate_from_tensors(tiny, src, pose, ddim_3_steps(1))
+    b = generate_from_tensors(tiny, src, pose, ddim_3_steps(1))
+    c = generate_from_tensors(tiny, src, pose, ddim_3_steps(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
 def test_batch_position_does_not_change_result(tiny):
     src = torch.rand(2, 3, 32, 32) * 2 - 1
     pose = torch.rand(2, 20, 32, 32)
-    both = generate_from_tensors(tiny, src, pose, steps=3, seed=4)
-    second = generate_from_tensors(tiny, src[1:], pose[1:], steps=3, seed=4)
+    both = generate_from_tensors(tiny, src, pose, ddim_3_steps(4))
+    second = generate_from_tensors(tiny, src[1:], pose[1:], ddim_3_steps(4))
     assert (both[1:] - second).abs().max() < 1e-5 * second.abs().max()
 
 
@@ -247,8 +261,103 @@ def test_bf16_close_to_fp32(tiny):
 
     src = torch.rand(1, 3, 32, 32) * 2 - 1
     pose = torch.rand(1, 20, 32, 32)
-    ref = generate_from_tensors(tiny, src, pose, steps=3, seed=0)
-    low = generate_from_tensors(copy.deepcopy(tiny).to(torch.bfloat16), src, pose, steps=3, seed=0)
+    ref = generate_from_tensors(tiny, src, pose, ddim_3_steps(0))
+    low = generate_from_tensors(copy.deepcopy(tiny).to(torch.bfloat16), src, pose, ddim_3_steps(0))
     assert low.dtype == torch.float32
     # an untrained net amplifies values (x̂_0 is not clipped), so compare relative to their size
     assert (ref - low).abs().max() < 0.05 * ref.abs().max()
+
+
+# --- one settings object: the same outputs as the keyword options before it --------------------
+
+REFERENCE = Path(__file__).parent / "fixtures" / "sampling_reference.safetensors"
+
+
+def _reference_network(prediction: str) -> PIDMNetwork:
+    torch.manual_seed(0)
+    network = PIDMNetwork(dataclasses.replace(get_config("tiny_32"), prediction=prediction)).eval()
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.normal_(0, 0.05)
+    return network
+
+
+def _reference_cases():
+    g = torch.Generator().manual_seed(15)
+    source = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    pose = torch.rand(2, 20, 32, 32, generator=g)
+    init = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    mask = (torch.rand(2, 1, 32, 32, generator=g) > 0.5).float()
+    for prediction in ("eps", "v"):  # v: the conversion to ε, once per sampler
+        network = _reference_network(prediction)
+        texture, null = pipeline.encode_texture_pair(network, source)
+
+        def run(settings, **inputs):
+            return pipeline.sample_tensors(network, texture, null, pose, settings, seeds=[4, 5], **inputs)
+
+        for sampler in samplers.SAMPLERS:
+            for mode in guidance.GUIDANCE_MODES if prediction == "eps" else ("official",):
+                yield f"{prediction}/{sampler}/{mode}", run(SamplingSettings(steps=3, sampler=sampler, guidance=mode,
+                                                                             appearance_scale=2.5, pose_scale=1.5))
+        if prediction == "eps":
+            settings = SamplingSettings(steps=3, sampler="ddpm", appearance_scale=2.5, pose_scale=1.5)
+            yield "eps/ddpm/official/img2img", run(dataclasses.replace(settings, denoise=0.7), init=init)
+            yield "eps/ddpm/official/mask", run(settings, mask=mask, reference=init)
+            yield "eps/ddim/eta", run(SamplingSettings(steps=3, sampler="ddim", eta=0.5))
+
+
+def test_outputs_match_the_reference_from_before_the_settings_object():
+    reference = load_file(REFERENCE)
+    seen = set()
+    for key, out in _reference_cases():
+        pooled = torch.nn.functional.avg_pool2d(out, 4)
+        expected = reference[key]
+        assert (pooled - expected).abs().max() <= 1e-5 * expected.abs().max(), key
+        seen.add(key)
+    assert seen == set(reference)
+
+
+# --- settings: validation, one home for defaults, choices and help ------------------------------
+
+
+def test_settings_name_the_bad_option():
+    with pytest.raises(ValueError, match="sampler must be one of ddim, ddpm, dpmpp_2m; got 'euler'"):
+        SamplingSettings(sampler="euler")
+    with pytest.raises(ValueError, match="guidance must be one of official, disentangled; got 'cfg'"):
+        SamplingSettings(guidance="cfg")
+    with pytest.raises(ValueError, match="steps must be between 1 and 1000, got 0"):
+        SamplingSettings(steps=0)
+    with pytest.raises(ValueError, match="steps must be a int, got 2.5"):
+        SamplingSettings(steps=2.5)
+    with pytest.raises(ValueError, match="seed must be a int, got True"):
+        SamplingSettings(seed=True)
+    with pytest.raises(ValueError, match="denoise must be in \\[0, 1\\], got 1.5"):
+        SamplingSettings(denoise=1.5)
+    for name in ("appearance_scale", "pose_scale", "eta"):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number within ±100, got nan"):
+            SamplingSettings(**{name: float("nan")})
+
+
+def test_every_sampler_record_is_complete():
+    fields = {f.name for f in dataclasses.fields(SamplingSettings)}
+    for name, record in samplers.SAMPLERS.items():
+        assert record.name == name and record.description
+        assert set(record.options) <= fields, name
+        steps = record.timesteps(SCHEDULE, 10)
+        assert steps == sorted(steps, reverse=True) and steps[-1] == 0, name
+        assert record.timesteps(SCHEDULE, 10, 0.5) == steps[len(steps) - 5:]
+        assert f"{name}: {record.description}" in samplers.setting_help("sampler")
+    assert SamplingSettings(sampler="ddim", eta=0.3).sampler_options() == {"eta": 0.3}
+    assert SamplingSettings(sampler="ddpm", eta=0.3).sampler_options() == {}
+
+
+def test_command_line_flags_come_from_the_settings():
+    parser = argparse.ArgumentParser()
+    samplers.add_settings_arguments(parser, skip=("denoise",))
+    assert samplers.settings_from_args(parser.parse_args([])) == SamplingSettings()
+    args = parser.parse_args(["--sampler", "ddim", "--steps", "7", "--appearance-scale", "1.5", "--eta", "0.2"])
+    assert samplers.settings_from_args(args) == SamplingSettings(sampler="ddim", steps=7, appearance_scale=1.5, eta=0.2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--denoise", "0.5"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--sampler", "euler"])

@@ -2,13 +2,9 @@
 
 ``scripts/setup_env.sh`` unpacks two hosts into the cache directory (never into this repo:
 ComfyUI is GPL-3): ComfyUI 0.3.75 (V3 node API) and a March-2024 ComfyUI (V1 only). Each
-fixture starts one on a free port, in a temporary tree of its own::
-
-    <tmp>/custom_nodes/ComfyUI-PIDM -> <repo root>
-    <tmp>/models/pidm/               (the pack's model folder, via extra.yaml)
-    <tmp>/input, output, temp, user/
-
-and yields a :class:`ComfyClient` that talks to it over HTTP and the websocket, the way
+fixture starts one on a free port, in a temporary tree of its own, with the launcher the demo
+uses too (``scripts/comfy_launcher.py``), and yields a :class:`ComfyClient` that talks to it over
+HTTP and the websocket, the way
 ComfyUI's own ``tests/execution`` suite drives a live server. The server runs for the whole
 session and is stopped at the end (terminate, then kill).
 
@@ -17,13 +13,11 @@ Overrides: PIDM_COMFYUI / PIDM_COMFYUI_V1 (host directories), PIDM_CACHE, PIDM_H
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import time
 import uuid
@@ -32,26 +26,25 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PACK_NAME = "ComfyUI-PIDM"
-CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
-HOSTS = {
-    "v3": Path(os.environ.get("PIDM_COMFYUI", CACHE / "comfyui-0.3.75")),
-    "v1": Path(os.environ.get("PIDM_COMFYUI_V1", CACHE / "comfyui-v1")),
-}
-# ~7 s on an idle 2-core machine; much longer when other jobs load the CPU.
-START_TIMEOUT_S = float(os.environ.get("PIDM_HOST_START_TIMEOUT", "300"))
-LOG_TAIL_CHARS = 6000
+
+def _load_launcher():
+    # by path, as the other tests load scripts/: the repository root is not a package
+    path = Path(__file__).resolve().parents[2] / "scripts" / "comfy_launcher.py"
+    spec = importlib.util.spec_from_file_location("pidm_comfy_launcher", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look classes up by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+launcher = _load_launcher()
+REPO_ROOT = launcher.REPO_ROOT
+PACK_NAME = launcher.PACK_NAME
+HOSTS = launcher.HOSTS
 
 # websocket binary frame event types (ComfyUI server.BinaryEventTypes)
 PREVIEW_IMAGE = 1
 PREVIEW_IMAGE_WITH_METADATA = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -133,6 +126,26 @@ class ComfyClient:
     def queue(self) -> dict:
         return self.get("/queue").json()
 
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak since start) of the server process, in kB."""
+        fields = {}
+        for line in Path(f"/proc/{self.server.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0])
+        return fields
+
+    def node_error(self, graph: dict, node_type: str, *texts: str) -> dict:
+        """Run a graph that must fail in ``node_type`` with every one of ``texts`` in the UI message;
+        the server must live on."""
+        result = self.run(graph, timeout=180)
+        assert result.error is not None, f"expected an error from {node_type}\n{self.server.log_tail()}"
+        assert result.error["node_type"] == node_type, result.error
+        for text in texts:
+            assert text in result.error["exception_message"], result.error["exception_message"]
+        assert self.server.alive(), self.server.log_tail()
+        return result.error
+
     # --- websocket --------------------------------------------------------------------------
     def wait(self, prompt_id: str, timeout: float = 120.0, on_message=None) -> RunResult:
         """Collect this prompt's messages until the server says it is done with it.
@@ -205,81 +218,18 @@ class PromptRejected(Exception):
         self.body = body
 
 
-class ComfyServer:
-    """One ComfyUI process in its own temporary tree."""
+class ComfyServer(launcher.ComfyProcess):
+    """One ComfyUI process in its own temporary tree; a failed start fails the test with the log's tail."""
 
     def __init__(self, host_dir: Path, root: Path, api: str):
-        self.host_dir = host_dir
-        self.root = root
-        self.api = api
-        self.port = _free_port()
-        self.dirs = {name: root / name for name in ("custom_nodes", "models", "input", "output", "temp", "user")}
-        self.models_pidm = self.dirs["models"] / "pidm"
-        self.log_path = root / "server.log"
-        self.process: subprocess.Popen | None = None
+        super().__init__(host_dir, root, api=api, label="pidm_tests")
 
     def start(self) -> None:
-        for path in self.dirs.values():
-            path.mkdir(parents=True, exist_ok=True)
-        self.models_pidm.mkdir(exist_ok=True)
-        (self.dirs["custom_nodes"] / PACK_NAME).symlink_to(REPO_ROOT, target_is_directory=True)
-        extra = self.root / "extra.yaml"
-        extra.write_text(
-            "pidm_tests:\n"
-            f"  custom_nodes: {self.dirs['custom_nodes']}\n"
-            f"  pidm: {self.models_pidm}\n"
-        )
-        command = [
-            sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-            "--disable-auto-launch", "--extra-model-paths-config", str(extra),
-            "--input-directory", str(self.dirs["input"]), "--output-directory", str(self.dirs["output"]),
-            "--temp-directory", str(self.dirs["temp"]),
-        ]
-        if self.api == "v3":  # options the 2024 host does not know
-            command += ["--user-directory", str(self.dirs["user"]), "--database-url", "sqlite:///:memory:",
-                        "--disable-api-nodes"]  # paid cloud nodes: slow to import, and they would go online
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=self.host_dir, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        import requests
-
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"ComfyUI ({self.host_dir}) exited with code {self.process.returncode} while "
-                            f"starting\n{self.log_tail()}", pytrace=False)
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/object_info", timeout=10).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        pytest.fail(f"ComfyUI ({self.host_dir}) did not answer /object_info within {START_TIMEOUT_S}s\n"
-                    f"{self.log_tail()}", pytrace=False)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        return f"--- server log tail ({self.log_path}) ---\n" + self.log()[-chars:]
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+            self.prepare()
+            super().start()
+        except launcher.LaunchError as error:
+            pytest.fail(str(error), pytrace=False)
 
 
 def _require_host(api: str) -> Path:

@@ -20,9 +20,9 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.poses import standing_pose
 from tests.tiny_model import save_tiny_model
 from pidm_core.pose.formats import pose_keypoint_from_poses
-from pidm_core.pose.keypoints import Pose
 
 pytestmark = pytest.mark.host
 
@@ -31,16 +31,6 @@ MODEL = "bad_inputs_tiny.safetensors"
 SOURCE_W, SOURCE_H = 24, 32
 ALLOWED_DIRS = ("input", "output", "temp", "models", "user")  # where ComfyUI and the pack may write
 SKIPPED_PARTS = {".git", "__pycache__", ".pytest_cache"}
-
-
-def _standing_pose(width: int, height: int) -> Pose:
-    u, v = width / 48, height / 64
-    cx = width / 2
-    joints = [(cx, 8), (cx, 16), (cx - 8 * u, 16), (cx - 10 * u, 26), (cx - 11 * u, 36), (cx + 8 * u, 16),
-              (cx + 10 * u, 26), (cx + 11 * u, 36), (cx - 5 * u, 36), (cx - 5 * u, 48), (cx - 5 * u, 60),
-              (cx + 5 * u, 36), (cx + 5 * u, 48), (cx + 5 * u, 60), (cx - 2 * u, 7), (cx + 2 * u, 7),
-              (cx - 4 * u, 8), (cx + 4 * u, 8)]
-    return Pose(np.array([(x, y * v, 1.0) for x, y in joints], np.float32), width, height)
 
 
 class Trap:
@@ -90,7 +80,7 @@ def bad(comfy):
     Image.new("RGB", (96, 96), (0, 0, 0)).save(inputs / "bad_black.png")
     Image.new("RGB", (1, 1), (128, 128, 128)).save(inputs / "bad_1x1.png")
 
-    good = pose_keypoint_from_poses([_standing_pose(SOURCE_W, SOURCE_H)])
+    good = pose_keypoint_from_poses([standing_pose(SOURCE_W, SOURCE_H)])
     files = {
         "bad_good.json": good,
         "bad_three.json": good * 3,
@@ -140,17 +130,6 @@ def _sampler_graph(model: str = MODEL, photo: str = "bad_source.png", poses: str
     return graph
 
 
-def _node_error(client, graph: dict, node_type: str, *texts: str) -> dict:
-    """Run a graph that must fail in ``node_type`` with every one of ``texts`` in the UI message."""
-    result = client.run(graph, timeout=180)
-    assert result.error is not None, f"expected an error from {node_type}\n{client.server.log_tail()}"
-    assert result.error["node_type"] == node_type, result.error
-    for text in texts:
-        assert text in result.error["exception_message"], result.error["exception_message"]
-    assert client.server.alive(), client.server.log_tail()
-    return result.error
-
-
 def _run_ok(client, graph: dict):
     result = client.run(graph, timeout=180)
     assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
@@ -171,14 +150,14 @@ def test_no_person_in_a_black_photo_then_a_good_prompt(bad):
             "allow_download": False}},
         "show": {"class_type": "PreviewImage", "inputs": {"images": ["detect", 1]}},
     }
-    _node_error(client, graph, "PIDMPoseFromImage", "no person found in image 1 of 1", "POSE_KEYPOINT")
+    client.node_error(graph, "PIDMPoseFromImage", "no person found in image 1 of 1", "POSE_KEYPOINT")
     images = _run_ok(client, _sampler_graph())
     assert [image.size for image in images] == [(SOURCE_W, SOURCE_H)]
 
 
 def test_1x1_source_photo(bad):
     client, _ = bad
-    _node_error(client, _sampler_graph(photo="bad_1x1.png"), "PIDMEncodeTexture",
+    client.node_error(_sampler_graph(photo="bad_1x1.png"), "PIDMEncodeTexture",
                 "source image is 1x1 pixels; it must be at least 8x8")
 
 
@@ -210,7 +189,7 @@ def test_mask_batch_against_image_batch(bad, which):
     graph = _sampler_graph(sources=2)
     graph[node]["inputs"][name] = _add_mask(graph, masks=3)
     of = "source images" if which == "person" else "output images"
-    _node_error(client, graph, node_type, f"{called} has 3 masks for 2 {of}: give 1 mask (used for every image) or 2")
+    client.node_error(graph, node_type, f"{called} has 3 masks for 2 {of}: give 1 mask (used for every image) or 2")
     for masks in (1, 2):  # one mask for all, or one per image: the next prompts run
         graph = _sampler_graph(sources=2)
         graph[node]["inputs"][name] = _add_mask(graph, masks=masks)
@@ -223,7 +202,7 @@ def test_nan_mask_names_the_mask(bad, which):
     node, name, node_type, called = MASK_INPUTS[which]
     graph = _sampler_graph()
     graph[node]["inputs"][name] = _add_mask(graph, value="nan")  # (-inf is below SolidMask's min: refused)
-    error = _node_error(client, graph, node_type, f"{called} contains NaN or infinite values (mask 1 of 1)")
+    error = client.node_error(graph, node_type, f"{called} contains NaN or infinite values (mask 1 of 1)")
     assert "guidance" not in error["exception_message"] and "model file" not in error["exception_message"]
     graph[node]["inputs"][name] = _add_mask(graph, value=0.5)
     assert len(_run_ok(client, graph)) == 1
@@ -241,7 +220,7 @@ def test_nan_mask_names_the_mask(bad, which):
 ])
 def test_broken_model_files(bad, model, message):
     client, _ = bad
-    error = _node_error(client, _sampler_graph(model=model), "PIDMLoadModel", message, model)
+    error = client.node_error(_sampler_graph(model=model), "PIDMLoadModel", message, model)
     assert error["exception_type"].endswith("CheckpointError")
     assert not (client.server.root / "pwned").exists()  # the trap's __reduce__ never ran
 
@@ -253,7 +232,7 @@ def test_mask_of_another_size(bad, which):
     graph = _sampler_graph()
     graph[node]["inputs"][name] = _add_mask(graph, value=0.5)
     graph["mask"]["inputs"].update(width=40, height=40)
-    _node_error(client, graph, node_type, f"{called} is 40x40 pixels but the source image is 24x32")
+    client.node_error(graph, node_type, f"{called} is 40x40 pixels but the source image is 24x32")
     graph["mask"]["inputs"].update(width=SOURCE_W // 2, height=SOURCE_H // 2)  # the same aspect: resized
     assert len(_run_ok(client, graph)) == 1
 
@@ -272,7 +251,7 @@ def test_texture_from_another_model(bad):
     graph = _sampler_graph()
     graph["other"] = {"class_type": "PIDMLoadModel", "inputs": {"model_name": "bad_wider.safetensors", "dtype": "fp32"}}
     graph["sample"]["inputs"]["model"] = ["other", 0]
-    _node_error(client, graph, "PIDMSampler", "texture was encoded by another model")
+    client.node_error(graph, "PIDMSampler", "texture was encoded by another model")
 
 
 # --- poses -------------------------------------------------------------------------------------
@@ -287,18 +266,18 @@ def test_texture_from_another_model(bad):
 ])
 def test_empty_and_malformed_pose_files(bad, poses, message):
     client, _ = bad
-    _node_error(client, _sampler_graph(poses=poses), "PIDMLoadPose", message)
+    client.node_error(_sampler_graph(poses=poses), "PIDMLoadPose", message)
 
 
 def test_pose_off_the_canvas(bad):
     client, _ = bad
-    _node_error(client, _sampler_graph(poses="bad_off_canvas.json"), "PIDMSampler",
+    client.node_error(_sampler_graph(poses="bad_off_canvas.json"), "PIDMSampler",
                 "target pose 1 of 1 has no joint inside its 24x32 canvas")
 
 
 def test_pose_batch_against_source_batch(bad):
     client, _ = bad
-    _node_error(client, _sampler_graph(poses="bad_three.json", sources=2), "PIDMSampler",
+    client.node_error(_sampler_graph(poses="bad_three.json", sources=2), "PIDMSampler",
                 "2 source images and 3 poses")
     assert len(_run_ok(client, _sampler_graph(poses="bad_three.json"))) == 3  # one source, three poses
 
@@ -337,7 +316,7 @@ def test_hand_written_prompt_values(bad, node, inputs, node_type, message):
     client, _ = bad
     graph = _sampler_graph()
     graph[node]["inputs"].update(inputs)
-    _node_error(client, graph, node_type, message)
+    client.node_error(graph, node_type, message)
 
 
 # --- files -------------------------------------------------------------------------------------

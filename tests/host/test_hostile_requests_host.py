@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,16 +46,6 @@ def _strict_json(text: str):
         raise ValueError(f"/history holds {constant}, which JSON.parse refuses")
 
     return json.loads(text, parse_constant=refuse)
-
-
-def _memory_kb(client) -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak since start) of the server process, in kB."""
-    fields = {}
-    for line in Path(f"/proc/{client.server.process.pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +113,6 @@ def _model_graph(model_name: str) -> dict:
     }
 
 
-def _node_error(client, graph: dict, node_type: str, *texts: str) -> dict:
-    result = client.run(graph, timeout=180)
-    assert result.error is not None, f"expected an error from {node_type}\n{client.server.log_tail()}"
-    assert result.error["node_type"] == node_type, result.error
-    for text in texts:
-        assert text in result.error["exception_message"], result.error["exception_message"]
-    assert client.server.alive(), client.server.log_tail()
-    return result.error
-
-
 def _assert_nothing_quoted(client, result_error: dict) -> None:
     assert SECRET not in json.dumps(result_error)
     assert SECRET not in client.get("/history").text
@@ -155,7 +134,7 @@ def test_load_pose_reads_nothing_outside_the_input_folder(hostile, name):
     client, outside = hostile
     file = str(outside / name.split(":", 1)[1]) if name.startswith("absolute:") else name
     expected = "is a link that leads outside" if name == "hostile_link.json" else "is not a file name inside its folder"
-    error = _node_error(client, _render_graph(file), "PIDMLoadPose", "Load Pose file", expected)
+    error = client.node_error(_render_graph(file), "PIDMLoadPose", "Load Pose file", expected)
     _assert_nothing_quoted(client, error)
     _assert_good_prompt_runs(client)
 
@@ -165,7 +144,7 @@ def test_load_pose_reads_nothing_outside_the_input_folder(hostile, name):
 def test_model_name_outside_the_models_folder_is_refused(hostile, name):
     client, outside = hostile
     model_name = str(outside / name.split(":", 1)[1]) if name.startswith("absolute:") else name
-    error = _node_error(client, _model_graph(model_name), "PIDMLoadModel", "PIDM model_name",
+    error = client.node_error(_model_graph(model_name), "PIDMLoadModel", "PIDM model_name",
                         "is not a file name inside its folder")
     _assert_nothing_quoted(client, error)
 
@@ -178,7 +157,7 @@ def test_fifo_named_like_a_pose_file_never_blocks_the_server(hostile):
     fifo = client.server.dirs["input"] / "hostile_fifo.json"
     os.mkfifo(fifo)
     try:  # opening a FIFO blocks until a writer comes: the prompt would never end
-        _node_error(client, _render_graph("hostile_fifo.json"), "PIDMLoadPose", "'hostile_fifo.json' is not a regular file")
+        client.node_error(_render_graph("hostile_fifo.json"), "PIDMLoadPose", "'hostile_fifo.json' is not a regular file")
     finally:
         fifo.unlink()
     _assert_good_prompt_runs(client)
@@ -192,7 +171,7 @@ def test_fifo_named_like_a_pose_file_never_blocks_the_server(hostile):
 ])
 def test_hostile_pose_files_are_node_errors(hostile, file, canvas, texts):
     client, _ = hostile
-    _node_error(client, _render_graph(file, canvas=canvas), "PIDMLoadPose", file, *texts)
+    client.node_error(_render_graph(file, canvas=canvas), "PIDMLoadPose", file, *texts)
     _assert_good_prompt_runs(client)
 
 
@@ -205,10 +184,10 @@ def test_hostile_pose_files_are_node_errors(hostile, file, canvas, texts):
 ])
 def test_render_pose_at_huge_sizes_is_refused_without_growing_the_server(hostile, file, width, height, shown):
     client, _ = hostile
-    before = _memory_kb(client)
-    _node_error(client, _render_graph(file, width, height), "PIDMRenderPose", shown, "would need about",
+    before = client.memory_kb()
+    client.node_error(_render_graph(file, width, height), "PIDMRenderPose", shown, "would need about",
                 "one request may use 1.0 GiB")
-    after = _memory_kb(client)
+    after = client.memory_kb()
     assert (after["VmHWM"] - before["VmRSS"]) * 1024 < GROWTH_LIMIT_BYTES, (before, after)
     assert (after["VmRSS"] - before["VmRSS"]) * 1024 < 256 << 20, (before, after)  # refused before allocating
     _assert_good_prompt_runs(client)
@@ -216,10 +195,10 @@ def test_render_pose_at_huge_sizes_is_refused_without_growing_the_server(hostile
 
 def test_render_pose_within_the_budget_runs(hostile):
     client, _ = hostile
-    before = _memory_kb(client)
+    before = client.memory_kb()
     result = client.run(_render_graph(width=2048, height=2048), timeout=300)
     assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
-    after = _memory_kb(client)
+    after = client.memory_kb()
     assert (after["VmHWM"] - before["VmRSS"]) * 1024 < GROWTH_LIMIT_BYTES, (before, after)
     (grid,) = client.output_images(result, "show")
     assert grid.size == (5 * 128, 4 * 128)  # tiles at most 128 px on the longer side
@@ -271,7 +250,7 @@ def test_hostile_editor_text_is_a_node_error_and_history_stays_strict(hostile, c
     client, _ = hostile
     frame = pose_keypoint_from_poses([_standing()])[0]
     edited = "[" * 100_000 if canvas is None else json.dumps([{**frame, **canvas}])
-    _node_error(client, _render_graph(edited_pose=edited), "PIDMPoseEditor", "edited_pose", text)
+    client.node_error(_render_graph(edited_pose=edited), "PIDMPoseEditor", "edited_pose", text)
     _strict_json(client.get("/history").text)
     _assert_good_prompt_runs(client)
 
