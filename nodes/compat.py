@@ -14,6 +14,7 @@ read it. This module imports nothing from ComfyUI unless it is there.
 from __future__ import annotations
 
 import importlib.util
+import math
 import types
 from typing import Any, Optional
 
@@ -194,6 +195,29 @@ def v1_mappings(node_classes: list[type]) -> tuple[dict, dict]:
         classes[schema.node_id] = v1_node(node_cls)
         names[schema.node_id] = schema.display_name or schema.node_id
     return classes, names
+
+
+# --- hand-written numbers ----------------------------------------------------------------------
+
+def check_numbers(node_cls: type, **values: Any) -> bool | str:
+    """A node's ``validate_inputs``: each FLOAT/INT input named is a finite number inside its widget's range.
+
+    ComfyUI 0.3.75 turns a posted "nan" into float('nan'), which passes its min/max checks, and keeps the
+    prompt in /history, where one NaN breaks every browser's JSON.parse. Refusing it here rejects the
+    prompt before it is queued. Naming an input in ``validate_inputs`` turns the host's own range check
+    off for it, so the range is checked here too. ``None`` is a linked input: it is checked when it runs."""
+    inputs = {i.id: i for i in node_cls.define_schema().inputs}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number, got {type(value).__name__}"
+        if not math.isfinite(value):
+            return f"{name} must be a finite number, got {value}"
+        low, high = getattr(inputs[name], "min", None), getattr(inputs[name], "max", None)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{name} must be between {low} and {high}, got {value}"
+    return True
 
 
 # --- socket types shared by the nodes ----------------------------------------------------------

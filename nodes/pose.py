@@ -20,7 +20,7 @@ from ..pidm_core.paths import quoted, read_bounded, resolve_inside
 from ..pidm_core.pose import detect, formats, interpolate, retarget
 from ..pidm_core.pose.geometry import fit_to_canvas
 from ..pidm_core.pose.render import check_render_budget, pose_map_grid, pose_map_grid_size, render_skeleton_image
-from .compat import PoseKeypointType, io
+from .compat import PoseKeypointType, check_numbers, io
 from .previews import pose_ui
 
 LARGEST = -1
@@ -91,6 +91,10 @@ class PIDMPoseFromImage(io.ComfyNode):
                 io.Image.Output(display_name="skeleton", tooltip="The detected skeleton drawn on black."),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, threshold=None):
+        return check_numbers(cls, threshold=threshold)
 
     @classmethod
     def execute(cls, image, backend: str, person_index: int, threshold: float, allow_download: bool) -> io.NodeOutput:

@@ -8,7 +8,7 @@ import comfy.model_management as mm
 import comfy.utils
 
 from ..pidm_core import guidance, memory, pipeline, samplers
-from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, io
+from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, check_numbers, io
 from .pose import person_input, poses_from_input
 from .previews import preview_images_ui, step_preview
 from .texture import loaded_model
@@ -64,6 +64,10 @@ class PIDMSampler(io.ComfyNode):
             outputs=[io.Image.Output(display_name="images", tooltip="One image per target pose, in the "
                                                                      "source's size.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, appearance_scale=None, pose_scale=None, denoise=None):
+        return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, denoise=denoise)
 
     @classmethod
     def execute(cls, model, texture, pose, person_index: int, init_image=None, appearance_mask=None, reference=None,
