@@ -8,6 +8,7 @@ from benchmarks import embedded_guidance
 from pidm_core import load_model
 from pidm_core.data import open_pairs
 from pidm_core.evaluate import evaluate
+from pidm_core.samplers import SamplingSettings
 
 COUNT = 8
 
@@ -21,7 +22,8 @@ def model():
 @pytest.mark.parametrize("sampler", ["ddpm", "dpmpp_2m"])
 def test_beats_copying_the_source_and_pose_only_generation(model, sampler):
     pairs = open_pairs("synthetic", model.config.image_size, split="held_out")
-    result = evaluate(model, pairs, count=COUNT, steps=25 if sampler == "ddpm" else 20, sampler=sampler, batch_size=COUNT, baselines=True,
+    settings = SamplingSettings(steps=25 if sampler == "ddpm" else 20, sampler=sampler)
+    result = evaluate(model, pairs, settings, count=COUNT, batch_size=COUNT, baselines=True,
                       lpips=False, fid=False, log=lambda _: None)
     ours = result["metrics"]
     for name, baseline in result["baselines"].items():
