@@ -33,7 +33,7 @@ NODE_TYPES = {
     "PIDMSampler": ([("model", "PIDM_MODEL"), ("texture", "PIDM_TEXTURE"), ("pose", "POSE_KEYPOINT"),
                      ("init_image", "IMAGE"), ("appearance_mask", "MASK"), ("reference", "IMAGE")],
                     ["seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale", "person_index",
-                     "denoise"], [("images", "IMAGE")]),
+                     "denoise", "frame_noise", "chunk_size"], [("images", "IMAGE")]),
     "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
 }
 # Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
@@ -75,7 +75,7 @@ def _pose_from(image):
 def _sampler(pose="pose", texture="texture", **optional):
     inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], "seed": 0, "steps": STEPS,
               "sampler": SAMPLER, "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-              "person_index": -1, "denoise": 1.0}
+              "frame_noise": "shared", "chunk_size": 0, "person_index": -1, "denoise": 1.0}
     inputs.update({name: [node, 0] for name, node in optional.items()})
     return {"class_type": "PIDMSampler", "inputs": inputs}
 
