@@ -160,3 +160,21 @@ def test_one_timestep_rows_do_not_depend_on_the_batch():
         both = network(x, pose, torch.full((3,), 400), texture)
         varied = network(x, pose, torch.tensor([400, 10, 400]), texture)
     assert torch.allclose(both[0], varied[0], atol=1e-5) and (both[1] - varied[1]).abs().max() > 1e-4
+
+
+def test_synthetic_sequence_renders_one_person_moving():
+    import numpy as np
+
+    from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET
+    from pidm_core.data.synthetic.sequence import make_sequence
+
+    sequence = make_sequence(HELD_OUT_SEED_OFFSET + 3, 4, 64)
+    again = make_sequence(HELD_OUT_SEED_OFFSET + 3, 4, 64)
+    assert len(sequence.images) == len(sequence.keypoints) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(sequence.images, again.images))  # deterministic in the seed
+    assert all(np.array_equal(sequence.images[0][:4, :4], image[:4, :4]) for image in sequence.images)  # one backdrop
+    assert not np.array_equal(sequence.images[0], sequence.images[-1])
+    moved = np.abs(sequence.keypoints[-1][:, :2] - sequence.keypoints[0][:, :2]).max()
+    assert moved > 0.5 and all(kp.shape == (18, 3) for kp in sequence.keypoints)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        make_sequence(1, 1)
