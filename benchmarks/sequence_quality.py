@@ -144,8 +144,8 @@ def animation_strip(args) -> None:
 
     model = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=checkpoint.auto_dtype_cpu())
     photo = read_image(ROOT / "assets" / "pidm_person.png")
-    start = load_pose_file(str(ROOT / "assets" / "pidm_pose_sequence.json"))[-1]
-    end = load_pose_file(str(ROOT / "assets" / "pidm_pose_arms_raised.json"))[0]
+    start = load_pose_file(str(ROOT / "assets" / "pidm_pose_arms_raised.json"))[-1]
+    end = load_pose_file(str(ROOT / "assets" / "pidm_pose_sequence.json"))[0]
     if (end.width, end.height) != (start.width, start.height):
         end = fit_to_canvas(end, start.width, start.height)
     poses = interpolate_poses(start, end, args.strip_frames)
