@@ -178,3 +178,14 @@ def test_synthetic_sequence_renders_one_person_moving():
     assert moved > 0.5 and all(kp.shape == (18, 3) for kp in sequence.keypoints)
     with pytest.raises(ValueError, match="at least 2 frames"):
         make_sequence(1, 1)
+
+
+def test_flicker_counts_only_the_change_beyond_the_true_frames():
+    import numpy as np
+
+    from benchmarks.sequence_quality import flicker
+
+    truth = [np.full((4, 4, 3), 10 + 2 * k, np.uint8) for k in range(3)]  # the truth changes 2 levels a frame
+    jumpy = [np.full((4, 4, 3), 10 + 5 * k, np.uint8) for k in range(3)]
+    assert flicker(jumpy, truth) == pytest.approx(3.0)
+    assert flicker(truth, truth) == 0.0 and flicker([truth[0]] * 3, truth) == 0.0  # a still output never flickers
