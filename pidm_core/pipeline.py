@@ -208,15 +208,24 @@ def frame_chunks(n: int, chunk_size: int) -> list[list[int]]:
 
 
 def chunk_size_for(model, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None) -> int:
-    """Frames sampled at once: ``settings.chunk_size``, or (0) the most whose activations fit the free
-    memory (:func:`memory.auto_chunk_size`; ``free_bytes`` None = read it for the model's device)."""
-    if settings.chunk_size:
-        return min(settings.chunk_size, n)
+    """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
+    exceed the free memory), or (0) the most whose activations fit it (:func:`memory.auto_chunk_size`);
+    ``free_bytes`` None = read it for the model's device."""
     network = _network(model)
     parameter = next(network.parameters())
     rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
     if free_bytes is None:
         free_bytes = memory.free_memory_bytes(parameter.device)
+    if settings.chunk_size:
+        chunk = min(settings.chunk_size, n)
+        needed = memory.sampling_memory_bytes(network.config, max(chunk, 2 if n > 1 else 1), rows, parameter.dtype)
+        # on the CPU refused before it runs: there an overrun makes Linux kill the server, with no message
+        # (a GPU raises a catchable out-of-memory error instead, and ComfyUI may still free other models)
+        if needed > free_bytes and parameter.device.type == "cpu":
+            raise ValueError(f"chunk_size {settings.chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
+                             f"{plural(chunk, 'frame')} at once, but {free_bytes / 2**30:.1f} GiB is free: lower "
+                             "chunk_size, or set it to 0 (automatic)")
+        return chunk
     return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
 
 

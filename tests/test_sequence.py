@@ -189,3 +189,14 @@ def test_flicker_counts_only_the_change_beyond_the_true_frames():
     jumpy = [np.full((4, 4, 3), 10 + 5 * k, np.uint8) for k in range(3)]
     assert flicker(jumpy, truth) == pytest.approx(3.0)
     assert flicker(truth, truth) == 0.0 and flicker([truth[0]] * 3, truth) == 0.0  # a still output never flickers
+
+
+def test_a_chunk_size_beyond_the_free_memory_is_refused_before_sampling(model, poses):
+    texture = pipeline.encode_source(model, source_photo())
+    per_frame = memory.sampling_memory_bytes(model.network.config, 1, 2, torch.float32)
+    seen = []
+    with pytest.raises(ValueError, match="chunk_size 7 needs about .* GiB for sampling 7 frames at once, but .* free"):
+        pipeline.sample(model, texture, poses, dataclasses.replace(SETTINGS, chunk_size=7), free_bytes=3 * per_frame,
+                        callback=seen.append)
+    assert seen == []
+    assert pipeline.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, 3 * per_frame) == 2
