@@ -149,7 +149,7 @@ def animation_strip(args) -> None:
     if (end.width, end.height) != (start.width, start.height):
         end = fit_to_canvas(end, start.width, start.height)
     poses = interpolate_poses(start, end, args.strip_frames)
-    settings = SamplingSettings(steps=args.steps, seed=args.seed)
+    settings = SamplingSettings(steps=args.steps, seed=args.seed, sampler=args.strip_sampler)
     frames = _uint8(pipeline.sample(model, pipeline.encode_source(model, photo), poses, settings))
     strip = np.concatenate([np.asarray(photo[0].mul(255).round().byte()), *frames[::2]], axis=1)
     Image.fromarray(strip).save(args.strip)
@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strip", help="section 'strip': write the README's frame strip here")
     parser.add_argument("--strip-frames", type=int, default=16)
+    parser.add_argument("--strip-sampler", default="ddim", choices=list(samplers.SAMPLERS),
+                        help="the animation example's sampler")
     args = parser.parse_args(argv)
     print(f"# Sequence quality\n\n- command: `{common.command_line()}`\n- torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average at start {os.getloadavg()[0]:.2f}")
