@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import comfy.model_management as mm
@@ -14,6 +15,7 @@ from .previews import preview_images_ui, step_preview
 from .texture import loaded_model
 
 PREVIEW_MAX_SIZE = 512
+PREVIEW_IMAGES = 64  # final images written to the temp folder for the node's preview
 DEFAULTS = samplers.DEFAULT_SETTINGS
 HELP = samplers.setting_help
 
@@ -60,6 +62,11 @@ class PIDMSampler(io.ComfyNode):
                                       "aspect ratio."),
                 io.Image.Input("reference", optional=True,
                                tooltip="Image kept where the appearance mask is 0; defaults to the source photo."),
+                # last and optional, so that workflows saved before they existed keep their widget values
+                io.Combo.Input("frame_noise", options=["shared", "independent"], default=DEFAULTS.frame_noise,
+                               optional=True, tooltip=HELP("frame_noise")),
+                io.Int.Input("chunk_size", default=DEFAULTS.chunk_size, min=0, max=4096, optional=True,
+                             tooltip=HELP("chunk_size")),
             ],
             outputs=[io.Image.Output(display_name="images", tooltip="One image per target pose, in the "
                                                                      "source's size.")],
@@ -77,9 +84,16 @@ class PIDMSampler(io.ComfyNode):
         if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
             raise ValueError("texture must be linked to Encode Source Texture's output, "
                              f"got a {type(texture).__name__} value")
-        # all poses are sampled in one call: ComfyUI must make room for all of their activations
         rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
-        pidm = loaded_model(model, max(len(poses), texture.batch_size), rows)
+        n = pipeline.output_count(texture.batch_size, len(poses))
+        pidm = loaded_model(model, 1, rows)
+        # the poses are sampled in chunks sized to the memory ComfyUI reports free once the model is loaded;
+        # then ComfyUI is asked to make room for one chunk
+        device = next(pidm.network.parameters()).device
+        free = None if device.type == "cpu" else mm.get_free_memory(device)
+        chunk = pipeline.chunk_size_for(pidm, settings, n, free)
+        at_once = 2 if chunk == 1 and n > 1 else chunk  # a lone frame of a sequence runs as two rows
+        pidm = loaded_model(model, at_once, rows) if at_once > 1 else pidm
         progress = comfy.utils.ProgressBar(settings.steps)
 
         def on_step(info: dict) -> None:
@@ -87,10 +101,11 @@ class PIDMSampler(io.ComfyNode):
             progress.update_absolute(info["i"] + 1, info["total"], ("JPEG", step_preview(info["x0"]), PREVIEW_MAX_SIZE))
 
         mm.throw_exception_if_processing_interrupted()
-        images = pipeline.sample(pidm, texture, poses, settings, init_image=init_image,
-                                 appearance_mask=appearance_mask, reference=reference, callback=on_step)
-        images = images.to(mm.intermediate_device())
-        return io.NodeOutput(images, ui=preview_images_ui(images))  # the final images, shown on the node
+        settings = dataclasses.replace(settings, chunk_size=chunk)
+        images = pipeline.sample(pidm, texture, poses, settings, init_image=init_image, appearance_mask=appearance_mask,
+                                 reference=reference, callback=on_step, output_device=mm.intermediate_device())
+        # the final images, shown on the node (the first ones of a long sequence)
+        return io.NodeOutput(images, ui=preview_images_ui(images[:PREVIEW_IMAGES]))
 
 
 NODES = [PIDMSampler]

@@ -199,7 +199,7 @@ def pose_to_canvas(pose: Pose, info: FitInfo) -> np.ndarray:
     return kp
 
 
-def _check_on_canvas(pose: Pose, where: str) -> None:
+def check_on_canvas(pose: Pose, where: str) -> None:
     """A pose with no joint on its canvas renders an empty pose map: the model would get no pose at all."""
     if not pose.present.any():
         raise ValueError(f"{where} has no joints (every joint is missing); give a pose with at least one limb")
@@ -217,5 +217,5 @@ def pose_maps(poses: Sequence[Pose], info: FitInfo) -> torch.Tensor:
     if len(poses) == 0:
         raise ValueError("no target pose given: the pose input is empty")
     for index, pose in enumerate(poses):
-        _check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
+        check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
     return torch.from_numpy(np.stack([render_pose_map(pose_to_canvas(p, info), info.size, info.size) for p in poses]))

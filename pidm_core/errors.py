@@ -24,16 +24,16 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def explain_out_of_memory(what: str, dtype: torch.dtype) -> Iterator[None]:
+def explain_out_of_memory(what: str, dtype: torch.dtype, hint: str = "") -> Iterator[None]:
     """Re-raise an out-of-memory error with what to do, keeping its type (ComfyUI frees models on
-    torch.OutOfMemoryError) and its original text."""
+    torch.OutOfMemoryError) and its original text. ``hint``: what to do, instead of the general advice."""
     try:
         yield
     except (RuntimeError, MemoryError) as error:
         if not _is_out_of_memory(error):
             raise
         dtype_name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, str(dtype))
-        advice = "give fewer poses or source images per run (a smaller batch)"
+        advice = hint or "give fewer poses or source images per run (a smaller batch)"
         if dtype == torch.float32:
             advice += ", or load the model in bf16 or fp16 (Load PIDM Model's dtype)"
         message = f"out of memory while {what} with {dtype_name} weights: {advice}\n({error})"

@@ -456,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default="embedded", help="'embedded', a PIDM .safetensors or the official last.pt")
     parser.add_argument("--data", default="synthetic", help="'synthetic' (held-out seeds) or 'deepfashion:PATH' (test split)")
     parser.add_argument("--count", type=int, default=100, help="number of pairs, from the first; 0 = all (DeepFashion)")
-    add_settings_arguments(parser, skip=("denoise",))  # pair i is sampled with --seed + i
+    # pair i is sampled with --seed + i, in batches of --batch-size
+    add_settings_arguments(parser, skip=("denoise", "frame_noise", "chunk_size"))
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per forward pass (per process)")
     parser.add_argument("--fit", default="stretch", choices=FIT_MODES,
                         help="DeepFashion onto the square canvas: 'stretch' (the official loader) or 'pad' (aspect kept)")

@@ -93,3 +93,53 @@ def sampling_memory_bytes(config: PIDMConfig, batch: int, guidance_rows: int, dt
     outputs = (2 * rows + 3 * batch) * config.out_channels * canvas * canvas * 4  # model output in fp32, guided mix
     sampler = SAMPLER_STATE_TENSORS * batch * config.image_channels * canvas * canvas * 4
     return int(SAFETY_FACTOR * (activations + outputs + sampler))
+
+
+# Automatic chunk size (pidm_core.pipeline.sample): activations of one chunk may take this part of the
+# free memory; on the CPU also at most CPU_CHUNK_MAX_BYTES, since larger batches are no faster per
+# frame there (benchmarks/bench_sequence.py) and the rest of the machine needs its memory.
+FREE_FRACTION = {"cpu": 0.5, "other": 0.8}
+CPU_CHUNK_MAX_BYTES = 512 << 20
+MAX_CHUNK_FRAMES = 64
+UNKNOWN_FREE_BYTES = 1 << 30  # where free memory cannot be read
+
+
+def auto_chunk_size(config: PIDMConfig, guidance_rows: int, dtype: torch.dtype, free_bytes: int,
+                    device: torch.device | str = "cpu", canvas: int | None = None) -> int:
+    """Frames to sample at once: the most (up to MAX_CHUNK_FRAMES) whose estimated activations
+    (:func:`sampling_memory_bytes`) fit in the part of ``free_bytes`` that a chunk may take on
+    ``device``; at least 2 where 2 fit in the free memory (a chunk of one frame runs as two rows
+    anyway, see :func:`pidm_core.pipeline.sample`), else 1."""
+    cpu = torch.device(device).type == "cpu"
+    budget = FREE_FRACTION["cpu" if cpu else "other"] * max(0, free_bytes)
+    if cpu:
+        budget = min(budget, CPU_CHUNK_MAX_BYTES)
+    fits = [b for b in range(1, MAX_CHUNK_FRAMES + 1)
+            if sampling_memory_bytes(config, b, guidance_rows, dtype, canvas) <= budget]
+    floor = 2 if sampling_memory_bytes(config, 2, guidance_rows, dtype, canvas) <= free_bytes else 1
+    return max(fits[-1] if fits else 1, floor)
+
+
+def free_memory_bytes(device: torch.device | str) -> int:
+    """Memory free for activations on ``device``: available RAM on the CPU (psutil, else
+    /proc/meminfo), the CUDA allocator's free memory on a GPU (the ComfyUI node passes the host's
+    own figure instead), UNKNOWN_FREE_BYTES where neither can be read."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type != "cpu":
+        return UNKNOWN_FREE_BYTES
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return UNKNOWN_FREE_BYTES

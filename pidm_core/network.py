@@ -265,7 +265,7 @@ class PIDMNetwork(nn.Module):
 
     def forward(self, x_t: torch.Tensor, pose_map: torch.Tensor, t: torch.Tensor, texture: TextureKV,
                 branch_rows: torch.Tensor | None = None) -> torch.Tensor:
-        """x_t [B, 3, H, W], pose_map [B, 20, H, W] in [0, 1], t [B] (may be fractional),
+        """x_t [B, 3, H, W], pose_map [B, 20, H, W] in [0, 1], t [B] or [1] (may be fractional),
         texture from :meth:`encode_texture`. Returns [N, 6, H, W] with N the texture's batch.
 
         ``branch_rows`` serves guidance branches that differ only in their texture: everything before
@@ -274,11 +274,19 @@ class PIDMNetwork(nn.Module):
         N = B, one input per row.
         """
         param = self.out[2].weight
+        if t.shape[0] > 1 and bool((t == t[0]).all()):
+            # One timestep for every row (a sampling step): one time embedding, broadcast over the
+            # rows. Cheaper, and a row's result then does not depend on how many rows the call
+            # holds: the embedding's matrix products run on one row whatever the batch (chunked
+            # sampling equals one big batch bit for bit).
+            t = t[:1]
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels).to(param.dtype))
         h = torch.cat([x_t, pose_map.to(x_t.dtype)], dim=1)
         shared = branch_rows is not None  # h, emb (and the skips below) still hold only the B inputs
 
         def widen(tensor: torch.Tensor) -> torch.Tensor:
+            if tensor is emb and emb.shape[0] == 1:
+                return emb  # broadcast to every row
             return tensor[branch_rows]  # advanced indexing keeps channels-last (index_select does not)
 
         skips = []

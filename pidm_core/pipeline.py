@@ -23,11 +23,11 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from . import diffusion, guidance, samplers
-from .canvas import FIT_MODES, FitInfo, fit_images, fit_masks, pose_maps, restore_images
+from . import diffusion, guidance, memory, samplers
+from .canvas import FIT_MODES, FitInfo, check_on_canvas, fit_images, fit_masks, pose_maps, restore_images
 from .config import PIDMConfig
 from .errors import check_choice, explain_out_of_memory, plural
-from .network import PIDMNetwork, TextureKV, repeat_texture
+from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
 from .pose.keypoints import Pose
 from .samplers import DEFAULT_SETTINGS, SamplingSettings
 
@@ -143,47 +143,109 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     source = source.to(device)
     if mask is not None:
         source = source * fit_masks(mask, info, "source mask", source.shape[0], "source image").to(device)
-    what = f"encoding {plural(source.shape[0], 'source image')} at {info.size}x{info.size}"
-    with explain_out_of_memory(what, next(network.parameters()).dtype):
-        texture, null_texture = encode_texture_pair(network, source)
+    parameter = next(network.parameters())
+    # the encoder is the denoiser's down path on one row: a sampling chunk of one guidance row bounds it
+    chunk = memory.auto_chunk_size(network.config, 1, parameter.dtype, memory.free_memory_bytes(device), device)
+    parts = []
+    for frames in frame_chunks(source.shape[0], chunk):
+        what = f"encoding {plural(len(frames), 'source image')} at {info.size}x{info.size}"
+        with explain_out_of_memory(what, parameter.dtype):
+            parts.append(network.encode_texture(source[frames[0]:frames[-1] + 1].to(parameter.dtype)))
+    texture = parts[0] if len(parts) == 1 else concat_texture(*parts)
+    with explain_out_of_memory("encoding the null source", parameter.dtype):
+        null_texture = network.encode_texture(torch.zeros_like(source[:1], dtype=parameter.dtype))
     return SourceTexture(texture, null_texture, source, info, mode, network.config)
 
 
-def _broadcast(texture: SourceTexture, n_poses: int) -> tuple[TextureKV, int]:
-    b = texture.batch_size
-    if b == n_poses or n_poses == 1:
-        return texture.texture, b
-    if b == 1:
-        return repeat_texture(texture.texture, n_poses), n_poses
-    raise ValueError(f"{b} source images and {n_poses} poses: give one source, one pose, or as many poses as sources")
+def output_count(n_sources: int, n_poses: int) -> int:
+    """How many images B sources and N poses give (the batch rules above); ValueError naming both otherwise."""
+    if n_sources == n_poses or n_poses == 1 or n_sources == 1:
+        return max(n_sources, n_poses)
+    raise ValueError(f"{n_sources} source images and {n_poses} poses: give one source, one pose, or as many poses "
+                     "as sources")
 
 
-def _fitted_inputs(texture: SourceTexture, n: int, device: torch.device, init_image: Optional[torch.Tensor],
+def _rows(batch: torch.Tensor, frames: list[int]) -> torch.Tensor:
+    """The items of a batch (1 item = shared by every output, or one per output) that ``frames`` read."""
+    return batch.expand(len(frames), *batch.shape[1:]) if batch.shape[0] == 1 else batch[frames]
+
+
+def _texture_rows(texture: TextureKV, frames: list[int]) -> TextureKV:
+    """Texture keys/values for the output images ``frames``: one source is repeated, several are picked."""
+    batch = next(iter(texture.values()))[0].shape[0]
+    if batch == 1:
+        return repeat_texture(texture, len(frames))
+    index = torch.tensor(frames, device=next(iter(texture.values()))[0].device)
+    return {name: tuple(t.index_select(0, index) for t in kv) for name, kv in texture.items()}
+
+
+def _fitted_inputs(texture: SourceTexture, n: int, init_image: Optional[torch.Tensor],
                    appearance_mask: Optional[torch.Tensor], reference: Optional[torch.Tensor]):
-    """init, mask and reference of :func:`sample` on the model canvas, each expanded to the n outputs (or None)."""
+    """init, mask and reference of :func:`sample` on the model canvas, each of 1 item (for every output)
+    or n (or None); checked here, before the first chunk, so that a bad input loses no work."""
     def fitted(images, name):
         if images is None:
             return None
         x, _ = fit_images(images, texture.fit.size, texture.fit_mode, name, count=n, of="output image",
                           frame=texture.fit)
-        return x.expand(n, -1, -1, -1).to(device)
+        return x
 
     init, ref, mask = fitted(init_image, "init image"), fitted(reference, "reference image"), None
     if appearance_mask is not None:
-        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image").expand(n, -1, -1, -1).to(device)
+        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image")
         if ref is None:
-            ref = texture.source.expand(n, -1, -1, -1) if texture.batch_size in (1, n) else None
+            ref = texture.source if texture.batch_size in (1, n) else None
     return init, mask, ref
+
+
+def frame_chunks(n: int, chunk_size: int) -> list[list[int]]:
+    """Output indices 0..n-1 split into runs of at most ``chunk_size``, as even as possible (7 by 3 → 3, 2, 2),
+    so that a lone last frame is rare; see :func:`sample` for why one matters."""
+    count = -(-n // max(1, chunk_size))
+    sizes = [n // count + (k < n % count) for k in range(count)]
+    starts = [sum(sizes[:k]) for k in range(count)]
+    return [list(range(start, start + size)) for start, size in zip(starts, sizes)]
+
+
+def chunk_size_for(model, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None) -> int:
+    """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
+    exceed the free memory), or (0) the most whose activations fit it (:func:`memory.auto_chunk_size`);
+    ``free_bytes`` None = read it for the model's device."""
+    network = _network(model)
+    parameter = next(network.parameters())
+    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
+    if free_bytes is None:
+        free_bytes = memory.free_memory_bytes(parameter.device)
+    if settings.chunk_size:
+        chunk = min(settings.chunk_size, n)
+        needed = memory.sampling_memory_bytes(network.config, max(chunk, 2 if n > 1 else 1), rows, parameter.dtype)
+        # on the CPU refused before it runs: there an overrun makes Linux kill the server, with no message
+        # (a GPU raises a catchable out-of-memory error instead, and ComfyUI may still free other models)
+        if needed > free_bytes and parameter.device.type == "cpu":
+            raise ValueError(f"chunk_size {settings.chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
+                             f"{plural(chunk, 'frame')} at once, but {free_bytes / 2**30:.1f} GiB is free: lower "
+                             "chunk_size, or set it to 0 (automatic)")
+        return chunk
+    return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
 
 
 def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS, *,
            init_image: Optional[torch.Tensor] = None, appearance_mask: Optional[torch.Tensor] = None,
-           reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None) -> torch.Tensor:
+           reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None,
+           free_bytes: Optional[int] = None, output_device: Optional[torch.device] = None) -> torch.Tensor:
     """Images [N, H, W, 3] in [0, 1] of the source person(s) in the target pose(s), in the source's size.
 
     init_image / reference: IMAGE batches (fitted like the source); appearance_mask: MASK [B, H, W] in
     the source frame, 1 = generate, 0 = keep the reference there. Each holds 1 item (for every output)
     or one per output image, in the source's size or aspect ratio (resized); see :func:`fit_masks`.
+
+    The outputs are sampled in chunks of :func:`chunk_size_for` frames, so memory stays bounded for
+    a sequence of any length; every frame draws its noise from its own seed, so the images do not
+    depend on the chunking (bit for bit on CPU in fp32). A chunk of one frame from a longer run is
+    sampled as two identical rows: CPU convolutions take another algorithm for a batch of one, whose
+    last bits differ. ``callback`` sees one progress count across all chunks (``i`` of ``total``) and
+    the chunk's ``frames``. free_bytes: memory free for activations (None = read it); output_device:
+    where the images are gathered (None = the model's device).
     """
     network = _network(model)
     if texture.fit.size != network.config.image_size:
@@ -193,22 +255,66 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
         raise ValueError("texture was encoded by another model (another network config): encode the source with "
                          "the model you sample with")
     guidance.require_supported(settings.guidance, getattr(model, "info", None))
-    device = next(network.parameters()).device
-    tex, n = _broadcast(texture, len(poses))
-    maps = pose_maps(poses, texture.fit).to(device)
-    if maps.shape[0] != n:
-        maps = maps.expand(n, -1, -1, -1)
-    init, mask, ref = _fitted_inputs(texture, n, device, init_image, appearance_mask, reference)
-    size = texture.fit.size
-    with explain_out_of_memory(f"sampling {plural(n, 'image')} at {size}x{size}", next(network.parameters()).dtype):
-        out = sample_tensors(network, tex, texture.null_texture, maps, settings, init=init, mask=mask, reference=ref,
-                             callback=callback)
-    if not torch.isfinite(out).all():
-        raise FloatingPointError(
-            "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this model; "
-            "if that does not help, the model file may be damaged (download or convert it again)"
-        )
-    return restore_images(out, texture.fit)
+    device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
+    n = output_count(texture.batch_size, len(poses))
+    check_poses(poses)
+    init, mask, ref = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
+    seeds = frame_seeds(settings, n)
+    chunks = frame_chunks(n, chunk_size_for(model, settings, n, free_bytes))
+    steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
+                                                  1.0 if init is None else settings.denoise))
+    size, result = texture.fit.size, None
+    for number, frames in enumerate(chunks):
+        rows = frames * 2 if len(frames) == 1 and n > 1 else frames
+        maps = pose_maps([poses[i] if len(poses) > 1 else poses[0] for i in rows], texture.fit).to(device)
+        on_device = [None if x is None else _rows(x, rows).to(device) for x in (init, mask, ref)]
+        what = f"sampling {plural(len(rows), 'image')} at {size}x{size}"
+        hint = "" if n == 1 else (f"set a smaller chunk_size (frames sampled at once; this chunk held frames "
+                                  f"{frames[0] + 1}-{frames[-1] + 1} of {n}), or give fewer poses or source images "
+                                  "per run")
+        with explain_out_of_memory(what, dtype, hint):
+            out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
+                                 seeds=[seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
+                                 reference=on_device[2], callback=_chunk_callback(callback, number, steps, len(chunks),
+                                                                                  frames))
+        out = out[:len(frames)]
+        if not torch.isfinite(out).all():
+            raise FloatingPointError(
+                "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this "
+                "model; if that does not help, the model file may be damaged (download or convert it again)"
+            )
+        images = restore_images(out, texture.fit).to(output_device or device)
+        if result is None:
+            result = torch.empty((n, *images.shape[1:]), dtype=images.dtype, device=images.device)
+        result[frames[0]:frames[-1] + 1] = images
+    return result
+
+
+def check_poses(poses: Sequence[Pose]) -> None:
+    """Every target pose is usable (see :func:`canvas.pose_maps`), checked before the first chunk."""
+    if len(poses) == 0:
+        raise ValueError("no target pose given: the pose input is empty")
+    for index, pose in enumerate(poses):
+        check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
+
+
+def frame_seeds(settings: SamplingSettings, n: int) -> list[int]:
+    """The noise seed of each output image: the same for all (shared noise: a steady look along a pose
+    sequence), or the seed plus the frame's index (independent noise)."""
+    if settings.frame_noise == "shared":
+        return [settings.seed] * n
+    return [(settings.seed + index) % 2**64 for index in range(n)]
+
+
+def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks: int, frames: list[int]):
+    """The sampler's per-step callback, counting steps across all chunks."""
+    if callback is None:
+        return None
+
+    def on_step(info: dict) -> None:
+        callback({**info, "i": number * steps + info["i"], "total": chunks * steps, "frames": frames})
+
+    return on_step
 
 
 def generate(model, source_image: torch.Tensor, target_pose: Pose | Sequence[Pose],

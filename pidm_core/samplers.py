@@ -221,6 +221,12 @@ class SamplingSettings:
     denoise: float = _setting(1.0, "With an init image: the part of the schedule that is re-run (1 = ignore the "
                                    "init image entirely, 0 = return it unchanged). Ignored without one.", low=0.0, high=1.0)
 
+    frame_noise: str = _setting("shared", "shared: every frame starts from the same noise (the seed), so a pose "
+                                          "sequence keeps a steady look; independent: frame k uses seed + k.",
+                                choices=("shared", "independent"))
+    chunk_size: int = _setting(0, "Frames sampled at once (memory grows with it, the images do not change); 0 = "
+                                  "automatic, from the model, canvas, dtype and the free memory.", low=0, high=4096)
+
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             _check_setting(spec, getattr(self, spec.name))

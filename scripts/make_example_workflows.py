@@ -33,15 +33,18 @@ NODE_TYPES = {
     "PIDMSampler": ([("model", "PIDM_MODEL"), ("texture", "PIDM_TEXTURE"), ("pose", "POSE_KEYPOINT"),
                      ("init_image", "IMAGE"), ("appearance_mask", "MASK"), ("reference", "IMAGE")],
                     ["seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale", "person_index",
-                     "denoise"], [("images", "IMAGE")]),
+                     "denoise", "frame_noise", "chunk_size"], [("images", "IMAGE")]),
+    "PIDMInterpolatePoses": ([("a", "POSE_KEYPOINT"), ("b", "POSE_KEYPOINT")], ["frames", "mode", "person_index"],
+                             [("poses", "POSE_KEYPOINT")]),
     "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
+    "SaveAnimatedWEBP": ([("images", "IMAGE")], ["filename_prefix", "fps", "lossless", "quality", "method"], []),
 }
 # Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
 EXTRA_WIDGET_VALUES = {("PIDMSampler", "seed"): "fixed", ("LoadImage", "image"): "image",
                        ("LoadImageMask", "channel"): "image"}
 OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference"}
 NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPoseFromImage": [300, 330], "LoadImage": [260, 340],
-              "LoadImageMask": [260, 340], "SaveImage": [300, 340]}
+              "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
 
 STEPS = 25
 SAMPLER = "ddpm"  # the embedded model samples best with ancestral steps (README, embedded model)
@@ -72,16 +75,28 @@ def _pose_from(image):
                                                           "threshold": 0.3, "allow_download": False}}
 
 
-def _sampler(pose="pose", texture="texture", **optional):
+def _sampler(pose="pose", texture="texture", sampler=SAMPLER, **optional):
     inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], "seed": 0, "steps": STEPS,
-              "sampler": SAMPLER, "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-              "person_index": -1, "denoise": 1.0}
+              "sampler": sampler, "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
+              "frame_noise": "shared", "chunk_size": 0, "person_index": -1, "denoise": 1.0}
     inputs.update({name: [node, 0] for name, node in optional.items()})
     return {"class_type": "PIDMSampler", "inputs": inputs}
 
 
 def _save(prefix, images="sample"):
     return {"class_type": "SaveImage", "inputs": {"images": [images, 0], "filename_prefix": prefix}}
+
+
+ANIMATION_FRAMES = 16
+ANIMATION_FPS = 8.0
+ANIMATION_SAMPLER = "ddim"
+
+
+def _save_animation(prefix, images="sample"):
+    """ComfyUI's own animated WebP output (lossy: a 16-frame 256 px strip stays small)."""
+    return {"class_type": "SaveAnimatedWEBP", "inputs": {"images": [images, 0], "filename_prefix": prefix,
+                                                         "fps": ANIMATION_FPS, "lossless": False, "quality": 90,
+                                                         "method": "default"}}
 
 
 # name -> (title, [(node id, API node)] in layout order: columns left to right)
@@ -93,6 +108,15 @@ WORKFLOWS = {
     "pose_sequence_to_frames": ("PIDM: pose sequence to frames", [
         ("model", _model()), ("photo", _image("pidm_person.png")), ("pose", _load_pose("pidm_pose_sequence.json")),
         ("texture", _texture()), ("sample", _sampler()), ("save", _save("pidm/pose_sequence")),
+    ]),
+    "pose_sequence_to_animation": ("PIDM: two poses to an animated WebP (arms raised, then lowered)", [
+        ("model", _model()), ("photo", _image("pidm_person.png")),
+        ("pose_a", _load_pose("pidm_pose_arms_raised.json")), ("pose_b", _load_pose("pidm_pose_sequence.json")),
+        ("texture", _texture()),
+        ("poses", {"class_type": "PIDMInterpolatePoses", "inputs": {
+            "a": ["pose_a", 0], "b": ["pose_b", 0], "frames": ANIMATION_FRAMES, "mode": "angular", "person_index": -1}}),
+        # ddim: the steadiest sampler over held-out synthetic sequences (README, "Long pose sequences")
+        ("sample", _sampler(pose="poses", sampler=ANIMATION_SAMPLER)), ("save", _save_animation("pidm/pose_animation")),
     ]),
     "appearance_edit_with_mask": ("PIDM: appearance edit with a mask (person2's top on person)", [
         ("model", _model()), ("photo", _image("pidm_person.png")), ("garment", _image("pidm_person2.png")),

@@ -59,7 +59,7 @@ def _api(name: str) -> dict:
 
 def test_every_ui_workflow_has_an_api_twin():
     assert set(WORKFLOWS) >= {"photo_to_new_pose", "pose_sequence_to_frames", "appearance_edit_with_mask",
-                              "pose_from_second_photo_retargeted"}
+                              "pose_from_second_photo_retargeted", "pose_sequence_to_animation"}
     assert sorted(p.stem for p in UI_DIR.glob("*.json")) == sorted([*WORKFLOWS, "pose_editor"])
 
 
@@ -147,6 +147,9 @@ def test_example_workflow_runs_as_opened_from_the_template_browser(host, name):
     result = host.run(graph, timeout=900)
     assert result.error is None, f"{result.error}\n{host.server.log_tail()}"
     saved = _images(host, result, graph)
+    if name == "pose_sequence_to_animation":  # one animated WebP, written by ComfyUI's own SaveAnimatedWEBP
+        _check_animation(host, result, graph)
+        return
     if name == "pose_editor":  # a pose preview, nothing saved
         previews = _images(host, result, graph, kinds=("PreviewImage",))
         assert len(previews) == 1 and previews[0].std() > 0.01
@@ -157,6 +160,25 @@ def test_example_workflow_runs_as_opened_from_the_template_browser(host, name):
         assert np.isfinite(image).all()
         assert image.std() > 0.01, "blank image"
     print(f"{name}: {time.monotonic() - start:.1f}s")
+
+
+def _check_animation(client, result, graph: dict) -> None:
+    node_id = next(i for i, node in graph.items() if node["class_type"] == "SaveAnimatedWEBP")
+    outputs = client.history(result.prompt_id)["outputs"][str(node_id)]
+    assert outputs.get("animated") == [True] and len(outputs["images"]) == 1
+    reference = outputs["images"][0]
+    assert reference["filename"].endswith(".webp") and reference["type"] == "output"
+    path = client.server.dirs["output"] / reference["subfolder"] / reference["filename"]
+    frames_expected = next(n["inputs"]["frames"] for n in graph.values() if n["class_type"] == "PIDMInterpolatePoses")
+    with Image.open(path) as animation:
+        assert animation.is_animated and animation.n_frames == frames_expected
+        assert animation.size == SOURCE_SIZE
+        frames = []
+        for index in range(animation.n_frames):
+            animation.seek(index)
+            frames.append(np.asarray(animation.convert("RGB"), np.float32) / 255.0)
+    assert all(frame.std() > 0.01 for frame in frames), "blank frame"
+    assert np.abs(frames[-1] - frames[0]).mean() > 0.005, "the person does not move"
 
 
 def test_demo_script_writes_the_image_and_exits(tmp_path):

@@ -152,6 +152,37 @@ def test_interrupt_stops_sampling_and_server_serves_the_next_prompt(v3):
     _run_ok(client, _sampler_graph(model_name, steps=2, seed=2))
 
 
+def _sequence_graph(model_name: str, frames: int, chunk_size: int, steps: int) -> dict:
+    graph = _sampler_graph(model_name, steps=steps, seed=4)
+    graph["arms"] = {"class_type": "PIDMLoadPose", "inputs": {"file": "arms_up.json", "person_index": -1,
+                                                              "canvas_width": 0, "canvas_height": 0}}
+    graph["sequence"] = {"class_type": "PIDMInterpolatePoses", "inputs": {
+        "a": ["pose", 0], "b": ["arms", 0], "frames": frames, "mode": "angular", "person_index": -1}}
+    graph["sample"]["inputs"].update(pose=["sequence", 0], chunk_size=chunk_size)
+    return graph
+
+
+def test_long_sequence_runs_in_chunks_with_one_progress_bar_and_stops_on_interrupt_in_a_later_chunk(v3):
+    client, model_name = v3
+    chunks, steps = 10, 2
+
+    def interrupt_in_the_third_chunk(result, message):
+        if message["type"] == "progress" and message["data"]["value"] == 5 and message["data"]["node"] == "sample":
+            client.interrupt()
+
+    result = client.run(_sequence_graph(model_name, frames=4 * chunks, chunk_size=4, steps=steps), timeout=600,
+                        on_message=interrupt_in_the_third_chunk)
+    assert result.interrupted, [m["type"] for m in result.messages]
+    progress = [p for p in result.progress if p["node"] == "sample"]
+    assert {p["max"] for p in progress} == {chunks * steps}  # one bar across all chunks
+    assert 5 <= progress[-1]["value"] < chunks * steps and "preview" not in result.outputs
+    # the server serves the next sequence; a chunk_size that does not divide the frames loses none
+    result = _run_ok(client, _sequence_graph(model_name, frames=7, chunk_size=3, steps=steps), timeout=600)
+    progress = [p for p in result.progress if p["node"] == "sample"]
+    assert progress[-1]["value"] == progress[-1]["max"] == 3 * steps
+    _assert_real_images(_arrays(client, result, "preview"), 7, SOURCE_W, SOURCE_H)
+
+
 def test_sampler_optional_inputs_init_image_and_appearance_mask(v3):
     client, model_name = v3
     graph = _sampler_graph(model_name, steps=STEPS, seed=3)
