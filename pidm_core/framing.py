@@ -51,19 +51,20 @@ R_HIP, R_KNEE, R_ANKLE, L_HIP, L_KNEE, L_ANKLE = 8, 9, 10, 11, 12, 13
 R_EYE, L_EYE, R_EAR, L_EAR = 14, 15, 16, 17
 HIPS, ANKLES, KNEES = (R_HIP, L_HIP), (R_ANKLE, L_ANKLE), (R_KNEE, L_KNEE)
 
-# Body measures as a share of the stature (head top to sole) of an upright person seen front-on,
-# measured on the synthetic generator's figures (pidm_core.data.synthetic; test_framing re-measures
-# them) and close to human anthropometry (Drillis & Contini: neck to hip ≈ 0.30, hip to ankle ≈ 0.49).
+# Body measures as a share of the stature (head top to sole), the 90th percentile over upright figures
+# of the synthetic generator (pidm_core.data.synthetic; medians 0.30, 0.475, 0.243, 0.232, 0.318,
+# 0.21), close to human anthropometry (Drillis & Contini: neck to hip ≈ 0.30, hip to ankle ≈ 0.49).
+# The upper percentile: a 2-D view only shortens a measure, so the largest estimate should not overshoot.
 BODY_SHARES = {
-    "torso": 0.30,  # neck to the middle of the hips
-    "leg": 0.47,  # hip → knee → ankle, one side
-    "thigh": 0.245,
-    "shin": 0.235,
-    "arm": 0.36,  # shoulder → elbow → wrist, one side
-    "shoulders": 0.20,  # between the shoulder joints
+    "torso": 0.315,  # neck to the middle of the hips
+    "leg": 0.495,  # hip → knee → ankle, one side
+    "thigh": 0.255,
+    "shin": 0.245,
+    "arm": 0.34,  # shoulder → elbow → wrist, one side (used only without torso and legs)
+    "shoulders": 0.255,  # between the shoulder joints (likewise)
 }
-HEAD_ABOVE_NECK = 0.18  # head top above the neck joint, share of the stature
-SOLE_BELOW_ANKLE = 0.035  # sole below the ankle joint
+HEAD_ABOVE_NECK = 0.19  # head top above the neck joint, share of the stature
+SOLE_BELOW_ANKLE = 0.055  # sole below the ankle joint
 UPRIGHT_EXTENT = 0.85  # head-to-sole extent ≥ this × the body-measure stature: the person stands upright
 
 MIN_PERSON_PX = 8.0  # a person shorter than this (stature, photo pixels) cannot be framed usefully
@@ -171,14 +172,17 @@ def _short(value) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
 
-# Measured on pidm_core.data.synthetic (tests/test_framing.py re-measures it): the standing figure's
-# stature is about 0.84 of the canvas height, soles at 0.92, centred; the studio backdrop is kept.
-SYNTHETIC_FRAMING = dict(person_height=0.84, feet_y=0.92, center_x=0.5, aspect=1.0, background="keep",
+# Measured with measure_person on 453 upright, uncropped poses of pidm_core.data.synthetic (seeds
+# 0-249, 128 px): stature median 0.82 of the canvas height (p10 0.77, p90 0.90), soles 0.92, centre line
+# 0.50; the studio backdrop is kept (the model was trained on it). tests/test_framing.py re-measures it.
+SYNTHETIC_FRAMING = dict(person_height=0.82, feet_y=0.92, center_x=0.5, aspect=1.0, background="keep",
                          source="measured on the synthetic generator (pidm_core.data.synthetic)")
-# DeepFashion In-shop: full-body people in 176×256 photos, head top about 5 % below the top edge,
-# soles about 4 % above the bottom, centred, light studio background (made white here), stretched
-# to the square canvas by the official loader.
-DEEPFASHION_FRAMING = dict(person_height=0.89, feet_y=0.95, center_x=0.5, aspect=176 / 256, background="white",
+# DeepFashion In-shop, measured with MediaPipe (pose and mask) on the six DeepFashion photos of the
+# official repository (data/deepfashion_256x256/target_edits, 176x256 before the stretch): the two
+# full-body ones have the head top at 0.006-0.025 and the soles at 0.979-0.994 of the height (stature
+# 0.95-0.99); the half-body ones have the head top at 0-0.014 too. Slightly inside those (a measured
+# stature is a few % off): stature 0.93, soles at 0.965, head top at 0.035; centred; white studio.
+DEEPFASHION_FRAMING = dict(person_height=0.93, feet_y=0.965, center_x=0.5, aspect=176 / 256, background="white",
                            source="DeepFashion In-shop layout (176x256 photos stretched to the canvas)")
 
 
@@ -495,6 +499,9 @@ def body_part_stature(pose: Pose, image_stretch_x: float = 1.0) -> tuple[float, 
             value = length(*chain)
             if value is not None:
                 estimates.append((value / BODY_SHARES[share], share))
+    if estimates:
+        return max(estimates)
+    # Arms and shoulder width vary most between people and poses: only when torso and legs are unseen.
     for shoulder, elbow, wrist in ((R_SHOULDER, R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW, L_WRIST)):
         value = length(shoulder, elbow, wrist)
         if value is not None:
