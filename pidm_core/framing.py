@@ -513,15 +513,23 @@ def body_part_stature(pose: Pose, image_stretch_x: float = 1.0) -> tuple[float, 
 
 
 def _band_extent(mask: np.ndarray, x_center: float, half_width: float, top: bool) -> Optional[float]:
-    """Top (or bottom) row of mask pixels ≥ 0.5 in the columns |x − x_center| ≤ half_width."""
+    """Top (or bottom) edge of the mask in the columns |x − x_center| ≤ half_width: where the columns'
+    largest value crosses 0.5, to a fraction of a pixel (a warp moves that level line with the image)."""
     h, w = mask.shape
     x0, x1 = max(0, int(math.floor(x_center - half_width))), min(w, int(math.ceil(x_center + half_width)) + 1)
     if x1 <= x0:
         return None
-    rows = np.nonzero((mask[:, x0:x1] >= 0.5).any(axis=1))[0]
+    profile = mask[:, x0:x1].max(axis=1)
+    rows = np.nonzero(profile >= 0.5)[0]
     if len(rows) == 0:
         return None
-    return float(rows[0] - 0.5) if top else float(rows[-1] + 0.5)
+    if top:
+        row = int(rows[0])
+        outside = float(profile[row - 1]) if row > 0 else 0.0
+        return row - (float(profile[row]) - 0.5) / max(float(profile[row]) - outside, 1e-6)
+    row = int(rows[-1])
+    outside = float(profile[row + 1]) if row + 1 < h else 0.0
+    return row + (float(profile[row]) - 0.5) / max(float(profile[row]) - outside, 1e-6)
 
 
 def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: float = 1.0) -> BodyMeasure:
