@@ -408,7 +408,7 @@ def _as_float_image(image, width: Optional[int], height: Optional[int], name: st
     if image.dtype == np.uint8:
         out = image.astype(np.float32) / 255
     else:
-        out = image.astype(np.float32)
+        out = image.astype(np.float32, copy=False)  # an 8000x8000 photo is 768 MB: no copy when it is float32
         if not np.isfinite(out).all():
             raise ValueError(f"{name} contains NaN or infinite values")
     out = out[..., :3]

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.host
 # Every node the pack registers, with the inputs a workflow may set.
 EXPECTED_NODES = {
     "PIDMLoadModel": {"model_name", "dtype"},
-    "PIDMEncodeTexture": {"model", "image", "mask", "fit"},
+    "PIDMEncodeTexture": {"model", "image", "mask", "fit", "pose"},
     "PIDMPoseFromImage": {"image", "backend", "person_index", "threshold", "allow_download"},
     "PIDMLoadPose": {"file", "person_index", "canvas_width", "canvas_height"},
     "PIDMRenderPose": {"pose", "width", "height", "person_index"},
