@@ -13,13 +13,15 @@ scene with SSIM and PSNR (pidm_core.evaluate's protocol) (a) inside the true tar
   scene's keypoints and person mask), the target pose framed with the source's scale, the output
   pasted back into the photo at the target's place with the old person's area inpainted
   (pidm_core.composite).
-* ``paste ceiling`` (a reference, not a method): the true target person cut from the truth through
-  the same crops and pasted by the same code; what a perfect generator would score.
+* ``paste ceiling`` (a reference, not a method): what a perfect model would draw on the canvas (the
+  backdrop as the source canvas shows it, the true target person where the target crop puts them),
+  pasted by the same code: the most framing + pasting can give at this canvas size.
 
 Poses and masks are the scenes' own (no detector): this measures framing and pasting, not
 detection. Every method samples with the same settings and seed.
 
-    python benchmarks/in_the_wild.py --count 32 --steps 25 --json /tmp/in_the_wild.json --grid docs/images/in_the_wild.jpg
+    python benchmarks/in_the_wild.py --count 32 --steps 25 --json docs/results/in_the_wild.json \
+        --grid docs/images/in_the_wild.jpg --cache /tmp/in_the_wild_samples.npz
 """
 
 from __future__ import annotations
@@ -37,14 +39,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import command_line, device_description, resolve_device, set_threads  # noqa: E402
-from pidm_core import composite, load_model  # noqa: E402
-from pidm_core.canvas import fit_images, pose_maps, restore_images  # noqa: E402
+from pidm_core import composite, load_model, pipeline  # noqa: E402
 from pidm_core.data.synthetic.scene import SCENE_SEED_OFFSET, Scene, make_scene  # noqa: E402
 from pidm_core.evaluate import psnr_score, ssim_score  # noqa: E402
-from pidm_core.framing import frame_person, frame_targets, framing_for  # noqa: E402
-from pidm_core.pipeline import generate_from_tensors  # noqa: E402
+from pidm_core.framing import framing_for  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
-from pidm_core.pose.render import render_pose_map, render_skeleton_image  # noqa: E402
+from pidm_core.pose.render import render_skeleton_image  # noqa: E402
 from pidm_core.samplers import SamplingSettings  # noqa: E402
 
 METHODS = ("pad", "stretch", "framed")
@@ -54,49 +54,60 @@ def _uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _photo_tensor(scene: Scene) -> torch.Tensor:
-    return torch.from_numpy(scene.source_image).float()[None] / 255
+def _groups(scenes: list[Scene]) -> dict[tuple[int, int], list[int]]:
+    """Scene indices by photo size: the pipeline encodes a batch of photos of one size at once."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, scene in enumerate(scenes):
+        groups.setdefault((scene.height, scene.width), []).append(index)
+    return groups
 
 
-def fitted_outputs(network, scenes: list[Scene], mode: str, settings: SamplingSettings) -> list[np.ndarray]:
-    """Today's path: the whole photo fitted to the canvas (pad or stretch), the output restored."""
-    size = network.config.image_size
-    sources, maps, infos = [], [], []
-    for scene in scenes:
-        source, info = fit_images(_photo_tensor(scene), size, mode)
-        sources.append(source)
-        maps.append(pose_maps([Pose(scene.target_keypoints, scene.width, scene.height)], info))
-        infos.append(info)
-    out = generate_from_tensors(network, torch.cat(sources), torch.cat(maps), settings)
-    return [_uint8(restore_images(o[None], info)[0].numpy()) for o, info in zip(out, infos)]
+def generate(model, scenes: list[Scene], method: str, settings: SamplingSettings, mask_source: bool,
+             cached: dict | None = None) -> list[dict]:
+    """The library's own path (pidm_core.pipeline), as the nodes run it. pad/stretch: the output in the photo's
+    size. framed (fit "person"): the model canvas, the source canvas the model saw, and the source and target
+    crops, for :func:`paste`. ``mask_source``: the person mask goes to the encoder too (crop measured with it,
+    backdrop blanked), as when Pose From Image's MASK is connected to Encode Source Texture. ``cached``: sampled
+    images by group, filled in (and reused when present) so that a rerun of the pasting needs no sampling."""
+    outputs: list = [None] * len(scenes)
+    for indices in _groups(scenes).values():
+        photos = torch.from_numpy(np.stack([scenes[i].source_image for i in indices])).float() / 255
+        targets = [Pose(scenes[i].target_keypoints, scenes[i].width, scenes[i].height) for i in indices]
+        if method == "framed":
+            sources = [Pose(scenes[i].source_keypoints, scenes[i].width, scenes[i].height) for i in indices]
+            masks = torch.from_numpy(np.stack([scenes[i].source_mask for i in indices])) if mask_source else None
+            texture = pipeline.encode_source(model, photos, masks, "person", sources)
+        else:
+            texture = pipeline.encode_source(model, photos, None, method)
+        key = f"{method}_{indices[0]}"
+        if cached is not None and key in cached:
+            images = cached[key]
+        else:
+            images = pipeline.sample(model, texture, targets, settings).numpy()
+            if cached is not None:
+                cached[key] = images
+        crops = pipeline.target_crops(texture, targets) if method == "framed" else [None] * len(indices)
+        source_canvases = ((texture.source.float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy()
+        for k, i in enumerate(indices):
+            outputs[i] = {"image": images[k], "target_crop": crops[k], "source_canvas": source_canvases[k],
+                          "source_crop": texture.crops[k] if texture.crops else None}
+    return outputs
 
 
-def framed_inputs(model, scene: Scene) -> dict:
-    """Crops, canvases and canvas poses of the framed path for one scene."""
-    framing = framing_for(model)
-    photo_w, photo_h = scene.width, scene.height
-    source_crop = frame_person(Pose(scene.source_keypoints, photo_w, photo_h), scene.source_mask, photo_w, photo_h,
-                               framing)
-    [target], target_crop = frame_targets([Pose(scene.target_keypoints, photo_w, photo_h)], source_crop)
-    source_canvas = source_crop.crop_image(scene.source_image, scene.source_mask)
-    return {"source_crop": source_crop, "target_crop": target_crop, "target_keypoints": target.keypoints,
-            "source_canvas": source_canvas, "source_canvas_mask": source_crop.crop_mask(scene.source_mask)}
-
-
-def paste(scene: Scene, inputs: dict, canvas_image: np.ndarray) -> np.ndarray:
-    result = composite.paste_into_photo(scene.source_image, canvas_image, inputs["target_crop"],
-                                        inputs["target_keypoints"], old_masks=scene.source_mask,
-                                        reference=inputs["source_canvas"], reference_mask=inputs["source_canvas_mask"])
+def paste(scene: Scene, canvas_image: np.ndarray, source_crop, target_crop, source_canvas: np.ndarray) -> np.ndarray:
+    """A framed output put back into the scene photo (pidm_core.composite), as Put Back Into Photo does."""
+    target = target_crop.pose_to_canvas(Pose(scene.target_keypoints, scene.width, scene.height))
+    result = composite.paste_into_photo(scene.source_image, canvas_image, target_crop, target.keypoints,
+                                        old_masks=scene.source_mask, reference=source_canvas,
+                                        reference_mask=source_crop.crop_mask(scene.source_mask))
     return _uint8(result.images[0])
 
 
-def framed_outputs(model, scenes: list[Scene], all_inputs: list[dict], settings: SamplingSettings) -> list[np.ndarray]:
-    size = model.network.config.image_size
-    sources = torch.stack([torch.from_numpy(i["source_canvas"]).permute(2, 0, 1) * 2 - 1 for i in all_inputs])
-    maps = torch.stack([torch.from_numpy(render_pose_map(i["target_keypoints"], size, size)) for i in all_inputs])
-    out = generate_from_tensors(model.network, sources.float(), maps, settings)
-    canvases = ((out.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-    return [paste(scene, inputs, canvas) for scene, inputs, canvas in zip(scenes, all_inputs, canvases)]
+def ideal_canvas(scene: Scene, source_crop, target_crop) -> np.ndarray:
+    """What a perfect model would draw on the canvas: the backdrop as the source canvas shows it (here the
+    true one behind the old person) with the true target person where the target crop puts them."""
+    alpha = target_crop.crop_mask(scene.target_mask)[..., None]
+    return source_crop.crop_image(scene.background) * (1 - alpha) + target_crop.crop_image(scene.target_image) * alpha
 
 
 def scores(output: np.ndarray, scene: Scene) -> dict:
@@ -144,6 +155,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed-offset", type=int, default=SCENE_SEED_OFFSET)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--no-source-mask", dest="mask_source", action="store_false",
+                        help="frame without the person mask: crop from the joints alone, the photo's backdrop kept on "
+                             "the canvas (default: the mask goes to the encoder, as in the example workflow)")
+    parser.add_argument("--cache", default="", help="keep the sampled images here (.npz) and reuse them when the "
+                                                    "settings match: reruns of the pasting need no sampling")
     parser.add_argument("--json", default="", help="write the results here")
     parser.add_argument("--grid", default="", help="write the picture grid here (.jpg)")
     args = parser.parse_args(argv)
@@ -153,19 +169,28 @@ def main(argv=None) -> dict:
     model = load_model(args.model, device=device)
     settings = SamplingSettings(steps=args.steps, sampler=args.sampler, seed=0)
     scenes = [make_scene(args.seed_offset + i, args.height) for i in range(args.count)]
-    all_inputs = [framed_inputs(model, scene) for scene in scenes]
 
-    outputs, seconds = {}, {}
+    key = json.dumps([args.model, args.count, args.height, args.steps, args.sampler, args.seed_offset, args.mask_source,
+                      framing_for(model).to_json()])
+    cached = {}
+    if args.cache and Path(args.cache).is_file():
+        with np.load(args.cache, allow_pickle=False) as stored:
+            if str(stored["key"]) == key:
+                cached = {name: stored[name] for name in stored.files if name != "key"}
+                print(f"reusing {len(cached)} sampled groups from {args.cache}", file=sys.stderr)
+    generated, seconds = {}, {}
     for method in METHODS:
         start = time.time()
-        if method == "framed":
-            outputs[method] = framed_outputs(model, scenes, all_inputs, settings)
-        else:
-            outputs[method] = fitted_outputs(model.network, scenes, method, settings)
+        generated[method] = generate(model, scenes, method, settings, args.mask_source, cached)
+        if args.cache:
+            np.savez(args.cache, key=np.array(key), **cached)
         seconds[method] = time.time() - start
         print(f"{method}: {seconds[method]:.1f}s", file=sys.stderr)
-    ceiling = [paste(scene, inputs, inputs["target_crop"].crop_image(scene.target_image))
-               for scene, inputs in zip(scenes, all_inputs)]
+    outputs = {method: [_uint8(g["image"]) for g in generated[method]] for method in ("pad", "stretch")}
+    outputs["framed"] = [paste(scene, g["image"], g["source_crop"], g["target_crop"], g["source_canvas"])
+                         for scene, g in zip(scenes, generated["framed"])]
+    ceiling = [paste(scene, ideal_canvas(scene, g["source_crop"], g["target_crop"]), g["source_crop"], g["target_crop"],
+                     g["source_canvas"]) for scene, g in zip(scenes, generated["framed"])]
 
     per_scene = {method: [scores(o, s) for o, s in zip(outputs[method], scenes)] for method in METHODS}
     per_scene["paste ceiling"] = [scores(o, s) for o, s in zip(ceiling, scenes)]
@@ -173,7 +198,7 @@ def main(argv=None) -> dict:
         "benchmark": "in_the_wild", "command": command_line(), "date": time.strftime("%Y-%m-%d"),
         "device": f"{device} — {device_description(device)}", "model": args.model, "scenes": args.count,
         "scene_height": args.height, "seed_offset": args.seed_offset, "steps": args.steps, "sampler": args.sampler,
-        "framing": json.loads(framing_for(model).to_json()),
+        "mask_source": args.mask_source, "framing": json.loads(framing_for(model).to_json()),
         "aspects": sorted({round(s.width / s.height, 3) for s in scenes}),
         "person_scale": {"min": min(s.person_scale for s in scenes), "max": max(s.person_scale for s in scenes)},
         "seconds": seconds,

@@ -14,13 +14,14 @@ puts that person back where the target pose stands in the original photo, at the
 The new person's mask. The canvas image holds a person and a background the model drew. Two
 signals find the person, and both are needed: the target pose says *where* a body can be (an
 envelope of capsules around its limbs, sized by the framing's stature on the canvas, which is known),
-and the source canvas (the photo as the model saw it, whose background the model copies) says
-*what* changed: pixels that differ from it are drawn by the model. The mask is their intersection,
-plus, inside the envelope, where the source person stood (there the source canvas shows the old
-person, so a difference says nothing). The envelope alone (no source canvas given) is the fallback:
-it may carry a rim of generated background, never a cut-off limb. Colour difference alone would
-take the model's repainting of the old person's area as person; the pose envelope alone would paste
-a halo of canvas background into a place where the background is different.
+and the source canvas (the photo as the model saw it, whose backdrop the model copies, trained on
+pairs that share it) says *what* changed: pixels that differ from that backdrop were drawn by the
+model. Behind the source person the backdrop is unknown; it is estimated by inpainting the source
+canvas there. The mask is the intersection, plus thin lines along the limbs (surely the person).
+The envelope alone (no source canvas given) is the fallback: it may carry a rim of generated
+background, never a cut-off limb. Colour difference alone would take the model's repainting of the
+old person's area as person; the pose envelope alone would paste a halo of canvas background into a
+place where the background is different.
 
 Sizes: a photo of H × W pixels and N frames make N × H × W × 4 float32 values of output; that is
 bounded by :data:`MAX_OUTPUT_BYTES` and checked before anything is allocated.
@@ -28,16 +29,21 @@ bounded by :data:`MAX_OUTPUT_BYTES` and checked before anything is allocated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
-from .framing import Crop
-from .pose.keypoints import LIMBS, NUM_JOINTS
+from .errors import check_choice
+from .framing import Crop, frame_targets
+from .pose.geometry import fit_to_canvas
+from .pose.keypoints import LIMBS, NUM_JOINTS, Pose
 
+PLACES = ("pose", "source")  # where the new person stands: where the target pose says, or where the source stood
+METHODS = ("telea", "ns")  # cv2 inpainting: Telea's fast marching, or Navier-Stokes
 MAX_OUTPUT_BYTES = 2 << 30  # images and masks of all frames together
 MAX_INPAINT_SIDE = 512  # a larger hole is inpainted at reduced resolution (inpainting fills smoothly anyway)
 ASPECT_TOLERANCE = 0.02
@@ -121,6 +127,21 @@ def as_mask_batch(masks, width: int, height: int, name: str) -> np.ndarray:
     return np.clip(array, 0, 1)
 
 
+WHOLE_PHOTO_SHARE = 0.9  # a "person" mask covering this much of the photo is no segmentation at all
+
+
+def check_person_masks(masks: np.ndarray) -> None:
+    """A mask that covers (almost) the whole photo is what Pose From Image gives without MediaPipe's
+    segmentation; inpainting it would repaint the whole photo. ValueError saying what to connect."""
+    for index, mask in enumerate(masks):
+        share = float((mask >= 0.5).mean())
+        if share > WHOLE_PHOTO_SHARE:
+            where = "person mask" if len(masks) == 1 else f"person mask {index + 1} of {len(masks)}"
+            raise ValueError(f"{where} covers {share:.0%} of the photo: that is no person's outline (Pose From Image "
+                             "gives the whole image when MediaPipe's segmentation is not installed); connect the mask "
+                             "of the person, or leave the mask unconnected to keep the old person under the new one")
+
+
 def _count(name: str, found: int, count: int, what: str) -> None:
     if found not in (1, count):
         raise ValueError(f"{name} holds {found} items for {count} {what}: give 1 (used for every frame) or {count}")
@@ -147,8 +168,7 @@ def fill_person_area(photo: np.ndarray, mask: np.ndarray, method: str = "telea")
     float32 [H, W] of 0/1). Outside the hole the photo is returned unchanged, bit for bit.
     """
     flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
-    if method not in flags:
-        raise ValueError(f"inpainting method must be one of {tuple(flags)}, got {method!r}")
+    check_choice("inpainting method", method, METHODS)
     hard = (mask > 0.1).astype(np.uint8)
     if not hard.any():
         return photo.copy(), np.zeros(mask.shape, np.float32)
@@ -251,13 +271,13 @@ def new_person_alpha(image: np.ndarray, keypoints: np.ndarray, stature: float,
     if reference is not None:
         if reference.shape[:2] != (h, w):
             reference = cv2.resize(reference, (w, h), interpolation=cv2.INTER_LINEAR)
+        if reference_mask is not None:  # the backdrop behind the source person: the source canvas inpainted
+            if reference_mask.shape != (h, w):
+                reference_mask = cv2.resize(reference_mask, (w, h), interpolation=cv2.INTER_LINEAR)
+            reference = fill_person_area(reference, reference_mask)[0]
         sigma = max(0.5, 0.005 * stature)  # compare colours, not the noise of two samplings
         difference = np.abs(cv2.GaussianBlur(image, (0, 0), sigma) - cv2.GaussianBlur(reference, (0, 0), sigma)).max(-1)
         changed = (difference > DIFFERENCE_THRESHOLD).astype(np.uint8)
-        if reference_mask is not None:
-            if reference_mask.shape != (h, w):
-                reference_mask = cv2.resize(reference_mask, (w, h), interpolation=cv2.INTER_LINEAR)
-            changed |= (reference_mask > 0.5).astype(np.uint8)
         close = max(1, int(round(0.02 * stature)))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * close + 1, 2 * close + 1))
         changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, kernel)
@@ -334,6 +354,7 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
     if old_masks is not None:
         masks = as_mask_batch(old_masks, width, height, "person mask")
         _count("person mask", masks.shape[0], b, "photos")
+        check_person_masks(masks)
     reference_image = None if reference is None else as_image_batch(reference, "source canvas")[0]
 
     filled_photos = []
@@ -366,3 +387,108 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
         filled[i] = hole * (1 - person[i])
     return Composite(np.clip(out, 0, 1), filled, person)
 
+
+
+# ---------------------------------------------------------------------------------------------
+# From a framed texture (what the nodes hold)
+
+
+def crop_for_photo_size(crop: Crop, width: int, height: int) -> Crop:
+    """``crop`` for another size of the same photo (a full-resolution original of the photo that was
+    framed): canvas = p·s + o for a photo pixel p becomes p'·s/k + o + s·(0.5/k − 0.5) for the pixel p'
+    of the photo scaled by k (pixel centres at whole numbers). Another aspect is a ValueError."""
+    if (width, height) == (crop.photo_width, crop.photo_height):
+        return crop
+    if abs(math.log(width * crop.photo_height / (height * crop.photo_width))) > ASPECT_TOLERANCE:
+        raise ValueError(f"photo is {width}x{height} pixels but the person was framed in a {crop.photo_width}x"
+                         f"{crop.photo_height} photo: paste into that photo (or another size of it, same aspect ratio)")
+    kx, ky = width / crop.photo_width, height / crop.photo_height
+    return dataclasses.replace(
+        crop, scale_x=crop.scale_x / kx, scale_y=crop.scale_y / ky,
+        offset_x=crop.offset_x + crop.scale_x * (0.5 / kx - 0.5), offset_y=crop.offset_y + crop.scale_y * (0.5 / ky - 0.5),
+        photo_width=int(width), photo_height=int(height), stature=crop.stature * ky)
+
+
+def paste_crops(source_crops: Sequence[Crop], poses: Sequence[Pose], place: str = "pose") -> tuple[list[Crop], np.ndarray]:
+    """The crop that puts each output into its source photo, and each target pose on the model canvas
+    ([N, 18, 3]), framed as the sampler framed them (:func:`pidm_core.pipeline.target_crops`).
+
+    place "pose": where the target pose stands in the photo; a pose on another canvas (the editor's, a
+    second photo's) is first fitted onto the photo (aspect kept, centred), so it lands where it was drawn
+    relative to the picture. place "source": where the source person stands (their soles, centre line
+    and size), whatever canvas the pose is on.
+    """
+    check_choice("place", place, PLACES)
+    poses, crops = list(poses), list(source_crops)
+    if not poses:
+        raise ValueError("no target pose given: the pose input is empty")
+    b, n = len(crops), len(poses)
+    if b not in (1, n) and n != 1:
+        raise ValueError(f"{b} source images and {n} poses: give one source, one pose, or as many poses as sources")
+    outputs = max(b, n)
+    groups = [(crops[0], list(range(n)))] if b == 1 else [(crops[i], [min(i, n - 1)]) for i in range(outputs)]
+    paste, keypoints = [], []
+    for source_crop, indices in groups:
+        frames = [poses[i] for i in indices]
+        if place == "pose":
+            frames = [p if (p.width, p.height) == (source_crop.photo_width, source_crop.photo_height)
+                      else fit_to_canvas(p, source_crop.photo_width, source_crop.photo_height) for p in frames]
+        on_canvas, target = frame_targets(frames, source_crop)
+        paste += [target if place == "pose" else source_crop] * len(frames)
+        keypoints += [p.keypoints for p in on_canvas]
+    return paste, np.stack(keypoints).astype(np.float64)
+
+
+def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks=None, place: str = "pose",
+                       method: str = "telea") -> Composite:
+    """The sampler's outputs of a framed ``texture`` (:class:`pidm_core.pipeline.SourceTexture` encoded
+    with fit "person") pasted into the photo(s); see :func:`paste_into_photo`.
+
+    photos: [B, H, W, 3], the source photo(s) the texture was framed from, or another size of them (the
+    full-resolution original). images: [N, h, w, 3], the sampler's output (upscaled is fine). poses: the
+    target poses given to the sampler. old_masks: the source person's mask(s) in the photo (None: the old
+    person is not removed). place: see :func:`paste_crops`.
+    """
+    crops = getattr(texture, "crops", None)
+    if not crops:
+        raise ValueError("the texture was not framed (Encode Source Texture fit 'person'): there is no crop to put "
+                         "the person back through; encode the source with fit 'person' and its pose")
+    check_choice("place", place, PLACES)
+    check_choice("inpainting method", method, METHODS)
+    photos = as_image_batch(photos, "photo")
+    images = as_image_batch(images, "generated images")
+    paste, keypoints = paste_crops(crops, poses, place)
+    n = images.shape[0]
+    if n != len(paste):
+        raise ValueError(f"generated images holds {n} images for {len(paste)} target poses: connect the sampler's "
+                         "output for these poses (an upscale keeps the count)")
+    _count("photo", photos.shape[0], len(crops), "source images")
+    height, width = photos.shape[1:3]
+    for crop in crops:
+        crop_for_photo_size(crop, width, height)  # the photo the person was framed in, or a copy of another size
+    check_output_size(n, height, width)
+    source = ((texture.source.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    masks = None if old_masks is None else as_mask_batch(old_masks, width, height, "person mask")
+    if masks is not None:
+        _count("person mask", masks.shape[0], photos.shape[0], "photos")
+        check_person_masks(masks)
+    results = []
+    # outputs that share a crop and a photo (a sequence from one source) are pasted in one call: one fill
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and paste[end] is paste[start]:
+            end += 1
+        k = 0 if len(crops) == 1 else start
+        crop = crop_for_photo_size(paste[start], width, height)
+        source_crop = crops[k]
+        reference_mask = None
+        mask = None
+        if masks is not None:
+            mask = masks[min(k, masks.shape[0] - 1)]
+            reference_mask = source_crop.crop_mask(mask)
+        results.append(paste_into_photo(photos[min(k, photos.shape[0] - 1)], images[start:end], crop,
+                                        keypoints[start:end], old_masks=mask, reference=source[k],
+                                        reference_mask=reference_mask, method=method))
+        start = end
+    return Composite(*(np.concatenate([getattr(r, f) for r in results]) for f in ("images", "filled", "person")))
