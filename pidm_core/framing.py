@@ -469,7 +469,6 @@ def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_
         notes.append("the person's feet are cut by the bottom of the photo")
     crop = _crop_for(measure, framing.person_height * framing.canvas_height, framing, photo_width, photo_height,
                      tuple(notes))
-    x0, y0, x1, y1 = crop.canvas_box_in_photo()
     body_half = 0.15 * measure.stature
     if measure.center_x - body_half < -0.5 or measure.center_x + body_half > photo_width - 0.5:
         crop = dataclasses.replace(crop, notes=crop.notes + ("the person is cut by the side of the photo: the part "

@@ -165,6 +165,17 @@ def test_a_pose_sequence_is_framed_with_one_crop():
         F.frame_targets([frames[0], Pose(kp, 100, 200)], source_crop)
 
 
+def test_an_upside_down_target_stays_on_the_canvas():
+    scene, mask, pose = scene_with_figure()
+    source_crop = F.frame_person(pose, mask, SCENE_W, SCENE_H, F.synthetic_framing(64))
+    flipped = pose.keypoints.copy()
+    flipped[pose.present, 1] = SCENE_H - 1 - flipped[pose.present, 1]  # a handstand
+    framed = F.frame_target(Pose(flipped, SCENE_W, SCENE_H), source_crop)
+    y = framed.xy[framed.present, 1]
+    assert 0 <= y.min() and y.max() <= 63
+    assert y.min() == pytest.approx(F.synthetic_framing(64).head_y * 64 + 0.055 * source_crop.stature * source_crop.scale, abs=1e-3)
+
+
 def test_framing_matches_the_synthetic_generator():
     """The embedded model's framing, re-measured on held-out synthetic poses (joints only)."""
     statures, soles, centres = [], [], []

@@ -152,6 +152,10 @@ def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: flo
     parts, _which = body_part_stature(pose, stretch_x)
     center_x = float(neck[0] if hips is None else (neck[0] + hips[0]) / 2)
     ankles = [pose.keypoints[i, :2].astype(np.float64) for i in ANKLES if present[i]]
+    if ankles and max(a[1] for a in ankles) <= neck[1]:
+        # upside down (a handstand, a flip): no soles to stand on; the figure's top goes where a head would
+        top = float(pose.keypoints[present, 1].min() - SOLE_BELOW_ANKLE * parts)
+        return _checked(BodyMeasure(float(parts), center_x, top, None, False))
     head_top = sole = None
     if mask is not None:
         head = _mean_point(pose, (NOSE, R_EYE, L_EYE, R_EAR, L_EAR))
@@ -171,7 +175,11 @@ def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: flo
     stature, from_extent = parts, False
     if sole is not None and sole - head_top >= UPRIGHT_EXTENT * parts:
         stature, from_extent = sole - head_top, True
-    if not stature >= MIN_PERSON_PX:
-        raise ValueError(f"the person is only about {stature:.1f} pixels tall: too small to frame; give a photo "
-                         "where the person is larger, or use fit 'pad'")
-    return BodyMeasure(float(stature), center_x, head_top, sole, from_extent)
+    return _checked(BodyMeasure(float(stature), center_x, head_top, sole, from_extent))
+
+
+def _checked(measure: BodyMeasure) -> BodyMeasure:
+    if not measure.stature >= MIN_PERSON_PX:
+        raise ValueError(f"the person is only about {measure.stature:.1f} pixels tall: too small to frame; give a "
+                         "photo where the person is larger, or use fit 'pad'")
+    return measure
