@@ -28,7 +28,8 @@ class PIDMEncodeTexture(io.ComfyNode):
             node_id="PIDMEncodeTexture",
             display_name="Encode Source Texture",
             category="PIDM/sampling",
-            description="Fits the source photo to the model's square canvas and encodes the person's appearance "
+            description="Fits the source photo to the model's square canvas (fit 'person': crops it around the person "
+                        "the way the model's training data framed people) and encodes the person's appearance "
                         "(texture features). Connect the result to PIDM Sampler; encode once, sample many poses.",
             inputs=[
                 PIDMModelType.Input("model", tooltip="The PIDM model from Load PIDM Model."),
