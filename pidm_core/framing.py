@@ -392,8 +392,9 @@ ASPECT_TOLERANCE = 0.02
 
 
 def check_mask(mask, width: int, height: int, name: str = "mask") -> np.ndarray:
-    """A person mask as float32 [height, width] in [0, 1]: another size of the same aspect is resized;
-    another aspect, NaN, or a shape that is not [H, W] is a ValueError naming ``name``."""
+    """A person mask as float32 [height, width] in [0, 1]: another size of the same aspect is resized and a
+    1×1 mask is one value for every pixel (the Masks rules of docs/robustness.md); another aspect, NaN, or a
+    shape that is not [H, W] is a ValueError naming ``name``."""
     if hasattr(mask, "detach"):
         mask = mask.detach().cpu().float().numpy()
     mask = np.asarray(mask)
@@ -407,7 +408,7 @@ def check_mask(mask, width: int, height: int, name: str = "mask") -> np.ndarray:
     if mask.max() > 1.5:
         mask = mask / 255
     if (mask.shape[1], mask.shape[0]) != (width, height):
-        if abs(math.log(mask.shape[1] * height / (mask.shape[0] * width))) > ASPECT_TOLERANCE:
+        if mask.shape != (1, 1) and abs(math.log(mask.shape[1] * height / (mask.shape[0] * width))) > ASPECT_TOLERANCE:
             raise ValueError(f"{name} is {mask.shape[1]}x{mask.shape[0]} pixels but the photo is {width}x{height}: "
                              "give the mask of this photo (another size of the same aspect ratio is resized)")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)

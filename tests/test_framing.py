@@ -271,6 +271,11 @@ def test_bad_sources_get_clear_errors():
         F.frame_person(pose, np.full((SCENE_H, SCENE_W), np.nan), SCENE_W, SCENE_H, framing)
     with pytest.raises(ValueError, match="on a 200x150 canvas but the photo is 400x300"):
         F.frame_person(Pose(pose.keypoints, 200, 150), None, SCENE_W, SCENE_H, framing)
+    # a 1x1 mask is one value for every pixel: 0 is an empty mask, 1 the whole photo
+    with pytest.raises(ValueError, match="person mask is empty"):
+        F.frame_person(pose, np.zeros((1, 1)), SCENE_W, SCENE_H, framing)
+    whole = F.frame_person(pose, np.ones((1, 1)), SCENE_W, SCENE_H, framing)  # no edge to read: the joints decide
+    assert whole == F.frame_person(pose, None, SCENE_W, SCENE_H, framing)
     # a mask of another size with the photo's aspect is resized, not refused
     half = mask[::2, ::2]
     assert F.frame_person(pose, half, SCENE_W, SCENE_H, framing).scale == pytest.approx(

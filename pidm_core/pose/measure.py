@@ -161,12 +161,15 @@ def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: flo
         head = _mean_point(pose, (NOSE, R_EYE, L_EYE, R_EAR, L_EAR))
         head_x = float(head[0] if head is not None else neck[0])
         head_top = _band_extent(mask, head_x, max(2.0, 0.06 * parts * stretch_x), top=True)
-        if head_top is not None and head_top > neck[1]:
-            head_top = None  # the mask there is not this person's head
+        # a mask edge far from where the joints put the head top or the soles is not this person's (a mask
+        # of the whole photo, a shadow or another person touching them): the joints' estimate is used there
+        if head_top is not None and not neck[1] - 2 * HEAD_ABOVE_NECK * parts <= head_top <= neck[1]:
+            head_top = None
         if ankles:
             feet_x = float(np.mean([a[0] for a in ankles]))
+            lowest = max(a[1] for a in ankles)
             sole = _band_extent(mask, feet_x, max(2.0, 0.12 * parts * stretch_x), top=False)
-            if sole is not None and sole < max(a[1] for a in ankles):
+            if sole is not None and not lowest <= sole <= lowest + 3 * SOLE_BELOW_ANKLE * parts:
                 sole = None
     if head_top is None:
         head_top = float(neck[1] - HEAD_ABOVE_NECK * parts)
