@@ -21,6 +21,9 @@ Output joints: COCO-18 in pixels of the input image; a joint is present when the
 guessed beyond the border is not something the photo shows). A person counts as found when at least
 one limb has both ends present; otherwise :class:`NoPersonFoundError` says which image and what to
 try, never an empty or NaN pose.
+
+Person masks (:func:`detect_people`, :func:`person_mask`): MediaPipe's segmentation of the chosen person,
+float32 [H, W] in [0, 1] with a soft edge, cut down to the regions that touch that person's skeleton.
 """
 
 from __future__ import annotations
