@@ -133,18 +133,20 @@ def test_round_trip_crop_and_back_gives_the_photo():
     assert region2 == region and np.abs(image2 - image)[4:-4, 4:-4].mean() < 0.02
 
 
-def test_target_pose_gets_the_source_size_and_the_training_feet():
+@pytest.mark.parametrize("framing", [F.synthetic_framing(64), F.deepfashion_framing(256)], ids=["synthetic", "deepfashion"])
+def test_target_pose_gets_the_source_size_and_the_training_feet(framing):
     scene, mask, pose = scene_with_figure()
-    framing = F.synthetic_framing(64)
     source_crop = F.frame_person(pose, mask, SCENE_W, SCENE_H, framing)
     # the same person drawn 2.5x larger in another photo: framed at the source person's size on the canvas
     _, _, target_kp = figure(11, "walking", size=320)
     target = Pose(target_kp, 320, 320)
     framed, crop = F.frame_targets([target], source_crop)
-    measure = F.measure_person(framed[0])
+    size = framing.canvas_height
+    measure = F.measure_person(framed[0], stretch_x=framing.stretch_x)  # DeepFashion's canvas is stretched in x
     assert measure.stature == pytest.approx(source_crop.stature * source_crop.scale, rel=1e-6)
-    assert measure.sole == pytest.approx(framing.feet_y * 64, abs=1e-6)
-    assert measure.center_x == pytest.approx(framing.center_x * 64, abs=1e-6)
+    assert measure.sole == pytest.approx(framing.feet_y * size, abs=1e-4)
+    assert measure.center_x == pytest.approx(framing.center_x * size, abs=1e-4)
+    assert crop.scale_x / crop.scale_y == pytest.approx(framing.stretch_x)
     np.testing.assert_allclose(F.frame_target(target, source_crop, pose).keypoints, framed[0].keypoints)
 
 
