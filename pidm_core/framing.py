@@ -382,7 +382,7 @@ def _as_float_image(image, width: Optional[int], height: Optional[int], name: st
         out = image.astype(np.float32) / 255
     else:
         out = image.astype(np.float32, copy=False)  # an 8000x8000 photo is 768 MB: no copy when it is float32
-        if not np.isfinite(out).all():
+        if not (np.isfinite(out.min()) and np.isfinite(out.max())):  # NaN spreads into min/max: two cheap passes
             raise ValueError(f"{name} contains NaN or infinite values")
     out = out[..., :3]
     return np.repeat(out, 3, axis=2) if out.shape[2] == 1 else np.ascontiguousarray(out)
@@ -402,17 +402,18 @@ def check_mask(mask, width: int, height: int, name: str = "mask") -> np.ndarray:
         mask = mask[0]
     if mask.ndim != 2 or 0 in mask.shape:
         raise ValueError(f"{name} must be one mask [H, W] with values in [0, 1], got shape {mask.shape}")
-    mask = mask.astype(np.float32)
-    if not np.isfinite(mask).all():
+    mask = mask.astype(np.float32, copy=False)
+    low, high = float(mask.min()), float(mask.max())  # NaN spreads into min/max: no full-size temporaries
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if mask.max() > 1.5:
-        mask = mask / 255
+    if high > 1.5:
+        mask, low, high = mask / 255, low / 255, high / 255
     if (mask.shape[1], mask.shape[0]) != (width, height):
         if mask.shape != (1, 1) and abs(math.log(mask.shape[1] * height / (mask.shape[0] * width))) > ASPECT_TOLERANCE:
             raise ValueError(f"{name} is {mask.shape[1]}x{mask.shape[0]} pixels but the photo is {width}x{height}: "
                              "give the mask of this photo (another size of the same aspect ratio is resized)")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(mask, 0, 1)
+    return np.clip(mask, 0, 1) if low < 0 or high > 1 else mask
 
 
 def _check_pose_canvas(pose, width: int, height: int, name: str) -> None:
