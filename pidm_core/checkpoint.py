@@ -69,6 +69,14 @@ class ModelInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
+    def framing(self):
+        """How this model's training data framed people (:func:`pidm_core.framing.framing_for`): the file's
+        ``framing`` metadata, else a default derived from its config."""
+        from .framing import framing_for
+
+        return framing_for(self)
+
+    @property
     def supports_disentangled_guidance(self) -> bool:
         """True when both conditions were dropped in training (the paper's disentangled CFG)."""
         return self.pose_drop_prob > 0 and self.source_drop_prob > 0

@@ -213,7 +213,7 @@ def test_framing_belongs_to_the_model():
     # a file's own framing metadata wins, at the file's canvas size
     custom = F.Framing(32, 32, 0.6, 0.8, background="color", background_color=(10, 20, 30), source="test")
     info = ModelInfo("m", get_config("tiny_32"), 0.1, 0.1, extra={"framing": custom.to_json()})
-    assert F.framing_for(info) == custom
+    assert F.framing_for(info) == custom == info.framing
     assert F.framing_for(ModelInfo.from_metadata(info.to_metadata())) == custom
     # files without it: our trainer's synthetic models get the synthetic framing, the rest DeepFashion's
     trained = ModelInfo("t", get_config("tiny_32"), 0.1, 0.1, extra={"fit": "pad", "training": json.dumps({"data": "synthetic"})})
