@@ -37,7 +37,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from .errors import check_choice
+from .errors import check_choice, plural
 from .framing import Crop, frame_targets
 from .pose.geometry import fit_to_canvas
 from .pose.keypoints import LIMBS, NUM_JOINTS, Pose
@@ -144,7 +144,8 @@ def check_person_masks(masks: np.ndarray) -> None:
 
 def _count(name: str, found: int, count: int, what: str) -> None:
     if found not in (1, count):
-        raise ValueError(f"{name} holds {found} items for {count} {what}: give 1 (used for every frame) or {count}")
+        choice = "1" if count == 1 else f"1 (used for every frame) or {count}"
+        raise ValueError(f"{name} holds {found} items for {plural(count, what)}: give {choice}")
 
 
 def check_output_size(frames: int, height: int, width: int) -> None:
@@ -338,7 +339,7 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
     photos = as_image_batch(photos, "photo")
     images = as_image_batch(images, "generated images")
     n, b = images.shape[0], photos.shape[0]
-    _count("photo", b, n, "generated images")
+    _count("photo", b, n, "generated image")
     height, width = photos.shape[1:3]
     if (width, height) != (crop.photo_width, crop.photo_height):
         raise ValueError(f"photo is {width}x{height} pixels but the crop was made for a {crop.photo_width}x"
@@ -348,12 +349,12 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
     keypoints = keypoints[None] if keypoints.ndim == 2 else keypoints
     if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, 3):
         raise ValueError(f"target keypoints must be [N, 18, 3] on the model canvas, got shape {keypoints.shape}")
-    _count("target poses", keypoints.shape[0], n, "generated images")
+    _count("target poses", keypoints.shape[0], n, "generated image")
     check_output_size(n, height, width)
     masks = None
     if old_masks is not None:
         masks = as_mask_batch(old_masks, width, height, "person mask")
-        _count("person mask", masks.shape[0], b, "photos")
+        _count("person mask", masks.shape[0], b, "photo")
         check_person_masks(masks)
     reference_image = None if reference is None else as_image_batch(reference, "source canvas")[0]
 
@@ -462,7 +463,7 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     if n != len(paste):
         raise ValueError(f"generated images holds {n} images for {len(paste)} target poses: connect the sampler's "
                          "output for these poses (an upscale keeps the count)")
-    _count("photo", photos.shape[0], len(crops), "source images")
+    _count("photo", photos.shape[0], len(crops), "source image")
     height, width = photos.shape[1:3]
     for crop in crops:
         crop_for_photo_size(crop, width, height)  # the photo the person was framed in, or a copy of another size
@@ -470,7 +471,7 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     source = ((texture.source.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     masks = None if old_masks is None else as_mask_batch(old_masks, width, height, "person mask")
     if masks is not None:
-        _count("person mask", masks.shape[0], photos.shape[0], "photos")
+        _count("person mask", masks.shape[0], photos.shape[0], "photo")
         check_person_masks(masks)
     results = []
     # outputs that share a crop and a photo (a sequence from one source) are pasted in one call: one fill
