@@ -78,3 +78,18 @@ def test_bad_inputs_are_node_errors(client, changes, match):
     assert result.error is not None, "expected a node error"
     assert result.error["node_type"] == "PIDMPasteIntoPhoto", result.error
     assert match in result.error["exception_message"]
+
+
+def test_a_pose_sequence_is_put_back_frame_by_frame(client):
+    graph = _graph()
+    graph["sequence"] = {"class_type": "PIDMLoadPose", "inputs": {"file": "pidm_pose_sequence.json", "person_index": -1,
+                                                                  "canvas_width": 0, "canvas_height": 0}}
+    graph["retarget"]["inputs"]["target"] = ["sequence", 0]
+    graph["sample"]["inputs"]["steps"] = 1
+    result = client.run(graph, timeout=600)
+    assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
+    frames = [np.asarray(image.convert("RGB"), np.float32) / 255 for image in client.output_images(result, "save")]
+    assert len(frames) == 8 and all(frame.shape == (384, 512, 3) for frame in frames)
+    # the arms rise through the sequence: the frames differ, around the person only
+    assert np.abs(frames[0] - frames[-1]).max() > 0.2
+    assert np.abs(frames[0] - frames[-1])[:, :300].max() <= 1.5 / 255
