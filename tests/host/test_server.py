@@ -20,6 +20,7 @@ EXPECTED_NODES = {
     "PIDMPoseEditor": {"pose", "edited_pose"},
     "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
                     "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference"},
+    "PIDMPasteIntoPhoto": {"texture", "images", "photo", "pose", "person_index", "mask", "place", "inpaint"},
 }
 
 
