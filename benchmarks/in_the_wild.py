@@ -21,7 +21,7 @@ Poses and masks are the scenes' own (no detector): this measures framing and pas
 detection. Every method samples with the same settings and seed.
 
     python benchmarks/in_the_wild.py --count 32 --steps 25 --json docs/results/in_the_wild.json \
-        --grid docs/images/in_the_wild.jpg --cache /tmp/in_the_wild_samples.npz
+        --grid docs/images/in_the_wild.jpg --cache in_the_wild_samples.npz
 """
 
 from __future__ import annotations
