@@ -314,3 +314,24 @@ def types_ns(**fields):
     import types
 
     return types.SimpleNamespace(**fields)
+
+
+def test_two_sources_with_their_own_poses_are_pasted_into_their_own_photos(scene):
+    import types
+
+    import torch
+
+    other = make_scene(SEED + 5, 192, aspect=scene.width / scene.height)
+    assert other.source_image.shape == scene.source_image.shape
+    crops = tuple(_framed(s)[0] for s in (scene, other))
+    canvases = torch.stack([torch.from_numpy(c.crop_image(s.source_image)).permute(2, 0, 1) * 2 - 1
+                            for c, s in zip(crops, (scene, other))])
+    texture = types.SimpleNamespace(crops=crops, source=canvases)
+    images = np.stack([ideal_output(s, *_framed(s)[:2]) for s in (scene, other)])
+    poses = [Pose(s.target_keypoints, s.width, s.height) for s in (scene, other)]
+    result = composite.paste_from_texture(texture, np.stack([scene.source_image, other.source_image]), images, poses,
+                                          np.stack([scene.source_mask, other.source_mask]))
+    for index, s in enumerate((scene, other)):
+        person = result.person[index] > 0.5
+        assert (person & (s.target_mask > 0.5)).sum() / (person | (s.target_mask > 0.5)).sum() > 0.6
+        assert result.filled[index][(s.source_mask > 0.5) & (s.target_mask == 0)].mean() > 0.5
