@@ -48,7 +48,8 @@ NODE_TYPES = {
 # Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
 EXTRA_WIDGET_VALUES = {("PIDMSampler", "seed"): "fixed", ("LoadImage", "image"): "image",
                        ("LoadImageMask", "channel"): "image"}
-OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference", "pose"}  # pose: of Encode Source Texture
+# optional sockets, by name, or (node, name) where another node has a required socket of that name
+OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference", ("PIDMEncodeTexture", "pose")}
 NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPasteIntoPhoto": [300, 240], "PIDMPoseFromImage": [300, 330],
               "LoadImage": [260, 340], "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
 
@@ -210,7 +211,7 @@ def ui_workflow(name: str) -> dict:
         inputs = []
         for index, (socket_name, socket_type) in enumerate(sockets):
             entry = {"name": socket_name, "type": socket_type, "link": link_of.get((numbers[node_id], index))}
-            if socket_name in OPTIONAL_SOCKETS:
+            if socket_name in OPTIONAL_SOCKETS or (class_type, socket_name) in OPTIONAL_SOCKETS:
                 entry["shape"] = 7
             inputs.append(entry)
         ui_nodes.append({
