@@ -19,7 +19,8 @@ EXPECTED_NODES = {
     "PIDMInterpolatePoses": {"a", "b", "frames", "mode", "person_index"},
     "PIDMPoseEditor": {"pose", "edited_pose"},
     "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
-                    "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference"},
+                    "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference",
+                    "frame_noise", "chunk_size"},
     "PIDMPasteIntoPhoto": {"texture", "images", "photo", "pose", "person_index", "mask", "place", "inpaint"},
 }
 
