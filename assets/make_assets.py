@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from pidm_core.data.synthetic import make_pair  # noqa: E402
+from pidm_core.data.synthetic.scene import make_scene  # noqa: E402
 from pidm_core.pose.formats import save_pose_file  # noqa: E402
 from pidm_core.pose.interpolate import interpolate_poses  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
@@ -28,6 +29,7 @@ SIZE = 256
 SOURCE_SEED = 14  # a front-facing standing person, all 18 joints visible; its pair's target has arms raised
 SECOND_SEED = 1  # another identity, arms held out sideways, all 18 joints visible: a pose to borrow
 SEQUENCE_FRAMES = 8
+SCENE_SEED, SCENE_HEIGHT = 113, 384  # a person standing at the side of a room, 44 % of the photo's height
 UPPER_MARGIN = 0.06  # fraction of the canvas added around the upper-body box
 
 
@@ -62,8 +64,11 @@ def main(out_dir: Path = HERE) -> None:
     save_pose_file(out_dir / "pidm_pose_sequence.json", interpolate_poses(source, raised, SEQUENCE_FRAMES))
 
     Image.fromarray(_upper_body_mask(pair.source_keypoints, SIZE, SIZE), mode="L").save(out_dir / "pidm_mask_upper.png")
+    scene = make_scene(SCENE_SEED, SCENE_HEIGHT)
+    assert scene.source_pose.kind == "standing" and scene.source_image.shape == (384, 512, 3)
+    Image.fromarray(scene.source_image).save(out_dir / "pidm_scene.png")
     for name in ("pidm_person.png", "pidm_person2.png", "pidm_pose_arms_raised.json", "pidm_pose_sequence.json",
-                 "pidm_mask_upper.png"):
+                 "pidm_mask_upper.png", "pidm_scene.png"):
         print(out_dir / name)
 
 

@@ -8,7 +8,7 @@ ComfyUI it holds only :data:`compat.HOST_API` (the node modules import ComfyUI).
 from .compat import HOST_API, ComfyExtension, v1_mappings
 
 if HOST_API is not None:
-    from . import model, pose, pose_editor, sampler, texture
+    from . import model, photo, pose, pose_editor, sampler, texture
 
     NODES = [
         *model.NODES,
@@ -16,6 +16,7 @@ if HOST_API is not None:
         *pose.NODES,
         *pose_editor.NODES,
         *sampler.NODES,
+        *photo.NODES,
     ]
 
 if HOST_API == "v3":

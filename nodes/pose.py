@@ -89,6 +89,10 @@ class PIDMPoseFromImage(io.ComfyNode):
             outputs=[
                 PoseKeypointType.Output(display_name="pose", tooltip="Keypoints in pixels, one frame per image."),
                 io.Image.Output(display_name="skeleton", tooltip="The detected skeleton drawn on black."),
+                io.Mask.Output(display_name="mask",
+                               tooltip="The chosen person's mask (1 = person, soft edge), one per image, from "
+                                       "MediaPipe's segmentation (needs MediaPipe; without it the whole image). "
+                                       "Connect it to Encode Source Texture's mask for a clean framed crop."),
             ],
         )
 
@@ -98,13 +102,16 @@ class PIDMPoseFromImage(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, backend: str, person_index: int, threshold: float, allow_download: bool) -> io.NodeOutput:
-        poses = detect.detect_poses(
+        found = detect.detect_people(
             list(image.cpu().numpy()), backend=backend, person=person_choice(person_index), threshold=threshold,
             openpose_dirs=_openpose_dirs(), allow_download=allow_download, device=mm.get_torch_device(),
         )
+        poses = [d.pose for d in found]
         skeletons = [render_skeleton_image(p.keypoints, p.height, p.width) for p in poses]
+        masks = torch.stack([torch.ones(p.height, p.width) if d.mask is None else torch.from_numpy(d.mask)
+                             for d, p in zip(found, poses)])
         pose = formats.pose_keypoint_from_poses(poses)
-        return io.NodeOutput(pose, _images(skeletons), ui=pose_ui(pose, image))
+        return io.NodeOutput(pose, _images(skeletons), masks, ui=pose_ui(pose, image))
 
 
 def _pose_files() -> list[str]:

@@ -69,7 +69,8 @@ class PIDMSampler(io.ComfyNode):
                              tooltip=HELP("chunk_size")),
             ],
             outputs=[io.Image.Output(display_name="images", tooltip="One image per target pose, in the "
-                                                                     "source's size.")],
+                                                                     "source's size (fit 'person': the framed crop, "
+                                                                     "for Put Back Into Photo).")],
         )
 
     @classmethod

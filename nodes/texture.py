@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..pidm_core import canvas, memory, pipeline
-from .compat import PIDMModelType, PIDMTextureType, io
+from ..pidm_core import memory, pipeline
+from ..pidm_core.pose import formats
+from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, io
 from .model import LoadedPIDM
 
-FIT_MODES = ("auto", *canvas.FIT_MODES)
+FIT_MODES = pipeline.SOURCE_FIT_MODES  # auto, person, pad, stretch
 
 
 def loaded_model(model, images: int = 1, guidance_rows: int = 1):
@@ -27,7 +28,8 @@ class PIDMEncodeTexture(io.ComfyNode):
             node_id="PIDMEncodeTexture",
             display_name="Encode Source Texture",
             category="PIDM/sampling",
-            description="Fits the source photo to the model's square canvas and encodes the person's appearance "
+            description="Fits the source photo to the model's square canvas (fit 'person': crops it around the person "
+                        "the way the model's training data framed people) and encodes the person's appearance "
                         "(texture features). Connect the result to PIDM Sampler; encode once, sample many poses.",
             inputs=[
                 PIDMModelType.Input("model", tooltip="The PIDM model from Load PIDM Model."),
@@ -40,17 +42,26 @@ class PIDMEncodeTexture(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "fit", options=list(FIT_MODES), default="auto",
-                    tooltip="How the photo is put on the model's square canvas: 'pad' keeps the aspect and pads the "
-                            "sides, 'stretch' resizes both sides (the official DeepFashion setup); 'auto' uses the "
-                            "model's own choice. The output is restored to the photo's size either way.",
+                    tooltip="How the photo is put on the model's square canvas: 'person' crops it around the person "
+                            "(needs the pose input) the way the model's training data framed people, and the sampler "
+                            "returns that framed crop (Put Back Into Photo puts it into the photo); 'pad' keeps the "
+                            "aspect and pads the sides, 'stretch' resizes both sides (the official DeepFashion setup), "
+                            "both restored to the photo's size; 'auto' = 'person' when a pose is connected, else the "
+                            "model's own pad or stretch.",
+                ),
+                PoseKeypointType.Input(
+                    "pose", optional=True,
+                    tooltip="The source person's pose (Pose From Image on the same photo): where to crop for fit "
+                            "'person'. One frame per photo.",
                 ),
             ],
             outputs=[PIDMTextureType.Output(display_name="texture", tooltip="Encoded source texture for PIDM Sampler.")],
         )
 
     @classmethod
-    def execute(cls, model, image, fit: str, mask=None) -> io.NodeOutput:
-        texture = pipeline.encode_source(loaded_model(model), image, mask, fit_mode=fit)
+    def execute(cls, model, image, fit: str, mask=None, pose=None) -> io.NodeOutput:
+        poses = None if pose is None else formats.poses_from_pose_keypoint(pose, "largest", name="pose")
+        texture = pipeline.encode_source(loaded_model(model), image, mask, fit_mode=fit, source_poses=poses)
         return io.NodeOutput(texture)
 
 

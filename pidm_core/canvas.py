@@ -138,7 +138,19 @@ def _check_images(images: torch.Tensor, name: str, count: Optional[int] = None, 
     return images.expand(-1, -1, -1, 3) if images.shape[-1] == 1 else images
 
 
-def _check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str, frame: FitInfo) -> torch.Tensor:
+def check_images(images: torch.Tensor, name: str, count: Optional[int] = None, of: str = "image") -> torch.Tensor:
+    """An IMAGE batch checked by the rules of docs/robustness.md (Photos) as float RGB [B, H, W, 3] in [0, 1],
+    not yet fitted (fit "person" crops it itself: pidm_core.framing)."""
+    return _check_images(images, name, count, of)
+
+
+def check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str) -> torch.Tensor:
+    """A MASK batch checked by the rules of docs/robustness.md (Masks) as float [M, H, W] in [0, 1], any size
+    (fit "person" checks the size against its photo: pidm_core.framing.check_mask)."""
+    return _check_masks(masks, name, count, of, None)
+
+
+def _check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str, frame: Optional[FitInfo]) -> torch.Tensor:
     if not isinstance(masks, torch.Tensor) or masks.dim() not in (2, 3):
         shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
         raise ValueError(f"{name} must be a MASK [B, H, W] (or [H, W]) with values in [0, 1], got {shape}")

@@ -69,6 +69,14 @@ class ModelInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
+    def framing(self):
+        """How this model's training data framed people (:func:`pidm_core.framing.framing_for`): the file's
+        ``framing`` metadata, else a default derived from its config."""
+        from .framing import framing_for
+
+        return framing_for(self)
+
+    @property
     def supports_disentangled_guidance(self) -> bool:
         """True when both conditions were dropped in training (the paper's disentangled CFG)."""
         return self.pose_drop_prob > 0 and self.source_drop_prob > 0
@@ -113,6 +121,7 @@ class ModelInfo:
         probs = {key: _parse_probability(metadata, key, source) for key in ("source_drop_prob", "pose_drop_prob")}
         extra = {k: v for k, v in metadata.items() if k not in _RESERVED_METADATA}
         _check_fit(extra, source)
+        _check_framing(extra, source, config)
         name = metadata.get("name") or Path(source).stem
         return cls(name=name, config=config, extra=extra, **probs)
 
@@ -125,6 +134,20 @@ def _check_fit(extra: Mapping[str, str], source: str) -> None:
     if extra["fit"] not in FIT_MODES:
         raise CheckpointError(f"{source}: metadata fit = {extra['fit'][:40]!r} is not one of {FIT_MODES} (how the "
                               "source photo is fitted to the model's canvas); fix the file's metadata or convert it again")
+
+
+def _check_framing(extra: Mapping[str, str], source: str, config: PIDMConfig) -> None:
+    """``framing`` (optional): how the model's training data framed people (pidm_core.framing), as JSON;
+    checked here so a bad file fails at load. Files without it get a default derived from their config."""
+    if "framing" not in extra:
+        return
+    from .framing import Framing
+
+    try:
+        Framing.from_json(extra["framing"], config.image_size, config.image_size)
+    except ValueError as err:
+        raise CheckpointError(f"{source}: invalid framing metadata: {err}; fix the file's metadata or convert it "
+                              "again") from None
 
 
 def _parse_probability(metadata: Mapping[str, str], key: str, source: str) -> float:

@@ -11,6 +11,11 @@ Two levels:
 Every option of a run is one :class:`~pidm_core.samplers.SamplingSettings`, passed on unchanged.
 How photos, masks and poses are put on the model's square canvas and back: :mod:`pidm_core.canvas`.
 
+Framing (``fit_mode="person"``, the default when a source pose is given): each source photo is cropped
+around its person the way the model's training data framed people (:mod:`pidm_core.framing`); the crops
+travel in :attr:`SourceTexture.crops`, target poses are framed with the source person's size, and the
+sampler returns the framed canvas (in the training photos' aspect) for Put Back Into Photo.
+
 Batch rules: B sources and N poses give max(B, N) images when B == N (pairwise), B == 1 (one
 person, many poses: a sequence becomes frames) or N == 1 (one pose, many people); anything else is
 an error naming both sizes.
@@ -18,18 +23,27 @@ an error naming both sizes.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import diffusion, guidance, memory, samplers
-from .canvas import FIT_MODES, FitInfo, check_on_canvas, fit_images, fit_masks, pose_maps, restore_images
+from .canvas import (FIT_MODES, FitInfo, check_images, check_masks, check_on_canvas, fit_images, fit_masks, pose_maps,
+                     restore_images)
 from .config import PIDMConfig
 from .errors import check_choice, explain_out_of_memory, plural
+from .framing import Crop, Framing, frame_person, frame_targets, framing_for
 from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
+from .pose.geometry import resize_canvas
 from .pose.keypoints import Pose
+from .pose.render import render_pose_map
 from .samplers import DEFAULT_SETTINGS, SamplingSettings
+
+LOG = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,10 +128,15 @@ class SourceTexture:
     fit: FitInfo
     fit_mode: str
     config: Optional[PIDMConfig] = None  # of the network that encoded it: another network cannot read it
+    crops: Optional[tuple[Crop, ...]] = None  # fit "person": how each source photo was cropped (photo ↔ canvas)
 
     @property
     def batch_size(self) -> int:
         return self.source.shape[0]
+
+    @property
+    def framing(self) -> Optional[Framing]:
+        return self.crops[0].framing if self.crops else None
 
 
 def default_fit_mode(model) -> str:
@@ -128,21 +147,45 @@ def _network(model) -> PIDMNetwork:
     return model.network if hasattr(model, "network") else model
 
 
-def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = None, fit_mode: str = "auto") -> SourceTexture:
+SOURCE_FIT_MODES = ("auto", "person", *FIT_MODES)
+
+
+def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = None, fit_mode: str = "auto",
+                  source_poses: Optional[Sequence[Pose]] = None, framing: Optional[Framing] = None) -> SourceTexture:
     """Fit source IMAGE [B, H, W, 3] to the model and run the texture encoder once.
 
     mask [B, H, W] (optional): 1 = the person; elsewhere the source is replaced by the null value
-    (0 in [-1, 1]) so the background does not leak into the texture features. One mask for every
-    image or one per image, in the image's size or aspect ratio (resized).
+    (0 in [-1, 1]) so the background does not leak into the texture features (with fit "person" and a
+    white/colour framing, by that colour instead). One mask for every image or one per image, in the
+    image's size or aspect ratio (resized).
+    fit_mode: "person" crops each photo around the person of ``source_poses`` (one per image, in its
+    pixels) as the model's ``framing`` says (default: :func:`~pidm_core.framing.framing_for` the model);
+    "auto" is "person" when source poses are given, else the model's own pad/stretch.
     """
-    check_choice("fit", fit_mode, ("auto", *FIT_MODES))
+    check_choice("fit", fit_mode, SOURCE_FIT_MODES)
     network = _network(model)
+    if fit_mode == "auto" and source_poses is not None:
+        source_poses = list(source_poses)
+        if all(isinstance(p, Pose) and p.present.any() for p in source_poses):
+            fit_mode = "person"
+        else:
+            LOG.warning("a source pose has no person: the photo is fitted whole (fit %s), not framed",
+                        default_fit_mode(model))
+    if fit_mode == "person":
+        return _encode_framed(model, network, images, mask, source_poses, framing)
     mode = default_fit_mode(model) if fit_mode == "auto" else fit_mode
     source, info = fit_images(images, network.config.image_size, mode, name="source image")
     device = next(network.parameters()).device
     source = source.to(device)
     if mask is not None:
         source = source * fit_masks(mask, info, "source mask", source.shape[0], "source image").to(device)
+    return _encode(network, source, info, mode)
+
+
+def _encode(network: PIDMNetwork, source: torch.Tensor, info: FitInfo, mode: str,
+            crops: Optional[tuple[Crop, ...]] = None) -> SourceTexture:
+    """Texture keys/values of fitted sources [B, 3, S, S] (on the model's device) and of the null source."""
+    device = source.device
     parameter = next(network.parameters())
     # the encoder is the denoiser's down path on one row: a sampling chunk of one guidance row bounds it
     chunk = memory.auto_chunk_size(network.config, 1, parameter.dtype, memory.free_memory_bytes(device), device)
@@ -154,7 +197,94 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     texture = parts[0] if len(parts) == 1 else concat_texture(*parts)
     with explain_out_of_memory("encoding the null source", parameter.dtype):
         null_texture = network.encode_texture(torch.zeros_like(source[:1], dtype=parameter.dtype))
-    return SourceTexture(texture, null_texture, source, info, mode, network.config)
+    return SourceTexture(texture, null_texture, source, info, mode, network.config, crops)
+
+
+def _pose_on_photo(pose, index: int, count: int, width: int, height: int) -> Pose:
+    """Source pose ``index`` in its photo's pixels: a pose detected on another size of the same photo
+    (same aspect) is scaled to it; another aspect is an error."""
+    where = "source pose" if count == 1 else f"source pose {index + 1} of {count}"
+    if not isinstance(pose, Pose):
+        raise ValueError(f"{where} must be a pose (from Pose From Image), got {type(pose).__name__}")
+    if (pose.width, pose.height) == (width, height):
+        return pose
+    if abs(pose.width * height - pose.height * width) > 0.02 * pose.height * width:
+        raise ValueError(f"{where} is on a {pose.width}x{pose.height} canvas but its photo is {width}x{height}: "
+                         "detect the pose on the source photo itself (Pose From Image on the same image)")
+    return resize_canvas(pose, width, height)
+
+
+def _encode_framed(model, network: PIDMNetwork, images: torch.Tensor, mask: Optional[torch.Tensor],
+                   source_poses: Optional[Sequence[Pose]], framing: Optional[Framing]) -> SourceTexture:
+    """Fit "person": each photo cropped around its person (pidm_core.framing), then encoded."""
+    size = network.config.image_size
+    framing = framing_for(model if hasattr(model, "info") else network.config) if framing is None else framing
+    if (framing.canvas_width, framing.canvas_height) != (size, size):
+        framing = framing.resized(size, size)
+    photos = check_images(images, "source image")
+    count, height, width = photos.shape[0], photos.shape[1], photos.shape[2]
+    if source_poses is None:
+        raise ValueError("fit 'person' needs the source person's pose: connect Pose From Image (run on the source "
+                         "photo) to the pose input, or choose fit 'pad' or 'stretch'")
+    poses = list(source_poses)
+    if len(poses) != count:
+        raise ValueError(f"{plural(len(poses), 'source pose')} for {plural(count, 'source image')}: give one pose "
+                         "per source image (Pose From Image on the same batch)")
+    masks = None if mask is None else check_masks(mask, "source mask", count, "source image").cpu().numpy()
+    crops, canvases = [], []
+    for i in range(count):
+        photo = photos[i].cpu().numpy()
+        person_mask = None if masks is None else masks[i if len(masks) == count else 0]
+        pose = _pose_on_photo(poses[i], i, count, width, height)
+        try:
+            crop = frame_person(pose, person_mask, width, height, framing)
+        except ValueError as err:
+            where = "source image" if count == 1 else f"source image {i + 1} of {count}"
+            raise ValueError(f"{where}: {err}") from None
+        canvas = crop.crop_image(photo, person_mask)
+        x = torch.from_numpy(canvas).permute(2, 0, 1) * 2 - 1
+        if person_mask is not None and framing.background == "keep":
+            x = x * torch.from_numpy(crop.crop_mask(person_mask))[None]
+        crops.append(crop)
+        canvases.append(x)
+    device = next(network.parameters()).device
+    source = torch.stack(canvases).clamp(-1, 1).to(device)
+    info = FitInfo(size, size, size, 1.0, 1.0, 0, 0)
+    return _encode(network, source, info, "person", tuple(crops))
+
+
+def target_crops(texture: SourceTexture, poses: Sequence[Pose]) -> list[Crop]:
+    """For fit "person": the crop of every output image's target pose (its canvas ↔ the model canvas).
+
+    One source: one crop for the whole pose sequence (framed together, so a walk still walks). One crop
+    per output otherwise (source i with pose i, or every source with the one pose). Put Back Into Photo
+    uses the same crops to put the results into the photo."""
+    if not texture.crops:
+        raise ValueError("the texture was not encoded with fit 'person': there is no framing to follow")
+    poses = list(poses)
+    b, n = texture.batch_size, len(poses)
+    if b == 1:
+        return [frame_targets(poses, texture.crops[0])[1]] * n
+    if n == 1:
+        return [frame_targets(poses, crop)[1] for crop in texture.crops]
+    output_count(b, n)  # ValueError naming both sizes
+    return [frame_targets([pose], crop)[1] for pose, crop in zip(poses, texture.crops)]
+
+
+def _framed_pose_maps(crops: Sequence[Crop], poses: Sequence[Pose], size: int) -> torch.Tensor:
+    """Pose maps [N, 20, S, S] of target poses put on the canvas by their crops (:func:`target_crops`)."""
+    return torch.from_numpy(np.stack([render_pose_map(crop.pose_to_canvas(pose).keypoints, size, size)
+                                      for crop, pose in zip(crops, poses)]))
+
+
+def _framed_output(x: torch.Tensor, texture: SourceTexture) -> torch.Tensor:
+    """Canvas [N, 3, S, S] in [-1, 1] → IMAGE [N, H, W, 3] in the training photos' aspect (176x256 for
+    DeepFashion's framing; the square canvas for the embedded model's)."""
+    width, height = texture.framing.output_size
+    x = x.float()
+    if (width, height) != (x.shape[3], x.shape[2]):
+        x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
+    return ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 
 
 def output_count(n_sources: int, n_poses: int) -> int:
@@ -190,6 +320,9 @@ def _fitted_inputs(texture: SourceTexture, n: int, init_image: Optional[torch.Te
                           frame=texture.fit)
         return x
 
+    if texture.crops and any(v is not None for v in (init_image, appearance_mask, reference)):
+        raise ValueError("init image, appearance mask and reference are not supported with fit 'person' yet: "
+                         "encode the source with fit 'pad' or 'stretch' to use them")
     init, ref, mask = fitted(init_image, "init image"), fitted(reference, "reference image"), None
     if appearance_mask is not None:
         mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image")
@@ -259,6 +392,7 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
     n = output_count(texture.batch_size, len(poses))
     check_poses(poses)
     init, mask, ref = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
+    crops = target_crops(texture, poses) if texture.crops else None  # framed before the first chunk: no work lost
     seeds = frame_seeds(settings, n)
     chunks = frame_chunks(n, chunk_size_for(model, settings, n, free_bytes))
     steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
@@ -266,7 +400,9 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
     size, result = texture.fit.size, None
     for number, frames in enumerate(chunks):
         rows = frames * 2 if len(frames) == 1 and n > 1 else frames
-        maps = pose_maps([poses[i] if len(poses) > 1 else poses[0] for i in rows], texture.fit).to(device)
+        row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
+        maps = (pose_maps(row_poses, texture.fit) if crops is None else
+                _framed_pose_maps([crops[i] if len(crops) > 1 else crops[0] for i in rows], row_poses, size)).to(device)
         on_device = [None if x is None else _rows(x, rows).to(device) for x in (init, mask, ref)]
         what = f"sampling {plural(len(rows), 'image')} at {size}x{size}"
         hint = "" if n == 1 else (f"set a smaller chunk_size (frames sampled at once; this chunk held frames "
@@ -283,7 +419,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
                 "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this "
                 "model; if that does not help, the model file may be damaged (download or convert it again)"
             )
-        images = restore_images(out, texture.fit).to(output_device or device)
+        images = (restore_images(out, texture.fit) if crops is None else _framed_output(out, texture)).to(
+            output_device or device)
         if result is None:
             result = torch.empty((n, *images.shape[1:]), dtype=images.dtype, device=images.device)
         result[frames[0]:frames[-1] + 1] = images
@@ -319,7 +456,7 @@ def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks
 
 def generate(model, source_image: torch.Tensor, target_pose: Pose | Sequence[Pose],
              settings: SamplingSettings = DEFAULT_SETTINGS, *, source_mask: Optional[torch.Tensor] = None,
-             fit_mode: str = "auto") -> torch.Tensor:
+             fit_mode: str = "auto", source_poses: Optional[Sequence[Pose]] = None) -> torch.Tensor:
     """Encode and sample in one call (:func:`encode_source`, then :func:`sample`)."""
     poses = [target_pose] if isinstance(target_pose, Pose) else list(target_pose)
-    return sample(model, encode_source(model, source_image, source_mask, fit_mode), poses, settings)
+    return sample(model, encode_source(model, source_image, source_mask, fit_mode, source_poses), poses, settings)

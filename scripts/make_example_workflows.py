@@ -23,11 +23,11 @@ NODE_TYPES = {
     "PIDMLoadModel": ([], ["model_name", "dtype"], [("model", "PIDM_MODEL")]),
     "LoadImage": ([], ["image"], [("IMAGE", "IMAGE"), ("MASK", "MASK")]),
     "LoadImageMask": ([], ["image", "channel"], [("MASK", "MASK")]),
-    "PIDMEncodeTexture": ([("model", "PIDM_MODEL"), ("image", "IMAGE"), ("mask", "MASK")], ["fit"],
-                          [("texture", "PIDM_TEXTURE")]),
+    "PIDMEncodeTexture": ([("model", "PIDM_MODEL"), ("image", "IMAGE"), ("mask", "MASK"), ("pose", "POSE_KEYPOINT")],
+                          ["fit"], [("texture", "PIDM_TEXTURE")]),
     "PIDMLoadPose": ([], ["file", "person_index", "canvas_width", "canvas_height"], [("pose", "POSE_KEYPOINT")]),
     "PIDMPoseFromImage": ([("image", "IMAGE")], ["backend", "person_index", "threshold", "allow_download"],
-                          [("pose", "POSE_KEYPOINT"), ("skeleton", "IMAGE")]),
+                          [("pose", "POSE_KEYPOINT"), ("skeleton", "IMAGE"), ("mask", "MASK")]),
     "PIDMRetargetPose": ([("target", "POSE_KEYPOINT"), ("source", "POSE_KEYPOINT")], ["anchor", "person_index"],
                          [("pose", "POSE_KEYPOINT")]),
     "PIDMSampler": ([("model", "PIDM_MODEL"), ("texture", "PIDM_TEXTURE"), ("pose", "POSE_KEYPOINT"),
@@ -36,15 +36,22 @@ NODE_TYPES = {
                      "denoise", "frame_noise", "chunk_size"], [("images", "IMAGE")]),
     "PIDMInterpolatePoses": ([("a", "POSE_KEYPOINT"), ("b", "POSE_KEYPOINT")], ["frames", "mode", "person_index"],
                              [("poses", "POSE_KEYPOINT")]),
+    "PIDMPasteIntoPhoto": ([("texture", "PIDM_TEXTURE"), ("images", "IMAGE"), ("photo", "IMAGE"),
+                            ("pose", "POSE_KEYPOINT"), ("mask", "MASK")], ["person_index", "place", "inpaint"],
+                           [("image", "IMAGE"), ("filled", "MASK"), ("person", "MASK")]),
+    "ImageScaleBy": ([("image", "IMAGE")], ["upscale_method", "scale_by"], [("IMAGE", "IMAGE")]),
+    "MaskToImage": ([("mask", "MASK")], [], [("IMAGE", "IMAGE")]),
+    "PreviewImage": ([("images", "IMAGE")], [], []),
     "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
     "SaveAnimatedWEBP": ([("images", "IMAGE")], ["filename_prefix", "fps", "lossless", "quality", "method"], []),
 }
 # Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
 EXTRA_WIDGET_VALUES = {("PIDMSampler", "seed"): "fixed", ("LoadImage", "image"): "image",
                        ("LoadImageMask", "channel"): "image"}
-OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference"}
-NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPoseFromImage": [300, 330], "LoadImage": [260, 340],
-              "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
+# optional sockets, by name, or (node, name) where another node has a required socket of that name
+OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference", ("PIDMEncodeTexture", "pose")}
+NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPasteIntoPhoto": [300, 240], "PIDMPoseFromImage": [300, 330],
+              "LoadImage": [260, 340], "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
 
 STEPS = 25
 SAMPLER = "ddpm"  # the embedded model samples best with ancestral steps (README, embedded model)
@@ -70,8 +77,8 @@ def _load_pose(file):
                                                      "canvas_height": 0}}
 
 
-def _pose_from(image):
-    return {"class_type": "PIDMPoseFromImage", "inputs": {"image": [image, 0], "backend": "auto", "person_index": -1,
+def _pose_from(image, backend="auto"):
+    return {"class_type": "PIDMPoseFromImage", "inputs": {"image": [image, 0], "backend": backend, "person_index": -1,
                                                           "threshold": 0.3, "allow_download": False}}
 
 
@@ -132,6 +139,27 @@ WORKFLOWS = {
             "target": ["other_pose", 0], "source": ["source_pose", 0], "anchor": "neck", "person_index": -1}}),
         ("sample", _sampler(pose="retarget")), ("save", _save("pidm/pose_retargeted")),
     ]),
+    # A person small at the side of a room: framed like the training data (fit 'person', from the pose and
+    # the mask of Pose From Image), drawn in the second photo's pose retargeted onto them, upscaled with
+    # ComfyUI's own node, and put back into the photo at full resolution; the filled area is shown too.
+    "photo_from_the_wild": ("PIDM: photo from the wild, framed, upscaled and put back", [
+        ("model", _model()), ("photo", _image("pidm_scene.png")), ("other", _image("pidm_person2.png")),
+        ("source_pose", _pose_from("photo", "mediapipe")), ("other_pose", _pose_from("other", "mediapipe")),
+        ("texture", {"class_type": "PIDMEncodeTexture", "inputs": {
+            "model": ["model", 0], "image": ["photo", 0], "fit": "person", "mask": ["source_pose", 2],
+            "pose": ["source_pose", 0]}}),
+        ("retarget", {"class_type": "PIDMRetargetPose", "inputs": {
+            "target": ["other_pose", 0], "source": ["source_pose", 0], "anchor": "neck", "person_index": -1}}),
+        ("sample", _sampler(pose="retarget")),
+        ("upscale", {"class_type": "ImageScaleBy", "inputs": {"image": ["sample", 0], "upscale_method": "lanczos",
+                                                              "scale_by": 4.0}}),
+        ("paste", {"class_type": "PIDMPasteIntoPhoto", "inputs": {
+            "texture": ["texture", 0], "images": ["upscale", 0], "photo": ["photo", 0], "pose": ["retarget", 0],
+            "person_index": -1, "place": "pose", "inpaint": "telea", "mask": ["source_pose", 2]}}),
+        ("save", _save("pidm/photo_from_the_wild", images="paste")),
+        ("filled", {"class_type": "MaskToImage", "inputs": {"mask": ["paste", 1]}}),
+        ("show_filled", {"class_type": "PreviewImage", "inputs": {"images": ["filled", 0]}}),
+    ]),
 }
 
 
@@ -183,7 +211,7 @@ def ui_workflow(name: str) -> dict:
         inputs = []
         for index, (socket_name, socket_type) in enumerate(sockets):
             entry = {"name": socket_name, "type": socket_type, "link": link_of.get((numbers[node_id], index))}
-            if socket_name in OPTIONAL_SOCKETS:
+            if socket_name in OPTIONAL_SOCKETS or (class_type, socket_name) in OPTIONAL_SOCKETS:
                 entry["shape"] = 7
             inputs.append(entry)
         ui_nodes.append({

@@ -21,6 +21,9 @@ Output joints: COCO-18 in pixels of the input image; a joint is present when the
 guessed beyond the border is not something the photo shows). A person counts as found when at least
 one limb has both ends present; otherwise :class:`NoPersonFoundError` says which image and what to
 try, never an empty or NaN pose.
+
+Person masks (:func:`detect_people`, :func:`person_mask`): MediaPipe's segmentation of the chosen person,
+float32 [H, W] in [0, 1] with a soft edge, cut down to the regions that touch that person's skeleton.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -36,6 +40,8 @@ import numpy as np
 
 from .formats import coco18_from_mediapipe33
 from .keypoints import LIMBS, NUM_JOINTS, Pose
+
+LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "openpose", "mediapipe")
 OPENPOSE_WEIGHTS = "body_pose_model.pth"
@@ -187,12 +193,31 @@ def _openpose_people(body, image_rgb: np.ndarray) -> list[np.ndarray]:
 
 def _mediapipe_people(pose_model, image_rgb: np.ndarray) -> list[np.ndarray]:
     """The one person MediaPipe finds (or none), raw ``[18, 3]`` (x_px, y_px, visibility)."""
+    return _mediapipe_result(pose_model, image_rgb)[0]
+
+
+def _mediapipe_result(pose_model, image_rgb: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The one person MediaPipe finds (or none) and, when the model was opened with
+    ``enable_segmentation=True``, its segmentation mask from the same call (float32 [H, W] in [0, 1])."""
     result = pose_model.process(image_rgb)
     if result.pose_landmarks is None:
-        return []
+        return [], None
     height, width = image_rgb.shape[:2]
     landmarks = np.array([(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark])
-    return [coco18_from_mediapipe33(landmarks)]
+    mask = getattr(result, "segmentation_mask", None)
+    mask = None if mask is None else np.clip(np.array(mask, dtype=np.float32), 0, 1)
+    return [coco18_from_mediapipe33(landmarks)], mask
+
+
+class _MediaPipeDetector:
+    """MediaPipe Pose as a Detector that keeps the segmentation mask of its last call (``last_mask``)."""
+
+    def __init__(self, pose_model):
+        self.pose_model, self.last_mask = pose_model, None
+
+    def __call__(self, image_rgb: np.ndarray) -> list[np.ndarray]:
+        people, self.last_mask = _mediapipe_result(self.pose_model, image_rgb)
+        return people
 
 
 @contextlib.contextmanager
@@ -201,9 +226,11 @@ def open_detector(
     openpose_dirs: Sequence[str | Path] = (),
     allow_download: bool = False,
     device: object | None = None,
+    segmentation: bool = False,
 ) -> Iterator[Detector]:
     """A detector for one batch: ``with open_detector("mediapipe") as detect: people = detect(rgb)``.
-    ``backend`` must already be resolved (``"openpose"`` or ``"mediapipe"``)."""
+    ``backend`` must already be resolved (``"openpose"`` or ``"mediapipe"``). ``segmentation``: the
+    mediapipe detector also keeps the person mask of each call in ``detect.last_mask``."""
     if backend == "openpose":
         body = _load_openpose_body(_openpose_weights_path(openpose_dirs, allow_download), device)
         yield lambda image: _openpose_people(body, image)
@@ -212,8 +239,9 @@ def open_detector(
             import mediapipe as mp
         except ImportError as error:
             raise PoseDetectorUnavailableError(f"the mediapipe backend needs MediaPipe: {MEDIAPIPE_PIP}") from error
-        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose_model:
-            yield lambda image: _mediapipe_people(pose_model, image)
+        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                    enable_segmentation=segmentation) as pose_model:
+            yield _MediaPipeDetector(pose_model)
     else:
         raise ValueError(f"open_detector needs 'openpose' or 'mediapipe', got {backend!r}")
 
@@ -285,6 +313,36 @@ def detect_poses(
     Raises :class:`NoPersonFoundError` (a ValueError) naming the image ("image 2 of 4", 1-based) when
     nobody usable is found, :class:`PoseDetectorUnavailableError` when the backend cannot run.
     """
+    detections = detect_people(images, backend, person, threshold, openpose_dirs, allow_download, device, masks=False)
+    return [d.pose for d in detections]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The chosen person of one image: pose, and person mask float32 [H, W] in [0, 1] (None when none
+    could be made: MediaPipe not installed)."""
+
+    pose: Pose
+    mask: np.ndarray | None
+
+
+def detect_people(
+    images: Sequence[np.ndarray] | np.ndarray,
+    backend: str = "auto",
+    person: int | str = "largest",
+    threshold: float = 0.3,
+    openpose_dirs: Sequence[str | Path] = (),
+    allow_download: bool = False,
+    device: object | None = None,
+    masks: bool = True,
+) -> list[Detection]:
+    """:func:`detect_poses` plus each chosen person's mask (``masks=True``).
+
+    The mask: with the mediapipe backend, the segmentation mask of the same MediaPipe call
+    (``enable_segmentation=True``; its model ships in the wheel); with openpose, MediaPipe run on a crop
+    around the chosen person (:func:`person_mask`). Either way only the parts of the mask that touch the
+    chosen person's skeleton are kept, so another person beside them is not in it.
+    """
     if isinstance(images, np.ndarray) and images.ndim != 4:
         raise ValueError(f"detect_poses: pass a list of images or a batch [B, H, W, C], got an array of shape {images.shape}")
     images = list(images)
@@ -293,10 +351,106 @@ def detect_poses(
     count = len(images)
     rgb_images = [to_rgb_uint8(image, f"image {i + 1} of {count}") for i, image in enumerate(images)]
     name = resolve_backend(backend, openpose_dirs)
-    poses = []
-    with open_detector(name, openpose_dirs, allow_download, device) as detect:
+    poses, same_call_masks = [], []
+    opened = open_detector(name, openpose_dirs, allow_download, device, True) if masks and name == "mediapipe" else (
+        open_detector(name, openpose_dirs, allow_download, device))
+    with opened as detect:
         for index, rgb in enumerate(rgb_images):
             height, width = rgb.shape[:2]
             people = [_keep_visible(joints, width, height, threshold) for joints in detect(rgb)]
             poses.append(choose_person(people, person, f"image {index + 1} of {count}", name))
-    return poses
+            same_call_masks.append(getattr(detect, "last_mask", None) if masks else None)
+    if not masks:
+        return [Detection(pose, None) for pose in poses]
+    out = []
+    for rgb, pose, mask in zip(rgb_images, poses, same_call_masks):
+        if mask is not None and mask.shape == rgb.shape[:2]:
+            out.append(Detection(pose, isolate_person(mask, pose)))
+        else:
+            out.append(Detection(pose, None))
+    missing = [i for i, d in enumerate(out) if d.mask is None]
+    if missing:
+        if not _package_installed("mediapipe"):
+            LOG.warning("person masks need MediaPipe (%s); without it the mask is left out", MEDIAPIPE_PIP)
+        else:
+            with open_segmenter() as segment:
+                for i in missing:
+                    out[i] = Detection(out[i].pose, segment(rgb_images[i], out[i].pose))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# person masks
+
+MASK_CROP_MARGIN = 0.3  # a crop for segmentation reaches this share of the skeleton's height past its box
+MIN_MASK_CROP_PX = 32
+
+
+def isolate_person(mask: np.ndarray, pose: Pose) -> np.ndarray:
+    """The parts of a (soft) mask that touch the person's skeleton: the connected regions of mask ≥ 0.5
+    under a joint or a limb of ``pose``, slightly grown so the soft edge stays. Another person who does
+    not touch this one is dropped; a mask that touches no joint at all is returned as it is."""
+    mask = np.clip(np.asarray(mask, dtype=np.float32), 0, 1)
+    count, labels = cv2.connectedComponents((mask >= 0.5).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    skeleton = np.zeros(mask.shape, np.uint8)
+    xy = np.round(pose.xy).astype(np.int32)
+    for a, b in LIMBS:
+        if pose.present[a] and pose.present[b]:
+            cv2.line(skeleton, tuple(int(v) for v in xy[a]), tuple(int(v) for v in xy[b]), 1, 1)
+    for i in np.nonzero(pose.present)[0]:
+        cv2.circle(skeleton, tuple(int(v) for v in xy[i]), 1, 1, -1)
+    touched = np.unique(labels[(skeleton > 0) & (labels > 0)])
+    if len(touched) == 0:
+        return mask
+    keep = np.isin(labels, touched).astype(np.uint8)
+    grow = max(3, int(round(0.01 * max(mask.shape))) | 1)
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+    return mask * keep
+
+
+def _mask_crop_box(pose: Pose, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = pose.bbox()
+    margin = max(MIN_MASK_CROP_PX, MASK_CROP_MARGIN * max(y1 - y0, x1 - x0))
+    return (max(0, int(x0 - margin)), max(0, int(y0 - margin)),
+            min(width, int(x1 + margin) + 1), min(height, int(y1 + margin) + 1))
+
+
+@contextlib.contextmanager
+def open_segmenter() -> Iterator[Callable[[np.ndarray, Pose], np.ndarray]]:
+    """``with open_segmenter() as segment: mask = segment(rgb, pose)``: the mask of the person of
+    ``pose`` (float32 [H, W] in [0, 1]), from MediaPipe Pose (``enable_segmentation=True``) run on a
+    crop around them; where it finds nobody there, MediaPipe's selfie segmentation of the crop."""
+    try:
+        import mediapipe as mp
+    except ImportError as error:
+        raise PoseDetectorUnavailableError(f"person masks need MediaPipe: {MEDIAPIPE_PIP}") from error
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True) as pose_model, \
+            mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as selfie:
+
+        def segment(image_rgb: np.ndarray, pose: Pose) -> np.ndarray:
+            height, width = image_rgb.shape[:2]
+            x0, y0, x1, y1 = _mask_crop_box(pose, width, height)
+            crop = np.ascontiguousarray(image_rgb[y0:y1, x0:x1])
+            _people, crop_mask = _mediapipe_result(pose_model, crop)
+            if crop_mask is None:
+                result = selfie.process(crop)
+                crop_mask = np.clip(np.array(result.segmentation_mask, np.float32), 0, 1)
+            mask = np.zeros((height, width), np.float32)
+            mask[y0:y1, x0:x1] = crop_mask
+            return isolate_person(mask, pose)
+
+        yield segment
+
+
+def person_mask(image: np.ndarray, pose: Pose) -> np.ndarray:
+    """The mask of the person of ``pose`` in ``image`` (see :func:`open_segmenter`)."""
+    rgb = to_rgb_uint8(image)
+    if (pose.width, pose.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ValueError(f"the pose is on a {pose.width}x{pose.height} canvas but the image is "
+                         f"{rgb.shape[1]}x{rgb.shape[0]}: give the pose detected on this image")
+    if not pose.present.any():
+        raise ValueError("the pose has no joints: there is no person to cut out")
+    with open_segmenter() as segment:
+        return segment(rgb, pose)

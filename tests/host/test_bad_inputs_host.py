@@ -312,7 +312,7 @@ def test_non_finite_numbers_are_refused_before_they_reach_the_history(bad, setti
     # combos: 0.3.75 does not check a V3 combo's value against its options
     ("sample", {"sampler": "euler"}, "PIDMSampler", "sampler must be one of ddim, ddpm, dpmpp_2m; got 'euler'"),
     ("sample", {"guidance": {"mode": 1}}, "PIDMSampler", "guidance must be one of official, disentangled; got {'mode': 1}"),
-    ("texture", {"fit": "crop"}, "PIDMEncodeTexture", "fit must be one of auto, pad, stretch; got 'crop'"),
+    ("texture", {"fit": "crop"}, "PIDMEncodeTexture", "fit must be one of auto, person, pad, stretch; got 'crop'"),
     # a plain value where a link belongs reaches the node as it is
     ("sample", {"texture": 5}, "PIDMSampler", "texture must be linked to Encode Source Texture's output, got a int"),
     ("texture", {"model": "model.safetensors"}, "PIDMEncodeTexture", "model must be linked to Load PIDM Model's output"),

@@ -34,6 +34,7 @@ WORKFLOWS = sorted(p.stem for p in API_DIR.glob("*.json"))
 UI_WORKFLOWS = sorted(p.stem for p in UI_DIR.glob("*.json"))
 TEST_STEPS = 3
 SOURCE_SIZE = (256, 256)  # assets/pidm_person.png, (width, height)
+EXPECTED_SIZES = {"photo_from_the_wild": (512, 384)}  # assets/pidm_scene.png: put back at the photo's size
 EXPECTED_FRAMES = {"pose_sequence_to_frames": 8}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 DEMO_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_TEST_TIMEOUT", "900"))
@@ -59,7 +60,8 @@ def _api(name: str) -> dict:
 
 def test_every_ui_workflow_has_an_api_twin():
     assert set(WORKFLOWS) >= {"photo_to_new_pose", "pose_sequence_to_frames", "appearance_edit_with_mask",
-                              "pose_from_second_photo_retargeted", "pose_sequence_to_animation"}
+                              "pose_from_second_photo_retargeted", "pose_sequence_to_animation",
+                              "photo_from_the_wild"}
     assert sorted(p.stem for p in UI_DIR.glob("*.json")) == sorted([*WORKFLOWS, "pose_editor"])
 
 
@@ -113,7 +115,7 @@ def test_ui_workflow_matches_node_schemas_and_api_twin(host, name):
 def test_loading_the_pack_put_the_example_inputs_into_the_empty_input_folder(host):
     bundled = _bundled_inputs()
     assert set(bundled) == {"pidm_person.png", "pidm_person2.png", "pidm_mask_upper.png", "pidm_pose_arms_raised.json",
-                            "pidm_pose_sequence.json"}
+                            "pidm_pose_sequence.json", "pidm_scene.png"}
     folder = host.server.dirs["input"]
     # every file there is one of ours, byte for byte (ComfyUI itself adds only folders, e.g. 3d/)
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == bundled
@@ -155,8 +157,9 @@ def test_example_workflow_runs_as_opened_from_the_template_browser(host, name):
         assert len(previews) == 1 and previews[0].std() > 0.01
         return
     assert len(saved) == EXPECTED_FRAMES.get(name, 1)
+    width, height = EXPECTED_SIZES.get(name, SOURCE_SIZE)
     for image in saved:
-        assert image.shape == (SOURCE_SIZE[1], SOURCE_SIZE[0], 3)
+        assert image.shape == (height, width, 3)
         assert np.isfinite(image).all()
         assert image.std() > 0.01, "blank image"
     print(f"{name}: {time.monotonic() - start:.1f}s")

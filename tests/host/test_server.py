@@ -11,7 +11,7 @@ pytestmark = pytest.mark.host
 # Every node the pack registers, with the inputs a workflow may set.
 EXPECTED_NODES = {
     "PIDMLoadModel": {"model_name", "dtype"},
-    "PIDMEncodeTexture": {"model", "image", "mask", "fit"},
+    "PIDMEncodeTexture": {"model", "image", "mask", "fit", "pose"},
     "PIDMPoseFromImage": {"image", "backend", "person_index", "threshold", "allow_download"},
     "PIDMLoadPose": {"file", "person_index", "canvas_width", "canvas_height"},
     "PIDMRenderPose": {"pose", "width", "height", "person_index"},
@@ -19,7 +19,9 @@ EXPECTED_NODES = {
     "PIDMInterpolatePoses": {"a", "b", "frames", "mode", "person_index"},
     "PIDMPoseEditor": {"pose", "edited_pose"},
     "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
-                    "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference"},
+                    "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference",
+                    "frame_noise", "chunk_size"},
+    "PIDMPasteIntoPhoto": {"texture", "images", "photo", "pose", "person_index", "mask", "place", "inpaint"},
 }
 
 

@@ -106,8 +106,14 @@ def render_person(identity: Identity, pose: FigurePose) -> np.ndarray:
 def render_parts(background: Background, parts: list[Part], pose: FigurePose) -> np.ndarray:
     s = SUPERSAMPLE
     canvas = render_background(background, pose.height * s, pose.width * s)
+    return paint_parts(canvas, parts, pose, outline_px=max(1, int(round(pose.height * s / 300))))
+
+
+def paint_parts(canvas: np.ndarray, parts: list[Part], pose: FigurePose, outline_px: int) -> np.ndarray:
+    """Paint ``parts`` over ``canvas`` (uint8 RGB at ``SUPERSAMPLE``× the pose's canvas, changed in
+    place) and return it shrunk to the pose's canvas with INTER_AREA. Scenes pass a backdrop of their own."""
+    s = SUPERSAMPLE
     unit_px = pose.scale_px * s
-    outline_px = max(1, int(round(pose.height * s / 300)))
     textures: dict = {}
     # Output pixel i covers supersampled pixels i*s .. i*s+s-1, whose centre is i*s + (s-1)/2.
     offset = (s - 1) / 2
