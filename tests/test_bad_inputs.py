@@ -32,12 +32,7 @@ from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, pos
 from pidm_core.pose.keypoints import Pose
 from pidm_core.samplers import SamplingSettings
 
-try:
-    import mediapipe  # noqa: F401
-
-    HAVE_MEDIAPIPE = True
-except ImportError:
-    HAVE_MEDIAPIPE = False
+from tests.optional import HAVE_MEDIAPIPE
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="mediapipe not importable (see tests/test_pose_detect.py)")
 
 PHOTOS = Path(__file__).resolve().parent / "photos"  # tests/photos/SOURCES.md

@@ -13,12 +13,7 @@ from pidm_core.pose.detect import detect_people, isolate_person, person_mask
 
 PHOTOS = Path(__file__).resolve().parent / "photos"  # in the repository: a missing photo fails, never skips
 
-try:
-    import mediapipe  # noqa: F401
-
-    HAVE_MEDIAPIPE = True
-except ImportError:
-    HAVE_MEDIAPIPE = False
+from tests.optional import HAVE_MEDIAPIPE
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="mediapipe not importable (see pidm_core/pose/detect.py)")
 
 

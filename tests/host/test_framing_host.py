@@ -15,12 +15,7 @@ pytestmark = pytest.mark.host
 
 PHOTOS = Path(__file__).resolve().parents[1] / "photos"
 
-try:
-    import mediapipe  # noqa: F401
-
-    HAVE_MEDIAPIPE = True
-except ImportError:
-    HAVE_MEDIAPIPE = False
+from tests.optional import HAVE_MEDIAPIPE
 
 
 @pytest.fixture(scope="module")

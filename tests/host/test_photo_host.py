@@ -18,12 +18,7 @@ pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
 SCENE = REPO / "assets" / "pidm_scene.png"
 
-try:
-    import mediapipe  # noqa: F401
-
-    HAVE_MEDIAPIPE = True
-except ImportError:
-    HAVE_MEDIAPIPE = False
+from tests.optional import HAVE_MEDIAPIPE
 
 
 @pytest.fixture(scope="module")
