@@ -21,6 +21,7 @@ from PIL import Image
 
 from pidm_core.pose.formats import pose_keypoint_from_poses
 from pidm_core.pose.keypoints import Pose
+from tests.graphs import one_step_sampler_graph
 from tests.tiny_model import save_tiny_model
 
 pytestmark = pytest.mark.host
@@ -102,19 +103,7 @@ def _render_graph(file: str = "hostile_good.json", width: int = 0, height: int =
 
 
 def _model_graph(model_name: str) -> dict:
-    return {
-        "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": model_name, "dtype": "fp32"}},
-        "photo": {"class_type": "LoadImage", "inputs": {"image": "hostile_photo.png"}},
-        "texture": {"class_type": "PIDMEncodeTexture",
-                    "inputs": {"model": ["model", 0], "image": ["photo", 0], "fit": "auto"}},
-        "pose": {"class_type": "PIDMLoadPose",
-                 "inputs": {"file": "hostile_good.json", "person_index": -1, "canvas_width": 0, "canvas_height": 0}},
-        "sample": {"class_type": "PIDMSampler", "inputs": {
-            "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": 0, "steps": 1,
-            "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-            "person_index": -1, "denoise": 1.0}},
-        "preview": {"class_type": "PreviewImage", "inputs": {"images": ["sample", 0]}},
-    }
+    return one_step_sampler_graph(model_name, "hostile_photo.png", "hostile_good.json")
 
 
 def _assert_nothing_quoted(client, result_error: dict) -> None:
