@@ -59,8 +59,15 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
     start = time.perf_counter()
     texture = pipeline.encode_source(model, source)
     chunks = []
-    images = pipeline.sample(model, texture, poses, settings,
-                             callback=lambda info: chunks.append(len(info["frames"])) if info["i"] % steps == 0 else None)
+
+    def on_step(info: dict) -> None:
+        if info["i"] % steps == 0:
+            chunks.append(len(info["frames"]))
+        if info["i"] % steps == steps - 1:  # a chunk ended: a run cut off early still leaves its figures so far
+            print(f"  progress: {info['frames'][-1] + 1}/{frames} frames, {time.perf_counter() - start:.0f} s, "
+                  f"peak RSS so far {_peak_rss_bytes() / 2**20:.0f} MiB", file=sys.stderr, flush=True)
+
+    images = pipeline.sample(model, texture, poses, settings, callback=on_step)
     seconds = time.perf_counter() - start
     assert images.shape[0] == frames and torch.isfinite(images).all()
     return {"model": Path(model_name).stem, "dtype": str(dtype).replace("torch.", ""), "frames": frames, "steps": steps,
@@ -107,10 +114,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for chunk_size in args.chunk_size:
         for frames in args.frames:
             child = json.dumps([model_file, args.dtype, frames, args.steps, chunk_size])
-            done = subprocess.run([sys.executable, __file__, "--child", child], capture_output=True, text=True,
+            # the child's stderr (progress per chunk, errors) goes straight to ours
+            done = subprocess.run([sys.executable, __file__, "--child", child], stdout=subprocess.PIPE, text=True,
                                   cwd=ROOT, check=False)
             if done.returncode != 0:
-                print(f"case {child} failed:\n{done.stderr[-2000:]}")
+                print(f"case {child} failed with exit code {done.returncode} (its messages are on stderr)")
                 continue
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"  done: {rows[-1]}", file=sys.stderr)

@@ -96,10 +96,11 @@ def sampling_memory_bytes(config: PIDMConfig, batch: int, guidance_rows: int, dt
 
 
 # Automatic chunk size (pidm_core.pipeline.sample): activations of one chunk may take this part of the
-# free memory; on the CPU also at most CPU_CHUNK_MAX_BYTES, since larger batches are no faster per
-# frame there (benchmarks/bench_sequence.py) and the rest of the machine needs its memory.
+# free memory; on the CPU also at most CPU_CHUNK_MAX_BYTES: per frame, chunks of 8-16 frames of the
+# embedded model (about 120-230 MiB) were the fastest and 34 frames (about 500 MiB) 1.2-1.6x slower
+# (benchmarks/bench_sequence.py --chunk-size sweep), and the rest of the machine needs its memory.
 FREE_FRACTION = {"cpu": 0.5, "other": 0.8}
-CPU_CHUNK_MAX_BYTES = 512 << 20
+CPU_CHUNK_MAX_BYTES = 256 << 20
 MAX_CHUNK_FRAMES = 64
 UNKNOWN_FREE_BYTES = 1 << 30  # where free memory cannot be read
 
