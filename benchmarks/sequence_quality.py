@@ -8,12 +8,14 @@ Two sections, both on held-out synthetic people (seeds from HELD_OUT_SEED_OFFSET
   per-frame SSIM and PSNR against the truth, and *flicker*: the mean over consecutive frames of
   max(0, |Δ output| − |Δ truth|), |Δ| the mean absolute change per pixel in 0-255 levels, i.e. the
   frame-to-frame change of the output beyond what the true frames change.
-- ``bf16``: the same seeds sampled with bf16 and fp32 weights; PSNR and SSIM of the bf16 final images
-  against the fp32 ones, on held-out synthetic pairs with the embedded model and on the official-size
-  network (deepfashion_256) with random weights.
+- ``half`` (``bf16`` is accepted too): the same seeds sampled with fp32 and with each reduced precision of
+  ``--half`` (bf16, fp16); PSNR and SSIM of the reduced-precision final images against the fp32 ones, on
+  held-out synthetic pairs with the embedded model and on the official-size network (deepfashion_256)
+  with random weights.
 
     python benchmarks/sequence_quality.py --sections steadiness --sequences 4 --frames 8 --steps 25
-    python benchmarks/sequence_quality.py --sections bf16 --pairs 4 --steps 25 --steps-256 5
+    python benchmarks/sequence_quality.py --sections half --pairs 4 --steps 25 --steps-256 5 --pairs-256 2
+    python benchmarks/sequence_quality.py --sections half --half fp16 --pairs 2 --steps 10 --steps-256 0
 """
 
 from __future__ import annotations
@@ -88,48 +90,55 @@ def steadiness(args) -> list[dict]:
     return rows
 
 
-def _agreement(model_fp32, model_bf16, sources: torch.Tensor, poses: list, settings: SamplingSettings) -> tuple:
+def _agreement(model_fp32, model_half, sources: torch.Tensor, poses: list, settings: SamplingSettings) -> tuple:
     images = []
-    for model in (model_fp32, model_bf16):
+    for model in (model_fp32, model_half):
         texture = pipeline.encode_source(model, sources)
         images.append(_uint8(pipeline.sample(model, texture, poses, settings)))
     return ([psnr_score(b, a, max_db=None) for a, b in zip(*images)],
             [ssim_score(b, a) for a, b in zip(*images)])
 
 
-def bf16_against_fp32(args) -> list[dict]:
+def half_against_fp32(args) -> list[dict]:
+    """Each reduced precision of ``--half`` against fp32, same seeds and inputs."""
     rows = []
     settings = SamplingSettings(steps=args.steps, sampler=samplers.DEFAULT_SETTINGS.sampler, seed=args.seed)
     fp32 = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=torch.float32)
-    bf16 = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=torch.bfloat16)
     size = fp32.network.config.image_size
     pairs = [make_pair(HELD_OUT_SEED_OFFSET + 900 + k, size) for k in range(args.pairs)]
     sources = torch.cat([_photo(p.source_image) for p in pairs])
     poses = [Pose(p.target_keypoints, size, size) for p in pairs]
-    start = time.perf_counter()
-    psnr, ssim = _agreement(fp32, bf16, sources, poses, settings)
-    rows.append({"case": f"embedded model, {args.pairs} held-out synthetic pairs, {settings.sampler} {args.steps} steps",
-                 "psnr": psnr, "ssim": ssim, "seconds": time.perf_counter() - start})
-    print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    if args.steps_256:
-        with torch.no_grad():
-            network = common.random_network("deepfashion_256")
-        big32 = network
-        big16 = common.converted(network, torch.bfloat16, channels_last=True)
-        pair = make_pair(HELD_OUT_SEED_OFFSET + 950, 256)
-        settings = SamplingSettings(steps=args.steps_256, sampler="ddim", seed=args.seed)
+    big_pairs = [make_pair(HELD_OUT_SEED_OFFSET + 950 + k, 256) for k in range(args.pairs_256)]
+    big32 = None
+    for half in args.half:
+        dtype = checkpoint.parse_dtype(half)
         start = time.perf_counter()
-        psnr, ssim = _agreement(big32, big16, _photo(pair.source_image), [Pose(pair.target_keypoints, 256, 256)],
+        psnr, ssim = _agreement(fp32, checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=dtype), sources, poses,
                                 settings)
-        rows.append({"case": f"deepfashion_256 random weights, 1 held-out synthetic pair, ddim {args.steps_256} steps",
-                     "psnr": psnr, "ssim": ssim, "seconds": time.perf_counter() - start})
+        rows.append({"dtype": half, "case": f"embedded model, {args.pairs} held-out synthetic pairs, "
+                     f"{settings.sampler} {args.steps} steps", "psnr": psnr, "ssim": ssim,
+                     "seconds": time.perf_counter() - start})
         print(f"  {rows[-1]}", file=sys.stderr, flush=True)
-    print(f"\n## bf16 against fp32 final images (same seeds, seed {args.seed})\n")
-    print("| case | PSNR bf16 vs fp32 (mean, min) | SSIM bf16 vs fp32 (mean, min) | seconds |")
-    print("|---|---|---|---|")
+        if not (args.steps_256 and big_pairs):
+            continue
+        if big32 is None:
+            with torch.no_grad():
+                big32 = common.random_network("deepfashion_256")
+        big_half = common.converted(big32, dtype, channels_last=True)
+        big_settings = SamplingSettings(steps=args.steps_256, sampler="ddim", seed=args.seed)
+        start = time.perf_counter()
+        psnr, ssim = _agreement(big32, big_half, torch.cat([_photo(p.source_image) for p in big_pairs]),
+                                [Pose(p.target_keypoints, 256, 256) for p in big_pairs], big_settings)
+        rows.append({"dtype": half, "case": f"deepfashion_256 random weights, {len(big_pairs)} held-out synthetic "
+                     f"pair(s), ddim {args.steps_256} steps", "psnr": psnr, "ssim": ssim,
+                     "seconds": time.perf_counter() - start})
+        print(f"  {rows[-1]}", file=sys.stderr, flush=True)
+    print(f"\n## Reduced precision against fp32 final images (same seeds, seed {args.seed}, computed on {common.device_description(torch.device('cpu'))})\n")
+    print("| dtype | case | PSNR vs fp32 (mean, min) | SSIM vs fp32 (mean, min) | seconds |")
+    print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {np.mean(r['psnr']):.2f} dB, {np.min(r['psnr']):.2f} dB | {np.mean(r['ssim']):.4f}, "
-              f"{np.min(r['ssim']):.4f} | {r['seconds']:.0f} |")
+        print(f"| {r['dtype']} | {r['case']} | {np.mean(r['psnr']):.2f} dB, {np.min(r['psnr']):.2f} dB | "
+              f"{np.mean(r['ssim']):.4f}, {np.min(r['ssim']):.4f} | {r['seconds']:.0f} |")
     return rows
 
 
@@ -159,12 +168,16 @@ def animation_strip(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="steadiness,bf16")
+    parser.add_argument("--sections", default="steadiness,half", help="steadiness, half (bf16 = half), strip")
     parser.add_argument("--sequences", type=int, default=4)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--steps-256", type=int, default=5, help="0 skips the official-size case")
+    parser.add_argument("--pairs-256", type=int, default=1, help="held-out pairs for the official-size case")
+    parser.add_argument("--half", nargs="+", default=["bf16"], choices=["bf16", "fp16"],
+                        help="section 'half': the reduced precisions compared with fp32 (fp16 is what dtype=auto "
+                             "gives on a GPU without bf16; on a CPU it runs 50-100x slower than fp32)")
     parser.add_argument("--samplers", nargs="+", default=list(samplers.SAMPLERS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strip", help="section 'strip': write the README's frame strip here")
@@ -177,8 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     sections = args.sections.split(",")
     if "steadiness" in sections:
         steadiness(args)
-    if "bf16" in sections:
-        bf16_against_fp32(args)
+    if "half" in sections or "bf16" in sections:
+        half_against_fp32(args)
     if "strip" in sections:
         animation_strip(args)
 
