@@ -29,18 +29,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_size: int) -> dict:
     """Sample ``frames`` frames in this process; returns the numbers (child side)."""
     import torch
 
+    from benchmarks.common import peak_rss_mb
     from pidm_core import checkpoint, pipeline
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.interpolate import interpolate_poses
@@ -55,7 +48,7 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
     source = torch.from_numpy(pair.source_image).float().div(255)[None]
     poses = interpolate_poses(Pose(pair.source_keypoints, size, size), Pose(pair.target_keypoints, size, size), frames)
     settings = SamplingSettings(steps=steps, sampler="ddim", chunk_size=chunk_size)
-    rss_loaded = _peak_rss_bytes()
+    rss_loaded_mb = peak_rss_mb()
     start = time.perf_counter()
     texture = pipeline.encode_source(model, source)
     chunks = []
@@ -65,7 +58,7 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
             chunks.append(len(info["frames"]))
         if info["i"] % steps == steps - 1:  # a chunk ended: a run cut off early still leaves its figures so far
             print(f"  progress: {info['frames'][-1] + 1}/{frames} frames, {time.perf_counter() - start:.0f} s, "
-                  f"peak RSS so far {_peak_rss_bytes() / 2**20:.0f} MiB", file=sys.stderr, flush=True)
+                  f"peak RSS so far {peak_rss_mb():.0f} MiB", file=sys.stderr, flush=True)
 
     images = pipeline.sample(model, texture, poses, settings, callback=on_step)
     seconds = time.perf_counter() - start
@@ -73,7 +66,7 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
     return {"model": Path(model_name).stem, "dtype": str(dtype).replace("torch.", ""), "frames": frames, "steps": steps,
             "chunk_size": chunk_size, "chunks": len(chunks), "frames_per_chunk": max(chunks),
             "seconds": seconds, "ms_per_frame_step": 1e3 * seconds / (frames * steps),
-            "peak_rss_mb": _peak_rss_bytes() / 2**20, "rss_after_load_mb": rss_loaded / 2**20,
+            "peak_rss_mb": peak_rss_mb(), "rss_after_load_mb": rss_loaded_mb,
             "threads": torch.get_num_threads()}
 
 

@@ -109,6 +109,9 @@ def half_against_fp32(args) -> list[dict]:
     sources = torch.cat([_photo(p.source_image) for p in pairs])
     poses = [Pose(p.target_keypoints, size, size) for p in pairs]
     big_pairs = [make_pair(HELD_OUT_SEED_OFFSET + 950 + k, 256) for k in range(args.pairs_256)]
+    big_sources = torch.cat([_photo(p.source_image) for p in big_pairs]) if big_pairs else None
+    big_poses = [Pose(p.target_keypoints, 256, 256) for p in big_pairs]
+    big_settings = SamplingSettings(steps=max(1, args.steps_256), sampler="ddim", seed=args.seed)
     big32 = None
     for half in args.half:
         dtype = checkpoint.parse_dtype(half)
@@ -124,11 +127,9 @@ def half_against_fp32(args) -> list[dict]:
         if big32 is None:
             with torch.no_grad():
                 big32 = common.random_network("deepfashion_256")
-        big_half = common.converted(big32, dtype, channels_last=True)
-        big_settings = SamplingSettings(steps=args.steps_256, sampler="ddim", seed=args.seed)
         start = time.perf_counter()
-        psnr, ssim = _agreement(big32, big_half, torch.cat([_photo(p.source_image) for p in big_pairs]),
-                                [Pose(p.target_keypoints, 256, 256) for p in big_pairs], big_settings)
+        psnr, ssim = _agreement(big32, common.converted(big32, dtype, channels_last=True), big_sources, big_poses,
+                                big_settings)
         rows.append({"dtype": half, "case": f"deepfashion_256 random weights, {len(big_pairs)} held-out synthetic "
                      f"pair(s), ddim {args.steps_256} steps", "psnr": psnr, "ssim": ssim,
                      "seconds": time.perf_counter() - start})
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs-256", type=int, default=1, help="held-out pairs for the official-size case")
     parser.add_argument("--half", nargs="+", default=["bf16"], choices=["bf16", "fp16"],
                         help="section 'half': the reduced precisions compared with fp32 (fp16 is what dtype=auto "
-                             "gives on a GPU without bf16; on a CPU it runs 50-100x slower than fp32)")
+                             "gives on a GPU without bf16; on a CPU a convolution runs about 90x slower than in fp32)")
     parser.add_argument("--samplers", nargs="+", default=list(samplers.SAMPLERS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strip", help="section 'strip': write the README's frame strip here")

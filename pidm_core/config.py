@@ -31,14 +31,32 @@ MAX_LEVELS = 8
 MAX_CHANNEL_MULT = 16
 
 
-def _show(value) -> str:
+def short_repr(value, limit: int = 60) -> str:
+    """repr of a value read from a file (possibly hostile), cut to ``limit`` characters for a message."""
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def json_object(text, what: str, max_chars: int, known: set[str]) -> dict:
+    """Parse metadata read from a weights file (hostile): a JSON object of at most ``max_chars``
+    characters whose keys are all in ``known``; ValueError naming ``what`` otherwise."""
+    if not isinstance(text, str) or len(text) > max_chars:
+        raise ValueError(f"{what} must be a JSON text of at most {max_chars} characters")
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(f"{what} is not valid JSON: {str(err)[:100]}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{what} has unknown fields {sorted(unknown)[:5]}; known: {sorted(known)}")
+    return raw
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
     if type(value) is not int:  # bool is an int subclass, and 1.5 or "2" are not integers
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {_show(value)}")
+        raise ValueError(f"{name} must be an integer from {low} to {high}, got {short_repr(value)}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be from {low} to {high}, got {value}")
 
@@ -78,7 +96,7 @@ class PIDMConfig:
         for name in ("channel_mult", "attention_resolutions"):
             value = getattr(self, name)
             if not isinstance(value, tuple):
-                raise ValueError(f"{name} must be a list of integers, got {_show(value)}")
+                raise ValueError(f"{name} must be a list of integers, got {short_repr(value)}")
         if not 1 <= len(self.channel_mult) <= MAX_LEVELS:
             raise ValueError(f"channel_mult must have 1 to {MAX_LEVELS} entries (one per resolution level), "
                              f"got {len(self.channel_mult)}")
@@ -88,11 +106,11 @@ class PIDMConfig:
             _check_int("each attention_resolutions entry", resolution, 1, LIMITS["image_size"][1])
         if not (isinstance(self.dropout, (int, float)) and not isinstance(self.dropout, bool)
                 and 0 <= self.dropout < 1):
-            raise ValueError(f"dropout must be a number in [0, 1), got {_show(self.dropout)}")
+            raise ValueError(f"dropout must be a number in [0, 1), got {short_repr(self.dropout)}")
         if not isinstance(self.learn_sigma, bool):
-            raise ValueError(f"learn_sigma must be true or false, got {_show(self.learn_sigma)}")
+            raise ValueError(f"learn_sigma must be true or false, got {short_repr(self.learn_sigma)}")
         if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {_show(self.prediction)}")
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {short_repr(self.prediction)}")
 
         levels = len(self.channel_mult)
         if self.image_size % (2 ** (levels - 1)):
@@ -146,22 +164,11 @@ class PIDMConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "PIDMConfig":
-        if not isinstance(text, str) or len(text) > 100_000:
-            raise ValueError("network config must be a JSON text of at most 100000 characters")
-        try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError) as err:
-            raise ValueError(f"network config is not valid JSON: {str(err)[:100]}") from None
-        if not isinstance(raw, dict):
-            raise ValueError("network config must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"network config has unknown fields {sorted(unknown)}; known: {sorted(known)}")
+        raw = json_object(text, "network config", 100_000, {f.name for f in dataclasses.fields(cls)})
         for name in ("channel_mult", "attention_resolutions"):
             if name in raw:
                 if not isinstance(raw[name], list):
-                    raise ValueError(f"{name} must be a list of integers, got {_show(raw[name])}")
+                    raise ValueError(f"{name} must be a list of integers, got {short_repr(raw[name])}")
                 raw[name] = tuple(raw[name])
         return cls(**raw)
 

@@ -35,6 +35,7 @@ from typing import Literal, Optional, Sequence
 import cv2
 import numpy as np
 
+from .config import json_object, short_repr
 from .pose.keypoints import Pose
 from .pose.measure import BodyMeasure, body_part_stature, measure_person  # noqa: F401 (body_part_stature re-exported)
 
@@ -80,13 +81,13 @@ class Framing:
                                 ("aspect", 0.2, 5.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ValueError(f"framing {name} must be a number from {low} to {high}, got {_short(value)}")
+                raise ValueError(f"framing {name} must be a number from {low} to {high}, got {short_repr(value)}")
         if self.background not in BACKGROUNDS:
-            raise ValueError(f"framing background must be one of {BACKGROUNDS}, got {_short(self.background)}")
+            raise ValueError(f"framing background must be one of {BACKGROUNDS}, got {short_repr(self.background)}")
         colour = self.background_color
         if (not isinstance(colour, tuple) or len(colour) != 3
                 or any(type(c) is not int or not 0 <= c <= 255 for c in colour)):
-            raise ValueError(f"framing background_color must be 3 whole numbers 0-255 (RGB), got {_short(colour)}")
+            raise ValueError(f"framing background_color must be 3 whole numbers 0-255 (RGB), got {short_repr(colour)}")
         if not isinstance(self.source, str) or len(self.source) > 200:
             raise ValueError("framing source must be a text of at most 200 characters")
 
@@ -118,31 +119,16 @@ class Framing:
     @classmethod
     def from_json(cls, text: str, canvas_width: int, canvas_height: int) -> "Framing":
         """Parse :meth:`to_json` text (from a weights file: hostile); ValueError naming the problem."""
-        if not isinstance(text, str) or len(text) > 2000:
-            raise ValueError("framing metadata must be a JSON text of at most 2000 characters")
-        try:
-            raw = json.loads(text)
-        except (ValueError, RecursionError) as err:
-            raise ValueError(f"framing metadata is not valid JSON: {str(err)[:80]}") from None
-        if not isinstance(raw, dict):
-            raise ValueError("framing metadata must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)} - {"canvas_width", "canvas_height"}
-        unknown = set(raw) - known
-        if unknown:
-            raise ValueError(f"framing metadata has unknown fields {sorted(unknown)[:5]}; known: {sorted(known)}")
+        raw = json_object(text, "framing metadata", 2000,
+                          {f.name for f in dataclasses.fields(cls)} - {"canvas_width", "canvas_height"})
         for name in ("person_height", "feet_y"):
             if name not in raw:
                 raise ValueError(f"framing metadata has no {name!r}")
         if "background_color" in raw:
             if not isinstance(raw["background_color"], list):
-                raise ValueError(f"framing background_color must be a list of 3 numbers, got {_short(raw['background_color'])}")
+                raise ValueError(f"framing background_color must be a list of 3 numbers, got {short_repr(raw['background_color'])}")
             raw["background_color"] = tuple(raw["background_color"])
         return cls(canvas_width=canvas_width, canvas_height=canvas_height, **raw)
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 # Measured with measure_person on 453 upright, uncropped poses of pidm_core.data.synthetic (seeds

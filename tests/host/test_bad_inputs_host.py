@@ -20,6 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.graphs import one_step_sampler_graph
 from tests.poses import standing_pose
 from tests.tiny_model import save_tiny_model
 from pidm_core.pose.formats import pose_keypoint_from_poses
@@ -111,23 +112,7 @@ def bad(comfy):
 
 def _sampler_graph(model: str = MODEL, photo: str = "bad_source.png", poses: str = "bad_good.json",
                    sources: int = 1, **sampler) -> dict:
-    graph = {
-        "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": model, "dtype": "fp32"}},
-        "photo": {"class_type": "LoadImage", "inputs": {"image": photo}},
-        "texture": {"class_type": "PIDMEncodeTexture",
-                    "inputs": {"model": ["model", 0], "image": ["photo", 0], "fit": "auto"}},
-        "pose": {"class_type": "PIDMLoadPose",
-                 "inputs": {"file": poses, "person_index": -1, "canvas_width": 0, "canvas_height": 0}},
-        "sample": {"class_type": "PIDMSampler", "inputs": {
-            "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": 0, "steps": 1,
-            "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-            "person_index": -1, "denoise": 1.0, **sampler}},
-        "preview": {"class_type": "PreviewImage", "inputs": {"images": ["sample", 0]}},
-    }
-    if sources > 1:
-        graph["batch"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["photo", 0], "amount": sources}}
-        graph["texture"]["inputs"]["image"] = ["batch", 0]
-    return graph
+    return one_step_sampler_graph(model, photo, poses, sources, **sampler)
 
 
 def _run_ok(client, graph: dict):
