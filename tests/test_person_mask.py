@@ -130,7 +130,7 @@ def test_masks_are_left_out_without_mediapipe(monkeypatch, caplog):
             return False
 
     monkeypatch.setattr(detect_module, "open_detector", lambda *args: FakeDetector())
-    monkeypatch.setattr(detect_module, "_package_installed", lambda name: False)
+    monkeypatch.setattr(detect_module.mediapipe_pose, "why_unavailable", lambda api="auto": "MediaPipe cannot be imported")
     det = detect_people([np.zeros((40, 40, 3), np.uint8)], backend="openpose")[0]
     assert det.mask is None and "person masks need MediaPipe" in caplog.text
 

