@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import plural
+from .pixels import item_name, pixel_scale, warn_0_255
 from .pose.keypoints import Pose
 from .pose.render import render_pose_map
 
@@ -61,7 +62,6 @@ def fit_info(height: int, width: int, size: int, mode: str = "pad") -> FitInfo:
 
 # Checking IMAGE and MASK inputs: the rules of docs/robustness.md (Photos, Masks), in one place.
 
-ZERO_TO_255_ABOVE = 1.5  # an IMAGE or MASK whose largest value is above this holds 0-255 pixel values
 ASPECT_TOLERANCE = 0.02  # a mask/init/reference image of another size is resized if its aspect is this close
 
 
@@ -73,9 +73,9 @@ def _first(flags: torch.Tensor) -> int:
 def values_in_unit_range(values: torch.Tensor, name: str, item: str, integer_is_255: bool) -> torch.Tensor:
     """Float values in [0, 1] of an IMAGE or MASK batch (batch first).
 
-    ComfyUI's IMAGE and MASK hold floats in [0, 1]. A node that passes 0-255 pixel values instead would
-    give an almost white photo, so 0-255 input (an integer IMAGE, or a largest value above 1.5) is divided
-    by 255 with a logged warning. NaN/inf and values above 255 are errors; the rest is clipped to [0, 1].
+    Each item is read as [0, 1] floats or as 0-255 values by the whole item (:mod:`pidm_core.pixels`); 0-255
+    items are divided by 255 with a logged warning. NaN/inf, values above 255 and a [0, 1] item with stray
+    values above 1.5 are errors naming the item; the rest is clipped to [0, 1].
     ``integer_is_255``: an integer IMAGE is 0-255 whatever it holds; an integer MASK of 0 and 1 is a mask.
     """
     if values.dtype == torch.bool:
@@ -84,18 +84,17 @@ def values_in_unit_range(values: torch.Tensor, name: str, item: str, integer_is_
         raise ValueError(f"{name} holds complex numbers ({values.dtype}); connect a real {item} batch")
     dtype, integer = str(values.dtype).replace("torch.", ""), not values.is_floating_point()
     values = values.float()
-    finite = torch.isfinite(values).flatten(1).all(1)
+    # NaN and inf spread into an item's min or max: no full-size temporary for a large photo
+    finite = torch.tensor([bool(torch.isfinite(v.max()) and torch.isfinite(v.min())) for v in values])
     if not finite.all():
         raise ValueError(f"{name} contains NaN or infinite values ({item} {_first(~finite)} of {len(finite)}): "
                          "fix or replace the node that made it, or disconnect the input")
-    high = float(values.max())
-    if high > 256:
-        raise ValueError(f"{name} has values up to {high:.6g}; expected floats in [0, 1] (0-255 is read too): "
-                         f"scale the {item} to [0, 1]")
-    if high > ZERO_TO_255_ABOVE or (integer and integer_is_255):
-        LOG.warning("%s holds 0-255 values (%s, largest %g), not ComfyUI's floats in [0, 1]: divided by 255",
-                    name, dtype, high)
-        values = values / 255
+    count = len(values)
+    scales = [pixel_scale(v, name if count == 1 else item_name(name, item, i, count), item, integer, integer_is_255)
+              for i, v in enumerate(values)]
+    if max(scales) > 1:
+        warn_0_255(name, dtype, float(values.max()))
+        values = values / torch.tensor(scales, dtype=values.dtype, device=values.device).view(-1, *[1] * (values.dim() - 1))
     return values.clamp(0, 1)
 
 

@@ -23,8 +23,15 @@ background, never a cut-off limb. Colour difference alone would take the model's
 old person's area as person; the pose envelope alone would paste a halo of canvas background into a
 place where the background is different.
 
-Sizes: a photo of H × W pixels and N frames make N × H × W × 4 float32 values of output; that is
-bounded by :data:`MAX_OUTPUT_BYTES` and checked before anything is allocated.
+Sizes: a photo of H × W pixels and N frames make N × H × W × 5 float32 values of output (the images,
+the filled and the person masks); that is bounded by :data:`MAX_OUTPUT_BYTES` and by the free memory,
+checked from the inputs' shapes before any pixel is copied. The photo is read where it lies (a view of the
+IMAGE tensor) and written once into each output frame; the fill and the pasted person are worked out in
+windows and blocks of rows, so the peak stays a small multiple of the photo (docs/robustness.md says how
+much, tests/test_composite.py checks it).
+
+Values: the photo's pixels outside the filled area and the new person are returned as they came, bit for
+bit (a 0-255 photo is read as such, by the rule of :mod:`pidm_core.pixels`, and divided by 255).
 """
 
 from __future__ import annotations
@@ -37,14 +44,23 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from .errors import check_choice, plural
+from .errors import check_choice, explain_out_of_memory, plural
 from .framing import Crop, frame_targets
+from .memory import free_memory_bytes
+from .pixels import item_name, pixel_scale, warn_0_255
 from .pose.geometry import fit_to_canvas
 from .pose.keypoints import LIMBS, NUM_JOINTS, Pose
 
 PLACES = ("pose", "source")  # where the new person stands: where the target pose says, or where the source stood
 METHODS = ("telea", "ns")  # cv2 inpainting: Telea's fast marching, or Navier-Stokes
 MAX_OUTPUT_BYTES = 2 << 30  # images and masks of all frames together
+OUTPUT_BYTES_PER_PIXEL = 20  # per frame: RGB, the filled mask and the person mask, float32
+# Besides the outputs, per photo pixel: a person mask of another size resized (4), its threshold and the hole
+# (2), the fill's colours and hole in their window (4); measured: docs/robustness.md, Put Back Into Photo
+WORKING_BYTES_PER_PIXEL = 12
+BLOCK_PIXELS = 1 << 18  # photo pixels warped and blended at once: bounds the temporaries of a large paste
+SAME_PHOTO = 1 / 255  # thumbnails of one photo agree to this; two photos never do everywhere
+HOLE_THRESHOLD = 0.1  # a person mask above this is the old person (its soft edge included)
 MAX_INPAINT_SIDE = 512  # a larger hole is inpainted at reduced resolution (inpainting fills smoothly anyway)
 ASPECT_TOLERANCE = 0.02
 
@@ -77,64 +93,97 @@ class Composite:
 
 
 # ---------------------------------------------------------------------------------------------
-# Checking inputs
+# Checking inputs: shapes first (views, nothing copied), values after
 
 
-def as_image_batch(images, name: str) -> np.ndarray:
-    """float32 [B, H, W, 3] in [0, 1] from a torch/numpy batch (or one [H, W, 3] image); uint8 and 0-255
-    floats are divided by 255. ValueError naming ``name`` for any other shape or NaN/inf."""
-    if hasattr(images, "detach"):
-        images = images.detach().cpu().float().numpy()
-    array = np.asarray(images)
+def _numpy(values) -> np.ndarray:
+    """A numpy view of a torch tensor or an array: a copy only off the CPU or for a dtype numpy lacks (bf16)."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu()
+        try:
+            return values.numpy()
+        except TypeError:
+            return values.float().numpy()
+    return np.asarray(values)
+
+
+def image_batch(images, name: str) -> np.ndarray:
+    """An IMAGE batch (torch or numpy, or one [H, W, C] image) as a numpy view [B, H, W, C], C = 1, 3 or 4;
+    ValueError naming ``name`` for any other shape or a side under 8 px. Nothing is copied."""
+    array = _numpy(images)
     if array.ndim == 3:
         array = array[None]
-    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape:
+    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape or array.dtype.kind not in "uifb":
         raise ValueError(f"{name} must be an image batch [B, H, W, 3] with values in [0, 1], got shape {array.shape}")
     if min(array.shape[1:3]) < 8:
         raise ValueError(f"{name} is {array.shape[2]}x{array.shape[1]} pixels; it must be at least 8x8")
-    integer = array.dtype.kind in "uib"
-    array = array[..., :3].astype(np.float32)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values: fix or replace the node that made it")
-    if integer or array.max() > 1.5:
-        array = array / 255
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    return np.clip(array, 0, 1)
+    return array
 
 
-def as_mask_batch(masks, width: int, height: int, name: str) -> np.ndarray:
-    """float32 [M, height, width] in [0, 1]: another size of the photo's aspect is resized; another aspect
-    is a ValueError naming both sizes."""
-    if hasattr(masks, "detach"):
-        masks = masks.detach().cpu().float().numpy()
-    array = np.asarray(masks)
+def mask_batch(masks, width: int, height: int, name: str) -> np.ndarray:
+    """A MASK batch as a numpy view [M, H', W'] of the photo's size, another size of its aspect, or 1x1 (one
+    value for every pixel; :func:`person_mask` resizes it); another aspect is a ValueError naming both sizes."""
+    array = _numpy(masks)
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3 or 0 in array.shape:
+    if array.ndim != 3 or 0 in array.shape or array.dtype.kind not in "uifb":
         raise ValueError(f"{name} must be a MASK [B, H, W] with values in [0, 1], got shape {array.shape}")
-    array = array.astype(np.float32)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values: fix or replace the node that made it")
-    if array.max() > 1.5:
-        array = array / 255
     mh, mw = array.shape[1:]
-    if (mw, mh) != (width, height):
-        if abs(math.log(mw * height / (mh * width))) > ASPECT_TOLERANCE:
-            raise ValueError(f"{name} is {mw}x{mh} pixels but the photo is {width}x{height}: give the mask of this "
-                             "photo (another size of the same aspect ratio is resized)")
-        array = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_LINEAR) for m in array])
-    return np.clip(array, 0, 1)
+    if (mw, mh) not in ((width, height), (1, 1)) and abs(math.log(mw * height / (mh * width))) > ASPECT_TOLERANCE:
+        raise ValueError(f"{name} is {mw}x{mh} pixels but the photo is {width}x{height}: give the mask of this "
+                         "photo (another size of the same aspect ratio is resized)")
+    return array
+
+
+def pixel_scales(array: np.ndarray, name: str, item: str, integer_is_255: bool = True) -> list[int]:
+    """The divisor of each item of a batch: 1 for [0, 1] floats, 255 for 0-255 values, each item read as a whole
+    (:mod:`pidm_core.pixels`; the 0-255 reading is logged). NaN or inf is a ValueError naming the item."""
+    count, scales = len(array), []
+    for index, values in enumerate(array):
+        where = name if count == 1 else item_name(name, item, index, count)
+        if array.dtype.kind == "b":
+            scales.append(1)
+            continue
+        low, high = values.min(), values.max()  # NaN and inf spread into min or max: no full-size temporary
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"{where} contains NaN or infinite values: fix or replace the node that made it")
+        scales.append(pixel_scale(values, where, item, array.dtype.kind in "ui", integer_is_255))
+    if max(scales) > 1:
+        warn_0_255(name, str(array.dtype), float(array.max()))
+    return scales
+
+
+def write_image(values: np.ndarray, scale: int, out: np.ndarray, clip: bool = False) -> None:
+    """One image [H, W, C] written into ``out`` (float32 [H, W, 3]) in its [0, 1] reading: grey repeated, alpha
+    dropped, divided by ``scale``. ``clip``: to [0, 1] (a photo keeps its own values: module doc)."""
+    np.copyto(out, values[..., :3] if values.shape[-1] != 1 else values, casting="unsafe")
+    if scale != 1:
+        np.divide(out, scale, out=out)
+    if clip:
+        np.clip(out, 0, 1, out=out)
+
+
+def person_mask(values: np.ndarray, scale: int, width: int, height: int) -> np.ndarray:
+    """One mask [H', W'] as float32 [height, width] in its [0, 1] reading, not clipped (it is thresholded); a
+    view of the input when that is already float32 of the photo's size."""
+    mask = values.astype(np.float32, copy=False)
+    if scale != 1:
+        mask = mask / scale
+    if mask.shape != (height, width):
+        mask = cv2.resize(np.ascontiguousarray(mask), (width, height), interpolation=cv2.INTER_LINEAR)
+    return mask
 
 
 WHOLE_PHOTO_SHARE = 0.9  # a "person" mask covering this much of the photo is no segmentation at all
 
 
-def check_person_masks(masks: np.ndarray) -> None:
+def check_person_masks(masks: np.ndarray, scales: Sequence[int] = ()) -> None:
     """A mask that covers (almost) the whole photo is what Pose From Image gives without MediaPipe's
-    segmentation; inpainting it would repaint the whole photo. ValueError saying what to connect."""
+    segmentation; inpainting it would repaint the whole photo. ValueError saying what to connect.
+    ``scales``: each mask's divisor (:func:`pixel_scales`), 1 by default; the share is that of the hole."""
     for index, mask in enumerate(masks):
-        share = float((mask >= 0.5).mean())
+        scale = scales[index] if len(scales) else 1
+        share = float((mask > HOLE_THRESHOLD * scale).mean())
         if share > WHOLE_PHOTO_SHARE:
             where = "person mask" if len(masks) == 1 else f"person mask {index + 1} of {len(masks)}"
             raise ValueError(f"{where} covers {share:.0%} of the photo: that is no person's outline (Pose From Image "
@@ -148,57 +197,148 @@ def _count(name: str, found: int, count: int, what: str) -> None:
         raise ValueError(f"{name} holds {found} items for {plural(count, what)}: give {choice}")
 
 
-def check_output_size(frames: int, height: int, width: int) -> None:
-    """Refuse before allocating when N frames of an H × W photo would pass :data:`MAX_OUTPUT_BYTES`."""
-    needed = frames * height * width * 4 * 4  # RGB + the filled mask (and the person mask), float32
-    if needed > MAX_OUTPUT_BYTES:
-        raise ValueError(f"{frames} frames of a {width}x{height} photo need {needed / 2**30:.1f} GiB of output; "
+def check_output_size(frames: int, height: int, width: int, free_bytes: Optional[int] = None) -> None:
+    """Refuse before allocating when N frames of an H × W photo would pass :data:`MAX_OUTPUT_BYTES`, or when
+    they and the work on the photo would not fit the free memory (``free_bytes``; None = read it)."""
+    output = frames * height * width * OUTPUT_BYTES_PER_PIXEL
+    if output > MAX_OUTPUT_BYTES:
+        raise ValueError(f"{frames} frames of a {width}x{height} photo need {output / 2**30:.1f} GiB of output; "
                          f"at most {MAX_OUTPUT_BYTES / 2**30:.0f} GiB: paste fewer frames per run or scale the photo down")
+    needed = output + height * width * WORKING_BYTES_PER_PIXEL
+    free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
+    if needed > free:
+        raise ValueError(f"putting {plural(frames, 'frame')} back into a {width}x{height} photo needs about "
+                         f"{needed / 2**30:.1f} GiB of memory, but {free / 2**30:.1f} GiB is free: paste fewer frames "
+                         "per run, scale the photo down, or free memory (unload models, close other programs)")
+
+
+def _target_keypoints(keypoints, frames: int) -> np.ndarray:
+    keypoints = np.asarray(keypoints, np.float64)
+    keypoints = keypoints[None] if keypoints.ndim == 2 else keypoints
+    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, 3):
+        raise ValueError(f"target keypoints must be [N, 18, 3] on the model canvas, got shape {keypoints.shape}")
+    _count("target poses", keypoints.shape[0], frames, "generated image")
+    return keypoints
+
+
+def check_targets_in_photo(keypoints: np.ndarray, crops: Sequence[Crop]) -> None:
+    """Each target pose ([N, 18, 3] on the canvas, mapped into the photo by its crop) has a joint inside the
+    photo; one wholly outside it would paste nothing and return the photo with the old person removed."""
+    count = len(keypoints)
+    for index, (frame, crop) in enumerate(zip(keypoints, crops)):
+        where = "target pose" if count == 1 else f"target pose {index + 1} of {count}"
+        present = _present(frame)
+        if not present.any():
+            raise ValueError(f"{where} has no joints (every joint is missing): there is no person to paste; give a "
+                             "pose with at least one limb")
+        x, y = crop.to_photo(frame[present, :2]).T
+        width, height = crop.photo_width, crop.photo_height
+        if not ((x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)).any():
+            raise ValueError(
+                f"{where} stands wholly outside the photo: its joints land at x {x.min():.0f}..{x.max():.0f}, "
+                f"y {y.min():.0f}..{y.max():.0f} of the {width}x{height} photo, so nothing of the new person would be "
+                "pasted; move the pose into the picture (place 'pose' fits a pose drawn on another canvas onto the "
+                "photo), or use place 'source' to put the person where the source person stood")
+
+
+def check_one_photo_for_the_sources(texture, photo_count: int) -> None:
+    """One photo for several framed sources is fine when they were framed in that one photo (several people
+    of it); sources framed in different photos would be pasted into the first one, at their own places."""
+    thumbnails = getattr(texture, "photo_thumbnails", None)
+    if photo_count != 1 or thumbnails is None or len(thumbnails) < 2:
+        return
+    for index in range(1, len(thumbnails)):
+        if np.abs(thumbnails[index] - thumbnails[0]).max() > SAME_PHOTO:
+            raise ValueError(f"photo holds 1 image but the texture was framed from {len(thumbnails)} different "
+                             f"photos (source image {index + 1} is not source image 1): connect the batch of "
+                             f"{len(thumbnails)} photos given to Encode Source Texture, in the same order")
 
 
 # ---------------------------------------------------------------------------------------------
 # The old person's area
 
 
-def fill_person_area(photo: np.ndarray, mask: np.ndarray, method: str = "telea") -> tuple[np.ndarray, np.ndarray]:
-    """The photo with the person of ``mask`` removed, and the area that was filled.
+def _rows_per_block(width: int) -> int:
+    return max(1, BLOCK_PIXELS // max(1, width))
 
-    photo: float32 [H, W, 3] in [0, 1]; mask: float32 [H, W] in [0, 1] (1 = the old person). The hole
-    is the mask (> 0.1, so its soft edge too) grown by ``GROW_OLD`` of the person's height + 1 px,
-    filled by cv2 inpainting (``telea`` or ``ns``). Returns (filled photo float32 [H, W, 3], hole
-    float32 [H, W] of 0/1). Outside the hole the photo is returned unchanged, bit for bit.
-    """
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """The old person's area in a photo, filled: rows y0:y1 and columns x0:x1 of the photo hold the hole
+    ``inside`` (bool [h, w]: the person grown by GROW_OLD) and its inpainted colours ``colour`` (uint8 [h, w, 3])."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    inside: np.ndarray
+    colour: np.ndarray
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def apply(self, image: np.ndarray) -> None:
+        """The fill written into ``image`` (float32 [H, W, 3]) inside the hole; the rest stays bit for bit."""
+        region = image[self.window]
+        step = _rows_per_block(self.x1 - self.x0)
+        for start in range(0, region.shape[0], step):
+            rows = slice(start, start + step)
+            np.copyto(region[rows], self.colour[rows].astype(np.float32) / 255, where=self.inside[rows, :, None])
+
+
+def person_fill(photo: np.ndarray, mask: np.ndarray, method: str = "telea") -> Optional[Fill]:
+    """The fill of the person of ``mask`` (float32 [H, W]; 1 = the old person) in ``photo`` (float32 [H, W, 3]),
+    or None when the mask is empty. The hole is the mask (> HOLE_THRESHOLD, so its soft edge too) grown by
+    ``GROW_OLD`` of the person's height + 1 px, filled by cv2 inpainting (``telea`` or ``ns``) in a window
+    around it (the fill reads a few radii around the hole, nothing else)."""
     flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
     check_choice("inpainting method", method, METHODS)
-    hard = (mask > 0.1).astype(np.uint8)
-    if not hard.any():
-        return photo.copy(), np.zeros(mask.shape, np.float32)
-    ys, xs = np.nonzero(hard)
-    person_height = float(ys.max() - ys.min() + 1)
+    hard = mask > HOLE_THRESHOLD
+    rows, columns = np.flatnonzero(hard.any(axis=1)), np.flatnonzero(hard.any(axis=0))
+    if not len(rows):
+        return None
+    person_height = float(rows[-1] - rows[0] + 1)
     grow = int(math.ceil(GROW_OLD * person_height)) + 1
-    hole = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     radius = max(3.0, INPAINT_RADIUS * person_height)
-    # Inpaint only a window around the hole: the fill reads a few radii around it, nothing else.
-    h, w = hole.shape
     pad = int(math.ceil(3 * radius)) + 2
-    y0, y1 = max(0, int(ys.min()) - grow - pad), min(h, int(ys.max()) + grow + pad + 1)
-    x0, x1 = max(0, int(xs.min()) - grow - pad), min(w, int(xs.max()) + grow + pad + 1)
-    window = (np.clip(photo[y0:y1, x0:x1], 0, 1) * 255 + 0.5).astype(np.uint8)
-    window_hole = hole[y0:y1, x0:x1]
+    h, w = mask.shape
+    y0, y1 = max(0, int(rows[0]) - grow - pad), min(h, int(rows[-1]) + grow + pad + 1)
+    x0, x1 = max(0, int(columns[0]) - grow - pad), min(w, int(columns[-1]) + grow + pad + 1)
+    # the window reaches `grow` past the person on every side (or the photo's edge): dilating it alone is exact
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    inside = cv2.dilate(hard[y0:y1, x0:x1].astype(np.uint8), kernel)
+    window = photo[y0:y1, x0:x1]
     shrink = min(1.0, MAX_INPAINT_SIDE / max(window.shape[:2]))
     if shrink < 1.0:  # a huge hole: inpaint small, bring the (smooth) fill back up
         size = (max(1, round(window.shape[1] * shrink)), max(1, round(window.shape[0] * shrink)))
-        small = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
-        small_hole = (cv2.resize(window_hole, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+        small = _to_uint8(cv2.resize(window, size, interpolation=cv2.INTER_AREA))
+        small_hole = (cv2.resize(inside, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
         small_fill = cv2.inpaint(small, small_hole, max(3.0, radius * shrink), flags[method])
-        fill = cv2.resize(small_fill, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_LINEAR)
+        colour = cv2.resize(small_fill, (window.shape[1], window.shape[0]), interpolation=cv2.INTER_LINEAR)
     else:
-        fill = cv2.inpaint(window, window_hole, radius, flags[method])
-    out = photo.copy()
-    region = out[y0:y1, x0:x1]
-    inside = window_hole.astype(bool)
-    region[inside] = fill[inside].astype(np.float32) / 255
-    return out, hole.astype(np.float32)
+        colour = cv2.inpaint(_to_uint8(window), inside, radius, flags[method])
+    return Fill(y0, y1, x0, x1, inside.view(bool), colour)
+
+
+def fill_person_area(photo: np.ndarray, mask: np.ndarray, method: str = "telea") -> tuple[np.ndarray, np.ndarray]:
+    """The photo with the person of ``mask`` removed, and the area that was filled (:func:`person_fill`).
+
+    photo: float32 [H, W, 3] in [0, 1]; mask: float32 [H, W] in [0, 1] (1 = the old person). Returns (filled
+    photo float32 [H, W, 3], hole float32 [H, W] of 0/1). Outside the hole the photo is returned unchanged,
+    bit for bit.
+    """
+    out = np.array(photo, np.float32)
+    hole = np.zeros(mask.shape, np.float32)
+    fill = person_fill(out, mask, method)
+    if fill is not None:
+        fill.apply(out)
+        hole[fill.window] = fill.inside
+    return out, hole
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,14 +443,10 @@ def check_canvas_image_size(width: int, height: int, crop: Crop, name: str = "ge
                          f"aspect {expected}: connect the sampler's output (upscaled keeps its aspect), not another image")
 
 
-def canvas_to_photo(image: np.ndarray, crop: Crop, border: int = cv2.BORDER_CONSTANT) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """An image of the whole canvas (any size, [h, w] or [h, w, C] float32) in the photo: the photo box
-    ``(x0, y0, x1, y1)`` it covers (clipped; maybe empty) and its pixels there. Shrinking goes through
-    INTER_AREA first (warpAffine alone aliases), enlarging is bilinear."""
-    region = crop.paste_region()
-    box = (region.x0, region.y0, region.x1, region.y1)
-    if region.empty:
-        return box, np.zeros((0, 0) + image.shape[2:], np.float32)
+def _image_in_photo(image: np.ndarray, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
+    """An image of the whole canvas (any size, [h, w] or [h, w, C] float32) ready to be warped into the photo:
+    the image (shrunk through INTER_AREA first where the photo is smaller: warpAffine alone aliases) and the
+    3×3 matrix from its pixels to photo pixels."""
     matrix = np.vstack([crop.image_to_photo_matrix(image.shape[1], image.shape[0]), [0, 0, 1]])
     fx, fy = matrix[0, 0], matrix[1, 1]  # photo pixels per image pixel
     if fx < 0.8 or fy < 0.8:
@@ -319,10 +455,96 @@ def canvas_to_photo(image: np.ndarray, crop: Crop, border: int = cv2.BORDER_CONS
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         # small pixel j has centre (j + 0.5)/s − 0.5 in the original image
         matrix = matrix @ np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1]])
-    to_region = (np.array([[1, 0, -region.x0], [0, 1, -region.y0], [0, 0, 1]]) @ matrix)[:2]
-    out = cv2.warpAffine(image, to_region, (region.width, region.height), flags=cv2.INTER_LINEAR,
-                         borderMode=border, borderValue=0.0)
-    return box, out.astype(np.float32)
+    return image, matrix
+
+
+def _warp_rows(image: np.ndarray, matrix: np.ndarray, x0: int, y0: int, width: int, height: int,
+               border: int) -> np.ndarray:
+    """The photo pixels x0..x0+width-1, y0..y0+height-1 of a prepared image (:func:`_image_in_photo`), bilinear."""
+    to_rows = (np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]]) @ matrix)[:2]
+    return cv2.warpAffine(image, to_rows, (width, height), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0.0)
+
+
+def canvas_to_photo(image: np.ndarray, crop: Crop, border: int = cv2.BORDER_CONSTANT) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """An image of the whole canvas (any size, [h, w] or [h, w, C] float32) in the photo: the photo box
+    ``(x0, y0, x1, y1)`` it covers (clipped; an empty box and no pixels when the canvas lies outside the photo)
+    and its pixels there."""
+    region = crop.paste_region()
+    if region.empty:
+        return (0, 0, 0, 0), np.zeros((0, 0) + image.shape[2:], np.float32)
+    prepared, matrix = _image_in_photo(image, crop)
+    out = _warp_rows(prepared, matrix, region.x0, region.y0, region.width, region.height, border)
+    return (region.x0, region.y0, region.x1, region.y1), out.astype(np.float32, copy=False)
+
+
+def _paste_frame(out: np.ndarray, person: np.ndarray, image: np.ndarray, alpha: np.ndarray, crop: Crop) -> None:
+    """The drawn canvas ``image`` (float32 [h, w, 3]) blended over the photo ``out`` (float32 [H, W, 3], changed
+    in place) through its soft mask ``alpha`` ([h, w]), whose pasted share is written into ``person`` ([H, W]).
+    A block of rows at a time, so the temporaries stay small whatever the photo's size."""
+    region = crop.paste_region()
+    if region.empty:  # the canvas lies outside the photo (check_targets_in_photo tells the artist first)
+        return
+    drawn, drawn_matrix = _image_in_photo(image, crop)
+    cut, cut_matrix = _image_in_photo(alpha, crop)
+    step = _rows_per_block(region.width)
+    for top in range(region.y0, region.y1, step):
+        rows = min(step, region.y1 - top)
+        a = _warp_rows(cut, cut_matrix, region.x0, top, region.width, rows, cv2.BORDER_CONSTANT)
+        colours = _warp_rows(drawn, drawn_matrix, region.x0, top, region.width, rows, cv2.BORDER_REPLICATE)
+        person[top:top + rows, region.x0:region.x1] = a
+        under = out[top:top + rows, region.x0:region.x1]
+        colours -= under  # under + (drawn − under)·a: where a is 0 the photo stays bit for bit
+        colours *= a[..., None]
+        under += colours
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Output frames ``start:end`` pasted into one photo (with one fill) through one crop."""
+
+    start: int
+    end: int
+    photo: int  # index into the photo batch
+    mask: Optional[int]  # index into the mask batch (None: nothing is filled)
+    crop: Crop
+    reference: Optional[np.ndarray] = None  # the source canvas [h, w, 3] the model saw
+    reference_mask: Optional[np.ndarray] = None  # the source person on it [h, w]
+
+
+def _allocate(frames: int, height: int, width: int) -> Composite:
+    return Composite(np.empty((frames, height, width, 3), np.float32), np.zeros((frames, height, width), np.float32),
+                     np.zeros((frames, height, width), np.float32))
+
+
+def _paste_group(result: Composite, group: _Group, photos: np.ndarray, photo_scales: list[int], images: np.ndarray,
+                 image_scales: list[int], keypoints: np.ndarray, masks: Optional[np.ndarray], mask_scales: list[int],
+                 method: str) -> None:
+    """Frames of ``group`` written into ``result``: the photo read once into the first frame, its old person
+    filled there once, copied to the others; then each frame's drawn person cut out and pasted."""
+    first, crop = result.images[group.start], group.crop
+    height, width = first.shape[:2]
+    write_image(photos[group.photo], photo_scales[group.photo], first)
+    fill = None
+    if group.mask is not None:
+        fill = person_fill(first, person_mask(masks[group.mask], mask_scales[group.mask], width, height), method)
+        if fill is not None:
+            fill.apply(first)
+    for i in range(group.start + 1, group.end):
+        result.images[i] = first
+    ih, iw = images.shape[1:3]
+    to_image = np.array([iw / crop.canvas_width, ih / crop.canvas_height])
+    stature = crop.framing.person_height * ih  # the standing person's height in the image's pixels
+    image = np.empty((ih, iw, 3), np.float32)
+    for i in range(group.start, group.end):
+        write_image(images[i], image_scales[i], image, clip=True)
+        frame_kp = keypoints[i].copy()
+        frame_kp[:, :2] = (frame_kp[:, :2] + 0.5) * to_image - 0.5  # canvas pixel centres → image pixel centres
+        alpha = new_person_alpha(image, frame_kp, stature, group.reference, group.reference_mask)
+        _paste_frame(result.images[i], result.person[i], image, alpha, crop)
+        if fill is not None:
+            filled = result.filled[i][fill.window]
+            np.subtract(1, result.person[i][fill.window], out=filled)
+            filled *= fill.inside
 
 
 def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_masks=None, reference=None,
@@ -332,12 +554,12 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
     photos: [B, H, W, 3] (B = 1 or N), the photo of ``crop``. images: [N, h, w, 3], the sampler's canvas
     images (any size of the canvas's aspect). crop: canvas ↔ photo for the targets (one for the whole
     sequence). keypoints: [N, 18, 3] (or [18, 3] for every frame), the target poses on the model canvas.
-    old_masks: [M, H', W'] (M = 1 or B; any size of the photo's aspect), the person to remove (None: no
-    fill). reference / reference_mask: the source canvas [h', w', 3] and the source person on it [h', w']
-    (None: the pose envelope alone cuts the person out).
+    old_masks: [M, H', W'] (M = 1 or B; any size of the photo's aspect, or 1x1), the person to remove (None:
+    no fill). reference / reference_mask: the source canvas [h', w', 3] and the source person on it [h', w']
+    (None: the pose envelope alone cuts the person out). Every check runs on shapes before a pixel is copied.
     """
-    photos = as_image_batch(photos, "photo")
-    images = as_image_batch(images, "generated images")
+    check_choice("inpainting method", method, METHODS)
+    photos, images = image_batch(photos, "photo"), image_batch(images, "generated images")
     n, b = images.shape[0], photos.shape[0]
     _count("photo", b, n, "generated image")
     height, width = photos.shape[1:3]
@@ -345,49 +567,28 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
         raise ValueError(f"photo is {width}x{height} pixels but the crop was made for a {crop.photo_width}x"
                          f"{crop.photo_height} photo: paste into the photo the person was framed from")
     check_canvas_image_size(images.shape[2], images.shape[1], crop)
-    keypoints = np.asarray(keypoints, np.float64)
-    keypoints = keypoints[None] if keypoints.ndim == 2 else keypoints
-    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, 3):
-        raise ValueError(f"target keypoints must be [N, 18, 3] on the model canvas, got shape {keypoints.shape}")
-    _count("target poses", keypoints.shape[0], n, "generated image")
+    keypoints = np.broadcast_to(_target_keypoints(keypoints, n), (n, NUM_JOINTS, 3))
     check_output_size(n, height, width)
-    masks = None
-    if old_masks is not None:
-        masks = as_mask_batch(old_masks, width, height, "person mask")
+    masks = None if old_masks is None else mask_batch(old_masks, width, height, "person mask")
+    if masks is not None:
         _count("person mask", masks.shape[0], b, "photo")
-        check_person_masks(masks)
-    reference_image = None if reference is None else as_image_batch(reference, "source canvas")[0]
-
-    filled_photos = []
-    for index in range(b):
-        if masks is None:
-            filled_photos.append((photos[index], np.zeros((height, width), np.float32)))
-        elif index > 0 and masks.shape[0] == 1 and b > 1 and np.array_equal(photos[index], photos[0]):
-            filled_photos.append(filled_photos[0])
-        else:
-            filled_photos.append(fill_person_area(photos[index], masks[min(index, masks.shape[0] - 1)], method))
-
-    out = np.empty((n, height, width, 3), np.float32)
-    filled = np.empty((n, height, width), np.float32)
-    person = np.zeros((n, height, width), np.float32)
-    ih, iw = images.shape[1:3]
-    to_image = np.array([iw / crop.canvas_width, ih / crop.canvas_height])
-    stature = crop.framing.person_height * ih  # the standing person's height in the image's pixels
-    for i in range(n):
-        base, hole = filled_photos[min(i, b - 1)]
-        frame_kp = keypoints[min(i, keypoints.shape[0] - 1)].copy()
-        frame_kp[:, :2] = (frame_kp[:, :2] + 0.5) * to_image - 0.5  # canvas pixel centres → image pixel centres
-        alpha = new_person_alpha(images[i], frame_kp, stature, reference_image, reference_mask)
-        (x0, y0, x1, y1), drawn = canvas_to_photo(images[i], crop, cv2.BORDER_REPLICATE)
-        _, pasted_alpha = canvas_to_photo(alpha, crop)
-        out[i] = base
-        person[i, y0:y1, x0:x1] = pasted_alpha
-        region = out[i, y0:y1, x0:x1]
-        a = pasted_alpha[..., None]
-        region[:] = region * (1 - a) + drawn * a
-        filled[i] = hole * (1 - person[i])
-    return Composite(np.clip(out, 0, 1), filled, person)
-
+    check_targets_in_photo(keypoints, [crop] * n)
+    photo_scales, image_scales = pixel_scales(photos, "photo", "image"), pixel_scales(images, "generated images", "image")
+    mask_scales = [] if masks is None else pixel_scales(masks, "person mask", "mask", integer_is_255=False)
+    if masks is not None:
+        check_person_masks(masks, mask_scales)
+    reference_image = None
+    if reference is not None:
+        canvas = image_batch(reference, "source canvas")
+        reference_image = np.empty(canvas.shape[1:3] + (3,), np.float32)
+        write_image(canvas[0], pixel_scales(canvas, "source canvas", "image")[0], reference_image, clip=True)
+    spans = [(0, n)] if b == 1 else [(i, i + 1) for i in range(n)]
+    result = _allocate(n, height, width)
+    for start, end in spans:
+        group = _Group(start, end, min(start, b - 1), None if masks is None else min(start, masks.shape[0] - 1), crop,
+                       reference_image, reference_mask)
+        _paste_group(result, group, photos, photo_scales, images, image_scales, keypoints, masks, mask_scales, method)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,7 +649,7 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     photos: [B, H, W, 3], the source photo(s) the texture was framed from, or another size of them (the
     full-resolution original). images: [N, h, w, 3], the sampler's output (upscaled is fine). poses: the
     target poses given to the sampler. old_masks: the source person's mask(s) in the photo (None: the old
-    person is not removed). place: see :func:`paste_crops`.
+    person is not removed). place: see :func:`paste_crops`. Every check runs on shapes before a pixel is copied.
     """
     crops = getattr(texture, "crops", None)
     if not crops:
@@ -456,40 +657,51 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
                          "the person back through; encode the source with fit 'person' and its pose")
     check_choice("place", place, PLACES)
     check_choice("inpainting method", method, METHODS)
-    photos = as_image_batch(photos, "photo")
-    images = as_image_batch(images, "generated images")
+    photos, images = image_batch(photos, "photo"), image_batch(images, "generated images")
     paste, keypoints = paste_crops(crops, poses, place)
     n = images.shape[0]
     if n != len(paste):
         raise ValueError(f"generated images holds {n} images for {len(paste)} target poses: connect the sampler's "
                          "output for these poses (an upscale keeps the count)")
     _count("photo", photos.shape[0], len(crops), "source image")
+    check_one_photo_for_the_sources(texture, photos.shape[0])
     height, width = photos.shape[1:3]
     for crop in crops:
         crop_for_photo_size(crop, width, height)  # the photo the person was framed in, or a copy of another size
     check_output_size(n, height, width)
-    source = ((texture.source.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    masks = None if old_masks is None else as_mask_batch(old_masks, width, height, "person mask")
+    check_canvas_image_size(images.shape[2], images.shape[1], crops[0])
+    photo_crops = [crop_for_photo_size(crop, width, height) for crop in paste]
+    check_targets_in_photo(keypoints, photo_crops)
+    masks = None if old_masks is None else mask_batch(old_masks, width, height, "person mask")
     if masks is not None:
         _count("person mask", masks.shape[0], photos.shape[0], "photo")
-        check_person_masks(masks)
-    results = []
-    # outputs that share a crop and a photo (a sequence from one source) are pasted in one call: one fill
-    start = 0
-    while start < n:
+    photo_scales, image_scales = pixel_scales(photos, "photo", "image"), pixel_scales(images, "generated images", "image")
+    mask_scales = [] if masks is None else pixel_scales(masks, "person mask", "mask", integer_is_255=False)
+    if masks is not None:
+        check_person_masks(masks, mask_scales)
+    source = ((texture.source.detach().float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    result = _allocate(n, height, width)
+    with explain_out_of_memory(f"putting {plural(n, 'frame')} back into a {width}x{height} photo", None,
+                               "paste fewer frames per run, or scale the photo down"):
+        for group in _groups(paste, photo_crops, crops, photos.shape[0], masks, source):
+            _paste_group(result, group, photos, photo_scales, images, image_scales, keypoints, masks, mask_scales,
+                         method)
+    return result
+
+
+def _groups(paste: list[Crop], photo_crops: list[Crop], crops: Sequence[Crop], photos: int,
+            masks: Optional[np.ndarray], source: np.ndarray) -> list[_Group]:
+    """Outputs that share a crop and a photo (a sequence from one source) form one group: one fill."""
+    groups, start = [], 0
+    while start < len(paste):
         end = start + 1
-        while end < n and paste[end] is paste[start]:
+        while end < len(paste) and paste[end] is paste[start]:
             end += 1
         k = 0 if len(crops) == 1 else start
-        crop = crop_for_photo_size(paste[start], width, height)
-        source_crop = crops[k]
+        mask = None if masks is None else min(k, masks.shape[0] - 1)
         reference_mask = None
-        mask = None
-        if masks is not None:
-            mask = masks[min(k, masks.shape[0] - 1)]
-            reference_mask = source_crop.crop_mask(mask)
-        results.append(paste_into_photo(photos[min(k, photos.shape[0] - 1)], images[start:end], crop,
-                                        keypoints[start:end], old_masks=mask, reference=source[k],
-                                        reference_mask=reference_mask, method=method))
+        if mask is not None:  # the source person on the canvas the model saw
+            reference_mask = crops[k].crop_mask(masks[mask])
+        groups.append(_Group(start, end, min(k, photos - 1), mask, photo_crops[start], source[k], reference_mask))
         start = end
-    return Composite(*(np.concatenate([getattr(r, f) for r in results]) for f in ("images", "filled", "person")))
+    return groups

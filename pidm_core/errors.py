@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 
@@ -16,17 +16,25 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """The weights file does not exist."""
 
 
+# How allocators word a failed allocation: CUDA and MPS ("out of memory"), torch's CPU allocator
+# ("DefaultCPUAllocator: can't allocate memory: you tried to allocate ..." or "... not enough memory ...",
+# depending on the platform), the C library's ENOMEM ("Cannot allocate memory").
+OUT_OF_MEMORY_WORDS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
+                       "defaultcpuallocator", "failed to allocate")
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
     # torch.OutOfMemoryError covers CUDA/XPU/MPS; a failed CPU allocation is a plain RuntimeError.
     text = str(error).lower()
     return isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)) or (
-        isinstance(error, RuntimeError) and ("out of memory" in text or "not enough memory" in text))
+        isinstance(error, RuntimeError) and any(words in text for words in OUT_OF_MEMORY_WORDS))
 
 
 @contextlib.contextmanager
-def explain_out_of_memory(what: str, dtype: torch.dtype, hint: str = "") -> Iterator[None]:
+def explain_out_of_memory(what: str, dtype: Optional[torch.dtype], hint: str = "") -> Iterator[None]:
     """Re-raise an out-of-memory error with what to do, keeping its type (ComfyUI frees models on
-    torch.OutOfMemoryError) and its original text. ``hint``: what to do, instead of the general advice."""
+    torch.OutOfMemoryError) and its original text. ``hint``: what to do, instead of the general advice;
+    ``dtype``: the weights' (None: no model runs, as in Put Back Into Photo)."""
     try:
         yield
     except (RuntimeError, MemoryError) as error:
@@ -36,7 +44,8 @@ def explain_out_of_memory(what: str, dtype: torch.dtype, hint: str = "") -> Iter
         advice = hint or "give fewer poses or source images per run (a smaller batch)"
         if dtype == torch.float32:
             advice += ", or load the model in bf16 or fp16 (Load PIDM Model's dtype)"
-        message = f"out of memory while {what} with {dtype_name} weights: {advice}\n({error})"
+        weights = "" if dtype is None else f" with {dtype_name} weights"
+        message = f"out of memory while {what}{weights}: {advice}\n({error})"
         try:
             replacement = type(error)(message)
         except Exception:

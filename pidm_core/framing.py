@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from .config import json_object, short_repr
+from .pixels import pixel_scale
 from .pose.keypoints import Pose
 from .pose.measure import BodyMeasure, body_part_stature, measure_person  # noqa: F401 (body_part_stature re-exported)
 
@@ -388,18 +389,30 @@ def check_mask(mask, width: int, height: int, name: str = "mask") -> np.ndarray:
         mask = mask[0]
     if mask.ndim != 2 or 0 in mask.shape:
         raise ValueError(f"{name} must be one mask [H, W] with values in [0, 1], got shape {mask.shape}")
+    integer = mask.dtype.kind in "ui"
     mask = mask.astype(np.float32, copy=False)
     low, high = float(mask.min()), float(mask.max())  # NaN spreads into min/max: no full-size temporaries
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if high > 1.5:
-        mask, low, high = mask / 255, low / 255, high / 255
+    scale = pixel_scale(mask, name, "mask", integer, integer_is_255=False)  # decided by the whole mask
+    if scale != 1:
+        mask, low, high = mask / scale, low / scale, high / scale
     if (mask.shape[1], mask.shape[0]) != (width, height):
         if mask.shape != (1, 1) and abs(math.log(mask.shape[1] * height / (mask.shape[0] * width))) > ASPECT_TOLERANCE:
             raise ValueError(f"{name} is {mask.shape[1]}x{mask.shape[0]} pixels but the photo is {width}x{height}: "
                              "give the mask of this photo (another size of the same aspect ratio is resized)")
         mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(mask, 0, 1) if low < 0 or high > 1 else mask
+
+
+THUMBNAIL_SIDE = 16
+
+
+def photo_thumbnail(photo: np.ndarray) -> np.ndarray:
+    """A 16×16 float32 summary [16, 16, 3] of a photo (float [H, W, 3] in [0, 1]): which photo a person was
+    framed in, to tell it from another photo of the same size later (Put Back Into Photo)."""
+    side = THUMBNAIL_SIDE
+    return cv2.resize(np.ascontiguousarray(photo, np.float32), (side, side), interpolation=cv2.INTER_AREA)
 
 
 def _check_pose_canvas(pose, width: int, height: int, name: str) -> None:
@@ -426,6 +439,18 @@ def _crop_for(measure: BodyMeasure, stature_on_canvas: float, framing: Framing, 
     return Crop(scale_x, scale_y, offset_x, offset_y, width, height, framing, measure.stature, notes)
 
 
+def _check_pose_in_photo(pose: Pose) -> None:
+    """A source pose with joints but none inside its photo would crop a canvas of the photo's repeated
+    border: the model would encode a blank texture."""
+    if not pose.present.any():
+        return  # measure_person says there is no person
+    x, y = pose.xy[pose.present].T
+    if not ((x >= -0.5) & (x <= pose.width - 0.5) & (y >= -0.5) & (y <= pose.height - 0.5)).any():
+        raise ValueError(f"the source pose has no joint inside its {pose.width}x{pose.height} photo (x {x.min():.4g}.."
+                         f"{x.max():.4g}, y {y.min():.4g}..{y.max():.4g}): the crop would hold no person; give the pose "
+                         "of this photo's person (Pose From Image on the same image)")
+
+
 def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_height: int,
                  framing: Framing) -> Crop:
     """The crop that puts the person of ``keypoints`` (a Pose or [18, 3] array in photo pixels) where
@@ -438,6 +463,7 @@ def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_
     """
     pose = keypoints if isinstance(keypoints, Pose) else Pose(np.asarray(keypoints), photo_width, photo_height)
     _check_pose_canvas(pose, photo_width, photo_height, "source pose")
+    _check_pose_in_photo(pose)
     if mask is not None:
         mask = check_mask(mask, photo_width, photo_height, "person mask")
         if not (mask >= 0.5).any():
@@ -450,7 +476,10 @@ def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_
                              "of another photo?): give the mask and the pose of the same person")
     measure = measure_person(pose, mask)
     notes = []
-    if measure.sole is None:
+    if measure.upside_down:
+        notes.append("the person is upside down (ankles above the neck): the crop is placed by their topmost joint "
+                     "at the head top's place; the model was trained on upright people")
+    elif measure.sole is None:
         notes.append("the person's feet are not in the photo: the crop is placed by the head and the model draws "
                      "the legs it cannot see")
     elif measure.sole > photo_height - 0.5 + 0.02 * measure.stature:
@@ -481,7 +510,7 @@ def target_crop(target_poses: Sequence[Pose], source_crop: Crop, framing: Option
             raise ValueError(f"target pose {index + 1} of {len(poses)} is on a {pose.width}x{pose.height} canvas, "
                              f"the first on {width}x{height}: give the frames of a sequence on one canvas")
         try:
-            measures.append(measure_person(pose))
+            measures.append(measure_person(pose, subject="pose"))
         except ValueError as err:
             where = "target pose" if len(poses) == 1 else f"target pose {index + 1} of {len(poses)}"
             raise ValueError(f"{where}: {err}") from None

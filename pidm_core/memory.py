@@ -121,6 +121,26 @@ def auto_chunk_size(config: PIDMConfig, guidance_rows: int, dtype: torch.dtype, 
     return max(fits[-1] if fits else 1, floor)
 
 
+def chunk_budget_bytes(free_bytes: int) -> int:
+    """The most an explicit chunk's activations may take on the CPU: the automatic chunk's part of the free RAM
+    (FREE_FRACTION), without its speed cap (CPU_CHUNK_MAX_BYTES); the rest is for the machine and the outputs."""
+    return int(FREE_FRACTION["cpu"] * max(0, free_bytes))
+
+
+def largest_chunk(config: PIDMConfig, guidance_rows: int, dtype: torch.dtype, budget: int,
+                  limit: int = 4096) -> int:
+    """The most frames (up to ``limit``) whose sampling fits ``budget`` bytes (:func:`sampling_memory_bytes`),
+    0 when not even one does. The estimate grows with the frames: a binary search."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sampling_memory_bytes(config, middle, guidance_rows, dtype) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def free_memory_bytes(device: torch.device | str) -> int:
     """Memory free for activations on ``device``: available RAM on the CPU (psutil, else
     /proc/meminfo), the CUDA allocator's free memory on a GPU (the ComfyUI node passes the host's

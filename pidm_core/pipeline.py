@@ -36,7 +36,7 @@ from .canvas import (FIT_MODES, FitInfo, check_images, check_masks, check_on_can
                      restore_images)
 from .config import PIDMConfig
 from .errors import check_choice, explain_out_of_memory, plural
-from .framing import Crop, Framing, frame_person, frame_targets, framing_for
+from .framing import Crop, Framing, frame_person, frame_targets, framing_for, photo_thumbnail
 from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
 from .pose.geometry import resize_canvas
 from .pose.keypoints import Pose
@@ -129,6 +129,7 @@ class SourceTexture:
     fit_mode: str
     config: Optional[PIDMConfig] = None  # of the network that encoded it: another network cannot read it
     crops: Optional[tuple[Crop, ...]] = None  # fit "person": how each source photo was cropped (photo ↔ canvas)
+    photo_thumbnails: Optional[np.ndarray] = None  # fit "person": [B, 16, 16, 3], which photo each source was
 
     @property
     def batch_size(self) -> int:
@@ -183,7 +184,7 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
 
 
 def _encode(network: PIDMNetwork, source: torch.Tensor, info: FitInfo, mode: str,
-            crops: Optional[tuple[Crop, ...]] = None) -> SourceTexture:
+            crops: Optional[tuple[Crop, ...]] = None, thumbnails: Optional[np.ndarray] = None) -> SourceTexture:
     """Texture keys/values of fitted sources [B, 3, S, S] (on the model's device) and of the null source."""
     device = source.device
     parameter = next(network.parameters())
@@ -197,7 +198,7 @@ def _encode(network: PIDMNetwork, source: torch.Tensor, info: FitInfo, mode: str
     texture = parts[0] if len(parts) == 1 else concat_texture(*parts)
     with explain_out_of_memory("encoding the null source", parameter.dtype):
         null_texture = network.encode_texture(torch.zeros_like(source[:1], dtype=parameter.dtype))
-    return SourceTexture(texture, null_texture, source, info, mode, network.config, crops)
+    return SourceTexture(texture, null_texture, source, info, mode, network.config, crops, thumbnails)
 
 
 def _pose_on_photo(pose, index: int, count: int, width: int, height: int) -> Pose:
@@ -221,23 +222,24 @@ def _encode_framed(model, network: PIDMNetwork, images: torch.Tensor, mask: Opti
     framing = framing_for(model if hasattr(model, "info") else network.config) if framing is None else framing
     if (framing.canvas_width, framing.canvas_height) != (size, size):
         framing = framing.resized(size, size)
-    photos = check_images(images, "source image")
-    count, height, width = photos.shape[0], photos.shape[1], photos.shape[2]
     if source_poses is None:
         raise ValueError("fit 'person' needs the source person's pose: connect Pose From Image (run on the source "
                          "photo) to the pose input, or choose fit 'pad' or 'stretch'")
+    # shapes, counts and poses first: a large photo is read only once they hold
+    count, height, width = _framed_batch_shape(images)
     poses = list(source_poses)
     if len(poses) != count:
         raise ValueError(f"{plural(len(poses), 'source pose')} for {plural(count, 'source image')}: give one pose "
                          "per source image (Pose From Image on the same batch)")
+    poses = [_pose_on_photo(pose, i, count, width, height) for i, pose in enumerate(poses)]
     masks = None if mask is None else check_masks(mask, "source mask", count, "source image").cpu().numpy()
-    crops, canvases = [], []
+    photos = check_images(images, "source image")
+    crops, canvases, thumbnails = [], [], []
     for i in range(count):
         photo = photos[i].cpu().numpy()
         person_mask = None if masks is None else masks[i if len(masks) == count else 0]
-        pose = _pose_on_photo(poses[i], i, count, width, height)
         try:
-            crop = frame_person(pose, person_mask, width, height, framing)
+            crop = frame_person(poses[i], person_mask, width, height, framing)
         except ValueError as err:
             where = "source image" if count == 1 else f"source image {i + 1} of {count}"
             raise ValueError(f"{where}: {err}") from None
@@ -247,10 +249,20 @@ def _encode_framed(model, network: PIDMNetwork, images: torch.Tensor, mask: Opti
             x = x * torch.from_numpy(crop.crop_mask(person_mask))[None]
         crops.append(crop)
         canvases.append(x)
+        thumbnails.append(photo_thumbnail(photo))
     device = next(network.parameters()).device
     source = torch.stack(canvases).clamp(-1, 1).to(device)
     info = FitInfo(size, size, size, 1.0, 1.0, 0, 0)
-    return _encode(network, source, info, "person", tuple(crops))
+    return _encode(network, source, info, "person", tuple(crops), np.stack(thumbnails))
+
+
+def _framed_batch_shape(images) -> tuple[int, int, int]:
+    """(count, height, width) of a source IMAGE batch, read from its shape (check_images checks the rest)."""
+    shape = getattr(images, "shape", None)
+    if isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[0] > 0:
+        return int(shape[0]), int(shape[1]), int(shape[2])
+    photos = check_images(images, "source image")  # raises the documented error for any other value
+    return photos.shape[0], photos.shape[1], photos.shape[2]
 
 
 def target_crops(texture: SourceTexture, poses: Sequence[Pose]) -> list[Crop]:
@@ -351,15 +363,27 @@ def chunk_size_for(model, settings: SamplingSettings, n: int, free_bytes: Option
         free_bytes = memory.free_memory_bytes(parameter.device)
     if settings.chunk_size:
         chunk = min(settings.chunk_size, n)
-        needed = memory.sampling_memory_bytes(network.config, max(chunk, 2 if n > 1 else 1), rows, parameter.dtype)
-        # on the CPU refused before it runs: there an overrun makes Linux kill the server, with no message
-        # (a GPU raises a catchable out-of-memory error instead, and ComfyUI may still free other models)
-        if needed > free_bytes and parameter.device.type == "cpu":
-            raise ValueError(f"chunk_size {settings.chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
-                             f"{plural(chunk, 'frame')} at once, but {free_bytes / 2**30:.1f} GiB is free: lower "
-                             "chunk_size, or set it to 0 (automatic)")
+        if parameter.device.type == "cpu":
+            check_cpu_chunk(network.config, settings.chunk_size, chunk, n, rows, parameter.dtype, free_bytes)
         return chunk
     return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
+
+
+def check_cpu_chunk(config: PIDMConfig, chunk_size: int, chunk: int, n: int, rows: int, dtype: torch.dtype,
+                    free_bytes: int) -> None:
+    """An explicit chunk_size on the CPU may take the part of the free RAM an automatic chunk may
+    (:data:`memory.FREE_FRACTION`, without the automatic chunk's speed cap): beyond it, refused before it runs,
+    since there an overrun makes Linux kill the server with no message, or the allocation fails mid-run (a GPU
+    raises a catchable out-of-memory error instead, and ComfyUI may still free other models)."""
+    budget = memory.chunk_budget_bytes(free_bytes)
+    needed = memory.sampling_memory_bytes(config, max(chunk, 2 if n > 1 else 1), rows, dtype)
+    if needed <= budget:
+        return
+    fits = memory.largest_chunk(config, rows, dtype, budget)
+    advice = f"set chunk_size to {fits} or lower" if fits else "free memory (close other programs, unload models)"
+    raise ValueError(f"chunk_size {chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
+                     f"{plural(chunk, 'frame')} at once, but a chunk may take at most {budget / 2**30:.1f} GiB on the "
+                     f"CPU (half of the {free_bytes / 2**30:.1f} GiB free): {advice}, or set it to 0 (automatic)")
 
 
 def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS, *,

@@ -222,7 +222,7 @@ composite.paste_into_photo(photo, images, crop, np.zeros((18, 3)))
 
 def test_too_many_frames_of_a_large_photo_are_refused_before_allocating():
     # the time limit covers importing torch and cv2 in a fresh process on a loaded 2-core machine
-    run_capped(CASE_TOO_MANY_FRAMES).assert_clean_error(ValueError, "40 frames of a 2000x2000 photo need 2.4 GiB",
+    run_capped(CASE_TOO_MANY_FRAMES).assert_clean_error(ValueError, "40 frames of a 2000x2000 photo need 3.0 GiB",
                                                         max_seconds=90)
 
 

@@ -231,7 +231,20 @@ def is_normalized(people_joints: Iterable[np.ndarray], width: int, height: int) 
     return bool(((values >= 0) & (values <= 1)).all())
 
 
-def _select_person(poses: list[Pose], person_index: int | str, threshold: float, where: str) -> Pose:
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # a Pose holds float32: larger coordinates would become inf
+
+
+def _drop_unusable_joints(joints: np.ndarray) -> int:
+    """Joints with confidence whose coordinates are NaN, inf or beyond float32 (1e308) become missing here, as
+    a Pose would make them; returns how many, so that an error can say why a person has no joint left."""
+    xy = joints[:, :2]
+    unusable = (joints[:, 2] > 0) & ~(np.isfinite(xy).all(axis=1) & (np.abs(xy) <= FLOAT32_MAX).all(axis=1))
+    joints[unusable] = 0.0
+    return int(unusable.sum())
+
+
+def _select_person(poses: list[Pose], person_index: int | str, threshold: float, where: str,
+                   unusable: Sequence[int] = ()) -> Pose:
     if person_index == "largest":
         # max() keeps the first of equals, so people without joints only win when nobody has any.
         chosen = max(poses, key=lambda pose: (pose.present.any(), pose.bbox_area()))
@@ -243,6 +256,11 @@ def _select_person(poses: list[Pose], person_index: int | str, threshold: float,
         chosen = poses[person_index]
     if not chosen.present.any():
         # An empty pose would render as a blank pose map; better to say so than to draw nothing.
+        dropped = next((unusable[i] for i, pose in enumerate(poses) if pose is chosen), 0) if unusable else 0
+        if dropped:
+            raise ValueError(f"{where}: the chosen person has no usable joint: {dropped} joints have a confidence but "
+                             "coordinates that are not finite numbers of a sensible size (NaN, inf or 1e308); fix "
+                             "the pose's coordinates (pixels of its canvas, or 0..1 normalised)")
         raise ValueError(f"{where}: the chosen person has no joint with confidence > 0 and >= {threshold}")
     return chosen
 
@@ -284,13 +302,14 @@ def poses_from_pose_keypoint(
             _apply_threshold(_person_joints(p, f"{where}, person {i + 1} of {len(frame['people'])}"), threshold)
             for i, p in enumerate(frame["people"])
         ]
+        unusable = [_drop_unusable_joints(joints) for joints in people]
         scale_to_px = is_normalized(people, width, height) if normalized is None else normalized
         frame_poses = []
         for joints in people:
             if scale_to_px:
                 joints[:, :2] *= (width, height)
             frame_poses.append(Pose(joints, width, height))
-        poses.append(_select_person(frame_poses, person_index, threshold, where))
+        poses.append(_select_person(frame_poses, person_index, threshold, where, unusable))
     return poses
 
 

@@ -52,6 +52,7 @@ class BodyMeasure:
     head_top: Optional[float]  # y of the head top
     sole: Optional[float]  # y of the soles (None when no ankle is seen)
     from_extent: bool  # stature measured head to sole (upright, feet seen) rather than from body parts
+    upside_down: bool = False  # ankles above the neck: placed by the topmost joint, no soles
 
 
 def _point(pose: Pose, index: int) -> Optional[np.ndarray]:
@@ -130,32 +131,56 @@ def _band_extent(mask: np.ndarray, x_center: float, half_width: float, top: bool
     return row + (float(profile[row]) - 0.5) / max(float(profile[row]) - outside, 1e-6)
 
 
-def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: float = 1.0) -> BodyMeasure:
+# What a pose that cannot be framed lacks, worded for a source photo (Encode Source Texture) and for a
+# target pose (PIDM Sampler, Put Back Into Photo): a target has no photo, and fit 'pad' does not help it.
+MISSING = {
+    "photo": {
+        "joints": "no person: the pose has no joints; detect the person first (Pose From Image) or give a photo "
+                  "where a person is visible",
+        "neck": "the person's neck and shoulders are not found (cut off, turned away or covered): framing needs "
+                "them to place the person; use fit 'pad' for this photo",
+        "hips": "the photo shows the person only down to the chest (no hips found): the model was trained on "
+                "full-body people; give a photo showing the person at least down to the hips, or use fit 'pad'",
+        "small": "the person is only about {stature:.1f} pixels tall: too small to frame; give a photo where the "
+                 "person is larger, or use fit 'pad'",
+    },
+    "pose": {
+        "joints": "the pose has no joints; give a pose with at least one limb",
+        "neck": "the pose has no neck and no pair of shoulders: framing places the person by them; give a pose "
+                "with the neck (or both shoulders), e.g. edit it in the PIDM Pose Editor",
+        "hips": "the pose ends at the chest (no hips, knees or ankles): the model draws full-body people and "
+                "framing sizes them by the torso and legs; give a target pose down to the hips at least",
+        "small": "the pose is only about {stature:.1f} pixels tall on its canvas: too small to measure; draw it "
+                 "larger, or give its keypoints in the canvas's pixels",
+    },
+}
+
+
+def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: float = 1.0,
+                   subject: str = "photo") -> BodyMeasure:
     """Stature, centre line and head/sole anchors of the person in ``pose`` (and ``mask``, same pixels).
 
     Raises ValueError when the pose cannot be framed: no joints, no neck/shoulders, no hips (a
-    head-and-shoulders picture), or a person only a few pixels tall.
+    head-and-shoulders picture), or a person only a few pixels tall; worded for ``subject`` "photo" (a
+    source photo's person) or "pose" (a target pose), see :data:`MISSING`.
     """
+    missing = MISSING[subject]
     present = pose.present
     if not present.any():
-        raise ValueError("no person: the pose has no joints; detect the person first (Pose From Image) or give "
-                         "a photo where a person is visible")
+        raise ValueError(missing["joints"])
     neck = _neck(pose)
     hips = _mean_point(pose, HIPS)
     if neck is None:
-        raise ValueError("the person's neck and shoulders are not found (cut off, turned away or covered): framing "
-                         "needs them to place the person; use fit 'pad' for this photo")
+        raise ValueError(missing["neck"])
     if hips is None and not present[list(KNEES + ANKLES)].any():
-        raise ValueError("the photo shows the person only down to the chest (no hips found): the model was trained "
-                         "on full-body people; give a photo showing the person at least down to the hips, or use "
-                         "fit 'pad'")
+        raise ValueError(missing["hips"])
     parts, _which = body_part_stature(pose, stretch_x)
     center_x = float(neck[0] if hips is None else (neck[0] + hips[0]) / 2)
     ankles = [pose.keypoints[i, :2].astype(np.float64) for i in ANKLES if present[i]]
     if ankles and max(a[1] for a in ankles) <= neck[1]:
         # upside down (a handstand, a flip): no soles to stand on; the figure's top goes where a head would
         top = float(pose.keypoints[present, 1].min() - SOLE_BELOW_ANKLE * parts)
-        return _checked(BodyMeasure(float(parts), center_x, top, None, False))
+        return _checked(BodyMeasure(float(parts), center_x, top, None, False, upside_down=True), missing)
     head_top = sole = None
     if mask is not None:
         head = _mean_point(pose, (NOSE, R_EYE, L_EYE, R_EAR, L_EAR))
@@ -178,11 +203,10 @@ def measure_person(pose: Pose, mask: Optional[np.ndarray] = None, stretch_x: flo
     stature, from_extent = parts, False
     if sole is not None and sole - head_top >= UPRIGHT_EXTENT * parts:
         stature, from_extent = sole - head_top, True
-    return _checked(BodyMeasure(float(stature), center_x, head_top, sole, from_extent))
+    return _checked(BodyMeasure(float(stature), center_x, head_top, sole, from_extent), missing)
 
 
-def _checked(measure: BodyMeasure) -> BodyMeasure:
+def _checked(measure: BodyMeasure, missing: dict) -> BodyMeasure:
     if not measure.stature >= MIN_PERSON_PX:
-        raise ValueError(f"the person is only about {measure.stature:.1f} pixels tall: too small to frame; give a "
-                         "photo where the person is larger, or use fit 'pad'")
+        raise ValueError(missing["small"].format(stature=measure.stature))
     return measure
