@@ -202,7 +202,7 @@ def check_output_size(frames: int, height: int, width: int, free_bytes: Optional
     they and the work on the photo would not fit the free memory (``free_bytes``; None = read it)."""
     output = frames * height * width * OUTPUT_BYTES_PER_PIXEL
     if output > MAX_OUTPUT_BYTES:
-        raise ValueError(f"{frames} frames of a {width}x{height} photo need {output / 2**30:.1f} GiB of output; "
+        raise ValueError(f"{plural(frames, 'frame')} of a {width}x{height} photo need {output / 2**30:.1f} GiB of output; "
                          f"at most {MAX_OUTPUT_BYTES / 2**30:.0f} GiB: paste fewer frames per run or scale the photo down")
     needed = output + height * width * WORKING_BYTES_PER_PIXEL
     free = free_memory_bytes("cpu") if free_bytes is None else free_bytes

@@ -335,3 +335,170 @@ def test_two_sources_with_their_own_poses_are_pasted_into_their_own_photos(scene
         person = result.person[index] > 0.5
         assert (person & (s.target_mask > 0.5)).sum() / (person | (s.target_mask > 0.5)).sum() > 0.6
         assert result.filled[index][(s.source_mask > 0.5) & (s.target_mask == 0)].mean() > 0.5
+
+
+# --- hostile input (issue 23): poses outside the photo, memory, values out of range, photos mixed up ---------
+
+
+def _target(scene, dx: float = 0.0) -> Pose:
+    keypoints = scene.target_keypoints.copy()
+    keypoints[keypoints[:, 2] > 0, 0] += dx
+    return Pose(keypoints, scene.width, scene.height)
+
+
+def _paste_texture(scene, **changes):
+    source_crop, target_crop, *_ = _framed(scene)
+    args = dict(texture=_texture(scene), photos=scene.source_image, images=ideal_output(scene, source_crop, target_crop),
+                poses=[_target(scene)], old_masks=scene.source_mask)
+    args.update(changes)
+    return composite.paste_from_texture(**args)
+
+
+@pytest.mark.parametrize("dx", [-1000, 300, 5000])
+def test_a_target_pose_wholly_outside_the_photo_is_named_not_a_broadcast_error(scene, dx):
+    # once a raw numpy broadcast error, or the photo with the old person removed and nothing pasted
+    with pytest.raises(ValueError, match=r"target pose stands wholly outside the photo: its joints land at x .* of the "
+                                         r"341x192 photo, so nothing of the new person would be pasted; .*place 'source'"):
+        _paste_texture(scene, poses=[_target(scene, dx)])
+    # the sequence names the frame
+    with pytest.raises(ValueError, match=r"target pose 2 of 2 stands wholly outside the photo"):
+        _paste_texture(scene, poses=[_target(scene), _target(scene, dx)], images=np.zeros((2, 64, 64, 3), np.float32))
+    # and so does paste_into_photo, given keypoints on the canvas
+    _, target_crop, keypoints, *_ = _framed(scene)
+    away = keypoints.copy()
+    away[away[:, 2] > 0, 0] += dx * target_crop.scale_x
+    with pytest.raises(ValueError, match="target pose stands wholly outside the photo"):
+        _paste(scene, keypoints=away)
+
+
+def test_a_target_pose_partly_outside_the_photo_is_pasted_where_it_is_in(scene):
+    for dx in (-150, 160):  # half of the canvas past the left or right edge
+        result = _paste_texture(scene, poses=[_target(scene, dx)])
+        assert result.person.max() > 0.5 and np.isfinite(result.images).all()
+
+
+def test_a_huge_photo_is_refused_from_its_shape_before_any_copy(scene):
+    # 16384 wide with the scene's aspect: the output alone would be 2.8 GiB. A broadcast view holds no pixels,
+    # so any copy of it would show in the traced peak
+    import tracemalloc
+
+    height = round(16384 * scene.height / scene.width)
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.float32), (height, 16384, 3))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"1 frame of a 16384x\d+ photo need 2.8 GiB of output; at most 2 GiB"):
+            _paste_texture(scene, photos=huge, old_masks=np.broadcast_to(np.float32(0), (height, 16384)))
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_paste_beyond_the_free_memory_is_refused_before_allocating(scene, monkeypatch):
+    monkeypatch.setattr(composite, "free_memory_bytes", lambda device: 100 << 20)
+    large = cv2.resize(scene.source_image, (3410, 1920), interpolation=cv2.INTER_LINEAR)
+    with pytest.raises(ValueError, match=r"putting 1 frame back into a 3410x1920 photo needs about 0.2 GiB of memory, "
+                                         r"but 0.1 GiB is free: paste fewer frames per run, scale the photo down"):
+        _paste_texture(scene, photos=large)
+
+
+@pytest.mark.parametrize("as_uint8, half_mask, frames", [(False, False, 1), (True, True, 1), (False, False, 3)])
+def test_peak_memory_of_put_back_is_the_output_and_less_than_one_photo_more(scene, as_uint8, half_mask, frames):
+    # Every numpy allocation is traced: the output (5 float32 values a pixel a frame, 1.67 photos) and at most
+    # one float32 photo more (measured 0.42-0.73 here, 0.14 for a 4000x2252 photo: docs/robustness.md). Before
+    # issue 23 the photo was copied several times: 7.1 photos for one frame, 12.4 for three.
+    import tracemalloc
+
+    width, height = 1500, round(1500 * scene.height / scene.width)
+    photo = cv2.resize(scene.source_image, (width, height), interpolation=cv2.INTER_LINEAR)
+    photo = photo if as_uint8 else photo.astype(np.float32) / 255
+    size = (width // 2, height // 2) if half_mask else (width, height)
+    mask = cv2.resize(scene.source_mask, size, interpolation=cv2.INTER_LINEAR)
+    source_crop, target_crop, *_ = _framed(scene)
+    images = np.stack([ideal_output(scene, source_crop, target_crop)] * frames)
+    photo_bytes = width * height * 3 * 4
+    tracemalloc.start()
+    try:
+        result = _paste_texture(scene, photos=photo, old_masks=mask, images=images, poses=[_target(scene)] * frames)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    output = sum(array.nbytes for array in (result.images, result.filled, result.person))
+    assert output == frames * photo_bytes * 5 / 3
+    assert peak - output < 1.0 * photo_bytes, f"{(peak - output) / photo_bytes:.2f} photos beyond the output"
+    assert result.filled.max() == 1 and result.person.max() > 0.5
+
+
+def test_out_of_range_pixels_are_read_by_the_whole_image_and_the_photo_is_kept_outside_the_person(scene):
+    photo = scene.source_image.astype(np.float32) / 255
+    reference = _paste_texture(scene, photos=photo)
+    # one stray pixel above range once divided the whole photo by 255: now the photo is no 0-255 image, and an error
+    stray = photo.copy()
+    stray[3, 3, 0] = 200.0
+    with pytest.raises(ValueError, match=r"photo is neither ComfyUI's floats in \[0, 1\] nor 0-255 values: 1 of its "
+                                         r"\d+ non-black values are above 1.5 \(up to 200\), the rest in \[0, 1\]; .*fix "
+                                         "or replace the node that made it"):
+        _paste_texture(scene, photos=stray)
+    source_crop, target_crop, *_ = _framed(scene)
+    drawn = ideal_output(scene, source_crop, target_crop)
+    drawn[5, 5, 1] = 40.0
+    with pytest.raises(ValueError, match=r"generated images is neither .* 1 of its \d+ non-black values"):
+        _paste_texture(scene, images=drawn)
+    # a whole 0-255 float photo is read as such: the same result as the [0, 1] photo
+    np.testing.assert_allclose(_paste_texture(scene, photos=photo * 255).images, reference.images, atol=1e-5)
+    # values a little outside [0, 1] stay [0, 1] values, and outside the person and the filled area they come back
+    # as they went in (a photo is never clipped or rescaled there)
+    bright = photo.copy()
+    bright[:20, :20] = 1.3
+    bright[-20:, -20:] = -0.2
+    result = _paste_texture(scene, photos=bright)
+    untouched = (result.person[0] == 0) & (result.filled[0] == 0)
+    np.testing.assert_array_equal(result.images[0][untouched], bright[untouched])
+    assert result.images[0, 0, 0, 0] == np.float32(1.3) and result.images[0, -1, -1, 0] == np.float32(-0.2)
+    # a 0-255 person mask whose person covers a small share of the photo is still 0-255 (non-black values decide)
+    mask255 = scene.source_mask * 255
+    np.testing.assert_allclose(_paste_texture(scene, old_masks=mask255).filled, reference.filled, atol=1e-6)
+    stray_mask = scene.source_mask.copy()
+    stray_mask[0, 0] = 90.0
+    with pytest.raises(ValueError, match="person mask is neither"):
+        _paste_texture(scene, old_masks=stray_mask)
+
+
+def test_a_1x1_mask_is_one_value_for_every_pixel_as_at_encode(scene):
+    # once refused here ("1x1 pixels but the photo is ...") while Encode Source Texture accepted it
+    nothing = _paste_texture(scene, old_masks=np.zeros((1, 1), np.float32))
+    assert nothing.filled.max() == 0
+    with pytest.raises(ValueError, match="person mask covers 100% of the photo: that is no person's outline"):
+        _paste_texture(scene, old_masks=np.ones((1, 1), np.float32))
+    with pytest.raises(ValueError, match="person mask is 2x1 pixels but the photo is 341x192"):
+        _paste_texture(scene, old_masks=np.ones((1, 2), np.float32))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from pidm_core.checkpoint import load_model
+    from tests.tiny_model import save_tiny_model
+
+    return load_model(save_tiny_model(tmp_path_factory.mktemp("composite") / "tiny.safetensors"))
+
+
+def test_two_sources_framed_in_two_photos_are_not_pasted_into_one(scene, tiny_model):
+    import torch
+
+    from pidm_core import pipeline
+
+    other = make_scene(SEED + 5, 192, aspect=scene.width / scene.height)
+    scenes = (scene, other)
+    photos = torch.from_numpy(np.stack([s.source_image for s in scenes])).float() / 255
+    poses = [Pose(s.source_keypoints, s.width, s.height) for s in scenes]
+    texture = pipeline.encode_source(tiny_model, photos, None, "person", poses)
+    assert texture.photo_thumbnails.shape == (2, 16, 16, 3)
+    targets = [Pose(s.target_keypoints, s.width, s.height) for s in scenes]
+    images = np.zeros((2, 32, 22, 3), np.float32)  # the tiny model's framing: DeepFashion's 176x256 aspect
+    # the second person once landed in the first photo, at the place they had in the second
+    with pytest.raises(ValueError, match=r"photo holds 1 image but the texture was framed from 2 different photos "
+                                         r"\(source image 2 is not source image 1\): connect the batch of 2 photos"):
+        composite.paste_from_texture(texture, photos[:1], images, targets)
+    assert composite.paste_from_texture(texture, photos, images, targets).images.shape == (2, 192, 341, 3)
+    # two people of one photo (the same photo twice) may be pasted into that one photo
+    same = pipeline.encode_source(tiny_model, photos[:1].repeat(2, 1, 1, 1), None, "person", [poses[0], poses[0]])
+    assert composite.paste_from_texture(same, photos[:1], images, [targets[0]] * 2).images.shape == (2, 192, 341, 3)
