@@ -178,6 +178,38 @@ def test_0_255_images_are_read_as_such_with_a_warning(model, texture, caplog):
         detect_poses([photo[0].numpy() * 4], backend="mediapipe")
 
 
+def test_stray_values_above_range_are_an_error_not_a_0_255_image(model, texture):
+    # one value above range once made the whole image 0-255 (divided by 255, every pixel changed) with only a
+    # warning: the reading is decided by the whole image, and a [0, 1] image with strays is neither
+    photo = source_photo()
+    photo[0, 3, 4, 1] = 200.0
+    with pytest.raises(ValueError, match=r"source image is neither ComfyUI's floats in \[0, 1\] nor 0-255 values: 1 of "
+                                         r"its \d+ non-black values are above 1.5 \(up to 200\), the rest in \[0, 1\]; "
+                                         r"an image is read as 0-255 only when most of them are: fix or replace the node"):
+        pipeline.encode_source(model, photo)
+    batch = source_photo(3)
+    batch[1] = batch[1] * 255  # a 0-255 image in a batch is read as such; a stray in another is named by its index
+    batch[2, 0, 0, 0] = 9.0
+    with pytest.raises(ValueError, match=r"source image \(image 3 of 3\) is neither"):
+        pipeline.encode_source(model, batch)
+    with pytest.raises(ValueError, match=r"init image is neither"):
+        run(model, texture, [standing_pose()], init_image=photo, denoise=0.5)
+    # a dark 0-255 photo (most values black) is still 0-255: only the non-black values decide
+    dark = (source_photo() * 255).round()
+    dark[:, :, : SOURCE_W - 2] = 0
+    assert torch.allclose(pipeline.encode_source(model, dark).source, pipeline.encode_source(model, dark / 255).source,
+                          atol=1e-6)
+    # a 0-255 mask of a small person is 0-255; a [0, 1] mask with a stray value is an error
+    small = torch.zeros(1, SOURCE_H, SOURCE_W)
+    small[0, 10:12, 10:12] = 1
+    assert torch.equal(pipeline.encode_source(model, source_photo(), small * 255).source,
+                       pipeline.encode_source(model, source_photo(), small).source)
+    stray = person_mask().clone()
+    stray[0, 0, 0] = 80.0
+    with pytest.raises(ValueError, match="source mask is neither"):
+        pipeline.encode_source(model, source_photo(), stray)
+
+
 def test_init_and_reference_images_count_size_and_values(model):
     two = pipeline.encode_source(model, source_photo(2))
     poses = [standing_pose()]
@@ -376,6 +408,19 @@ def test_nan_inf_joints_are_missing_and_an_all_nan_person_is_an_error(model, tex
     assert_images(run(model, texture, [read]), 1)
     with pytest.raises(ValueError, match="pose frame 1 of 1: the chosen person has no joint with confidence > 0"):
         poses_from_pose_keypoint(pose_keypoint_frame([float("nan")] * 54), name="pose")
+
+
+def test_keypoints_beyond_float32_say_why_no_joint_is_left():
+    # once "the chosen person has no joint with confidence > 0": the joints had a confidence, not usable numbers
+    flat = [1e308, 1e308, 1.0] * 18
+    with pytest.raises(ValueError, match=r"pose frame 1 of 1: the chosen person has no usable joint: 18 joints have a "
+                                         r"confidence but coordinates that are not finite numbers .* \(NaN, inf or "
+                                         r"1e308\); fix the pose's coordinates"):
+        poses_from_pose_keypoint(pose_keypoint_frame(flat), name="pose")
+    some = pose_keypoint_from_poses([standing_pose()])[0]["people"][0]["pose_keypoints_2d"]
+    some[0:2] = [1e308, 5.0]  # one such joint is missing, like a NaN one, and the rest is used
+    (read,) = poses_from_pose_keypoint(pose_keypoint_frame(some, SOURCE_W, SOURCE_H), name="pose")
+    assert not read.present[0] and read.present.sum() == 17 and np.isfinite(read.keypoints).all()
 
 
 def test_joints_off_the_canvas(model, texture):
@@ -600,6 +645,9 @@ def test_fp16_on_cpu_works_and_is_close_to_fp32(model_file, model, texture):
 @pytest.mark.parametrize("error", [
     torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
     RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: you tried to allocate 1 bytes"),
+    # the raw CPU allocator's words on Linux, once passed through without the pack's advice
+    RuntimeError("[enforce fail at alloc_cpu.cpp:114] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 274877906944 bytes. Error code 12 (Cannot allocate memory)"),
 ])
 def test_out_of_memory_suggests_a_smaller_batch_or_dtype(model_file, monkeypatch, error):
     oom = load_model(model_file)

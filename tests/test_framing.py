@@ -359,3 +359,47 @@ def test_fit_person_bad_inputs(tiny):
         pipeline.sample(tiny, texture, [Pose(np.zeros((18, 3)), 64, 64)], SamplingSettings(steps=1))
     with pytest.raises(ValueError, match="not supported with fit 'person' yet"):
         pipeline.sample(tiny, texture, [pose], SamplingSettings(steps=1), appearance_mask=torch.ones(1, SCENE_H, SCENE_W))
+
+
+def test_a_source_pose_wholly_outside_its_photo_is_an_error_not_a_blank_canvas(tiny):
+    # once only a log line ("cut by the side") and a texture of the photo's repeated border
+    scene, mask, pose = scene_with_figure()
+    away = pose.keypoints.copy()
+    away[pose.present, 0] += 1000
+    framing = F.synthetic_framing(64)
+    with pytest.raises(ValueError, match=r"the source pose has no joint inside its 400x300 photo \(x 1.*\): the crop would "
+                                         r"hold no person; give the pose of this photo's person"):
+        F.frame_person(Pose(away, SCENE_W, SCENE_H), None, SCENE_W, SCENE_H, framing)
+    image = torch.from_numpy(scene).float()[None] / 255
+    with pytest.raises(ValueError, match="source image: the source pose has no joint inside its 400x300 photo"):
+        pipeline.encode_source(tiny, image, None, "auto", [Pose(away, SCENE_W, SCENE_H)])
+
+
+def test_target_poses_that_cannot_be_framed_are_told_about_the_pose():
+    # once "the photo shows the person only down to the chest ... or use fit 'pad'" for a target pose
+    _, mask, pose = scene_with_figure()
+    crop = F.frame_person(pose, mask, SCENE_W, SCENE_H, F.synthetic_framing(64))
+    chest = pose.keypoints.copy()
+    chest[[8, 9, 10, 11, 12, 13]] = 0
+    no_neck = pose.keypoints.copy()
+    no_neck[[1, 2, 5]] = 0
+    tiny_pose = pose.keypoints.copy()
+    tiny_pose[:, :2] *= 0.02
+    for keypoints, fragment in ((chest, "the pose ends at the chest .*give a target pose down to the hips"),
+                                (no_neck, "the pose has no neck and no pair of shoulders"),
+                                (tiny_pose, "the pose is only about .* pixels tall on its canvas")):
+        with pytest.raises(ValueError, match="target pose: " + fragment) as info:
+            F.frame_targets([Pose(keypoints, SCENE_W, SCENE_H)], crop)
+        assert "photo" not in str(info.value) and "fit 'pad'" not in str(info.value)
+    with pytest.raises(ValueError, match="target pose 2 of 2: the pose ends at the chest"):
+        F.frame_targets([pose, Pose(chest, SCENE_W, SCENE_H)], crop)
+
+
+def test_an_upside_down_source_is_told_so_not_that_its_feet_are_missing(caplog):
+    rgb, alpha, keypoints = figure(3)
+    flipped = keypoints.copy()
+    flipped[flipped[:, 2] > 0, 1] = FIGURE - 1 - flipped[flipped[:, 2] > 0, 1]  # a handstand
+    crop = F.frame_person(Pose(flipped, FIGURE, FIGURE), None, FIGURE, FIGURE, F.synthetic_framing(64))
+    assert any("upside down" in note for note in crop.notes)
+    assert not any("feet are not in the photo" in note for note in crop.notes)
+    assert "upside down (ankles above the neck)" in caplog.text
