@@ -202,7 +202,9 @@ def check_output_size(frames: int, height: int, width: int, free_bytes: Optional
     they and the work on the photo would not fit the free memory (``free_bytes``; None = read it)."""
     output = frames * height * width * OUTPUT_BYTES_PER_PIXEL
     if output > MAX_OUTPUT_BYTES:
-        raise ValueError(f"{plural(frames, 'frame')} of a {width}x{height} photo need {output / 2**30:.1f} GiB of output; "
+        gib = output / 2**30
+        shown = f"{gib:.1f}" if round(gib, 1) > MAX_OUTPUT_BYTES / 2**30 else f"{gib:.2f}"  # never "2.0 ... at most 2"
+        raise ValueError(f"{plural(frames, 'frame')} of a {width}x{height} photo need {shown} GiB of output; "
                          f"at most {MAX_OUTPUT_BYTES / 2**30:.0f} GiB: paste fewer frames per run or scale the photo down")
     needed = output + height * width * WORKING_BYTES_PER_PIXEL
     free = free_memory_bytes("cpu") if free_bytes is None else free_bytes
