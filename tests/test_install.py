@@ -41,34 +41,49 @@ def test_any_other_conflict_is_shown_whole():
     assert install.filter_pip_output(other) == (other, False)
 
 
-def _run_main(monkeypatch, probe_before: str, missing: list[str]):
-    """install.main() with pip replaced by a recorder; returns pip's argument lists."""
-    calls, probes = [], iter([probe_before, "ok"])
-    monkeypatch.setattr(install, "python_says", lambda code: next(probes) if code == install.PROBE else "\n".join(missing))
+def _run_main(monkeypatch, *, cv2: bool = True, controlnet_aux: bool = True, mediapipe_state: str = "ok",
+              missing: dict | None = None):
+    """install.main() with pip and the fresh-interpreter probes replaced; returns pip's argument lists."""
+    calls = []
+    usable = {"import cv2": cv2, install.DETECTORS[0][2]: controlnet_aux}
+    monkeypatch.setattr(install, "runs", lambda code: usable[code])
+    monkeypatch.setattr(install, "python_says",
+                        lambda code, *args: mediapipe_state if code == install.PROBE else "\n".join((missing or {})[args[0]]))
     monkeypatch.setattr(install, "pip_install", lambda args: calls.append(list(args)))
     assert install.main() == 0
     return calls
 
 
 def test_official_mediapipe_with_only_its_missing_dependencies_less_cv2_and_audio(monkeypatch):
-    missing = ["absl-py~=2.3", "opencv-contrib-python", "sounddevice~=0.5", "flatbuffers~=25.9"]
-    calls = _run_main(monkeypatch, "cannot be imported (ModuleNotFoundError: No module named 'mediapipe')", missing)
+    missing = {"mediapipe": ["absl-py~=2.3", "opencv-contrib-python", "sounddevice~=0.5", "flatbuffers~=25.9"]}
+    calls = _run_main(monkeypatch, mediapipe_state="cannot be imported (ModuleNotFoundError: No module named 'mediapipe')",
+                      missing=missing)
     assert calls == [["--no-deps", "mediapipe"], ["absl-py~=2.3", "flatbuffers~=25.9"]]
 
 
-def test_a_working_mediapipe_is_left_alone(monkeypatch):
-    assert _run_main(monkeypatch, "ok", ["absl-py"]) == []
+def test_controlnet_aux_without_its_opencv_and_opencv_only_when_no_cv2(monkeypatch):
+    missing = {"controlnet-aux": ["timm", "opencv-python-headless", "einops"]}
+    calls = _run_main(monkeypatch, controlnet_aux=False, missing=missing)
+    assert calls == [["--no-deps", "controlnet-aux==0.0.10"], ["timm", "einops"]]
+    calls = _run_main(monkeypatch, cv2=False, controlnet_aux=False, missing=missing)
+    assert calls == [["opencv-python-headless"], ["--no-deps", "controlnet-aux==0.0.10"], ["timm", "einops"]]
+
+
+def test_what_works_is_left_alone(monkeypatch):
+    assert _run_main(monkeypatch) == []
 
 
 def test_a_mediapipe_without_either_api_is_left_alone(monkeypatch, capsys):
     """Another pack pinned an odd build: the pack neither replaces nor downgrades it, and says so."""
-    assert _run_main(monkeypatch, "mediapipe 0.8.1 has neither API (ImportError: ...)", []) == []
+    assert _run_main(monkeypatch, mediapipe_state="mediapipe 0.8.1 has neither API (ImportError: ...)") == []
     assert "left as it is" in capsys.readouterr().out
 
 
-def test_the_probe_and_the_requirement_reader_run(tmp_path):
-    """The two snippets install.py runs in a fresh interpreter are valid Python that prints one line
-    (here: whatever MediaPipe this environment has)."""
+def test_the_probe_and_the_requirement_reader_run():
+    """The snippets install.py runs in a fresh interpreter are valid Python that print what this
+    environment has."""
     state = install.python_says(install.PROBE)
     assert state == "ok" or state.startswith(("cannot be imported", "mediapipe "))
-    assert all(install.requirement_name(line) not in install.LEFT_OUT for line in install.missing_requirements())
+    assert install.runs("import cv2") and not install.runs("raise SystemExit(1)")
+    missing = install.missing_requirements("controlnet-aux")  # all installed in the test venv but its cv2
+    assert all(install.requirement_name(line) not in install.LEFT_OUT for line in missing)
