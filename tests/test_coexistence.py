@@ -8,7 +8,9 @@ takes them from its cache):
   the MediaPipe that ends up installed (before this test's change: AttributeError, mediapipe has no
   attribute 'solutions').
 - comfyui_controlnet_aux first, then the pack: installing the pack changes the version of no package that
-  was there (nothing downgraded, upgraded or pinned) and adds no OpenCV distribution (no second cv2).
+  was there (nothing downgraded, upgraded or pinned) and adds no OpenCV distribution (no second cv2);
+  `pip check` then names only what is left out on purpose: controlnet-aux's declared
+  opencv-python-headless, whose `cv2` the opencv-python already there provides.
 
 Slow (several minutes, downloads from PyPI on a first run): marked ``slow``; CI runs it.
 """
@@ -91,4 +93,9 @@ def test_controlnet_aux_then_pack_changes_nothing_that_was_there(tmp_path, const
     assert changed == {}
     added_opencv = (set(after) - set(before)) & OPENCV
     assert added_opencv == set(), f"the pack added a second OpenCV distribution: {added_opencv}"
+    check = subprocess.run([venv.python, "-m", "pip", "check", "--disable-pip-version-check"], capture_output=True,
+                           text=True, timeout=300)
+    complaints = [line for line in check.stdout.splitlines() if line.strip()]
+    assert all(line.startswith("controlnet-aux ") and "requires opencv-python-headless" in line
+               for line in complaints), complaints
     _run([venv.python, "-c", DETECT], env=dict(os.environ, PYTHONPATH=str(REPO)))

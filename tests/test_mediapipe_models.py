@@ -9,7 +9,7 @@
 
 Measured tolerances (2026-12-07, this machine): Tasks against legacy, joints within 3.6 px (messi5.jpg,
 548 px wide) and 2.6 px (basketball1.png), same visibility, same masks (IoU 1.0); selfie segmentation of a
-240x480 crop, IoU 0.9988; official 1.2.2 against legacy, the same figures.
+240x480 crop, IoU 0.9988; official 1.2.2 against legacy, 3.6 and 2.65 px, mask IoU 0.9999 and 0.9998.
 """
 
 from __future__ import annotations
