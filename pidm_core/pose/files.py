@@ -1,0 +1,369 @@
+"""Pose files in and out: POSE_KEYPOINT / OpenPose JSON, COCO keypoints JSON, PIDM .txt, DeepFashion .csv, numpy.
+
+Pose files are read and written through :data:`POSE_FORMATS`, one :class:`PoseFormat` (file-name
+ending, description, reader, writer) per format; a new format is one entry there. The rules every
+reader shares are in :mod:`.formats`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..paths import read_bounded
+from .bounded import MAX_FRAMES, MAX_PEOPLE_PER_FRAME, MAX_POSE_FILE_BYTES, npy_header, parse_pose_json
+from .geometry import resize_canvas
+from .joint_sets import COCO17_VALUES, COCO18_TO_COCO17, coco18_from_coco17, pose_from_array, pose_to_array
+from .keypoint_socket import pose_keypoint_from_poses, poses_from_pose_keypoint
+from .keypoints import NUM_JOINTS, Pose, canvas_side
+
+# The DeepFashion images the GFLA annotations and the official .txt files describe are 176 wide and
+# 256 high; the official .txt x coordinates are in the original 256-wide frame, 40 px to the right.
+DEEPFASHION_WIDTH = 176
+DEEPFASHION_HEIGHT = 256
+PIDM_TXT_X_OFFSET = 40.0
+
+
+# --------------------------------------------------------------------------------------------------
+# official PIDM .txt and DeepFashion (GFLA) annotation .csv
+
+
+def load_pidm_txt(path: str | Path, x_offset_px: float = PIDM_TXT_X_OFFSET) -> Pose:
+    """Pose from an official PIDM keypoint file (``np.loadtxt``: 18 rows ``x y``, ``-1`` = missing).
+
+    The official x values are in the original 256-wide DeepFashion frame; the loader subtracts 40 to
+    reach the 176×256 image, and so does this function: the result lives on a 176 × 256 canvas. Use
+    ``resize_canvas(pose, 256, 256)`` for the network's canvas, exactly as the official loader.
+    """
+    return _pidm_txt_pose(path, path, x_offset_px)
+
+
+def _pidm_txt_pose(source: Any, path: str | Path, x_offset_px: float = PIDM_TXT_X_OFFSET) -> Pose:
+    # numpy's own message quotes the text it could not read; this one names the file only.
+    try:
+        keypoints = np.loadtxt(source, dtype=np.float64, ndmin=2)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{path}: expected 18 rows of 'x y' numbers (official PIDM keypoints, -1 -1 = missing)") from None
+    if keypoints.shape != (NUM_JOINTS, 2):
+        raise ValueError(f"{path}: expected 18 rows of 'x y' (official PIDM keypoints), got shape {keypoints.shape}")
+    present = ~(keypoints == -1).any(axis=1)
+    keypoints[:, 0] -= x_offset_px
+    # Built directly: a present x of 39 becomes -1 after the shift and must not read as "missing".
+    return Pose(np.concatenate([keypoints, present[:, None]], axis=1), DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT)
+
+
+def save_pidm_txt(path: str | Path, pose: Pose, x_offset_px: float = PIDM_TXT_X_OFFSET) -> None:
+    """Write the official PIDM .txt layout; the pose is first stretched to the 176×256 DeepFashion
+    canvas (the inverse of the official 176→256 mapping) and shifted by +40 px in x."""
+    pose = resize_canvas(pose, DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT)
+    xy = pose_to_array(pose).astype(np.float64)
+    xy[pose.present, 0] += x_offset_px
+    np.savetxt(path, xy, fmt="%.3f")
+
+
+def _parse_int_list(text: str, where: str) -> list[float]:
+    # The field is not quoted back: the message names the line and what was expected.
+    try:
+        values = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError(f"{where}: expected a list like [12, -1, ...] of 18 coordinates") from None
+    if not isinstance(values, list) or len(values) != NUM_JOINTS:
+        raise ValueError(f"{where}: expected a list of 18 coordinates like [12, -1, ...]")
+    return values
+
+
+def read_deepfashion_csv(path: str | Path) -> dict[str, Pose]:
+    """Poses by image name from a GFLA ``fasion-annotation-*.csv``.
+
+    Layout (``:``-separated, header ``name:keypoints_y:keypoints_x``): each row is an image name, then
+    the 18 **y** coordinates, then the 18 **x** coordinates, as JSON lists in the 176 × 256 image,
+    ``-1`` = missing. Poses are on a 176 × 256 canvas.
+    """
+    return _deepfashion_poses(Path(path).read_text(), path)
+
+
+def _deepfashion_poses(text: str, path: str | Path, max_rows: int | None = None) -> dict[str, Pose]:
+    poses: dict[str, Pose] = {}
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split(":")
+        where = f"{path} line {line_number}"
+        if len(fields) != 3:
+            raise ValueError(f"{where}: expected 'name:keypoints_y:keypoints_x', got {len(fields)} fields")
+        name = fields[0].strip()
+        if line_number == 1 and name == "name":
+            continue  # header
+        ys, xs = _parse_int_list(fields[1], where), _parse_int_list(fields[2], where)
+        if name in poses:
+            raise ValueError(f"{where}: an image name appears twice (first on an earlier line)")
+        if max_rows is not None and len(poses) >= max_rows:
+            raise ValueError(f"{path} holds more than {max_rows} rows; at most {max_rows} poses are read at once: "
+                             f"split the file")
+        poses[name] = pose_from_array(np.stack([xs, ys], axis=1), DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT, name=where)
+    return poses
+
+
+def deepfashion_csv_row(name: str, pose: Pose) -> str:
+    """One ``name: [y...]: [x...]`` row; the pose is stretched to 176 × 256 and rounded to whole pixels
+    as the GFLA files store them."""
+    pose = resize_canvas(pose, DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT)
+    xy = np.where(pose.present[:, None], np.round(pose.xy), -1).astype(int)
+    return f"{name}: {json.dumps(xy[:, 1].tolist())}: {json.dumps(xy[:, 0].tolist())}"
+
+
+def write_deepfashion_csv(path: str | Path, named_poses: dict[str, Pose]) -> None:
+    """Write a GFLA-style annotation file (header plus one row per pose)."""
+    rows = ["name:keypoints_y:keypoints_x"] + [deepfashion_csv_row(n, p) for n, p in named_poses.items()]
+    Path(path).write_text("\n".join(rows) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# COCO keypoints JSON (MS-COCO annotations; MMPose and YOLO export it too): COCO-17 joints
+
+
+def _coco_id(value: Any, where: str, key: str) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{where}: '{key}' must be a number or a name, got {type(value).__name__}")
+    return value
+
+
+def _coco_joints(annotation: Any, where: str) -> np.ndarray:
+    """COCO-18 ``[18, 3]`` of one annotation; visibility 0 (not labelled) is missing, 1 and 2 are present."""
+    flat = annotation.get("keypoints")
+    message = f"{where}: 'keypoints' must be a list of {COCO17_VALUES} numbers (17 joints of x, y, visibility)"
+    if not isinstance(flat, list) or len(flat) != COCO17_VALUES:
+        raise ValueError(message)
+    try:
+        joints = np.asarray(flat, dtype=np.float64).reshape(17, 3)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(message) from None
+    joints[:, 2] = joints[:, 2] > 0
+    return coco18_from_coco17(joints)
+
+
+def _coco_frames(data: Any, path: Path) -> list[dict]:
+    """A COCO keypoints file as POSE_KEYPOINT frames: one per image, in file order, its annotations as people."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("annotations"), list):
+        raise ValueError(f"{path}: expected a COCO keypoints dict with 'images' and 'annotations' lists")
+    images, annotations = data["images"], data["annotations"]
+    if len(images) > MAX_FRAMES or len(annotations) > MAX_FRAMES * MAX_PEOPLE_PER_FRAME:
+        raise ValueError(f"{path} holds {len(images)} images and {len(annotations)} annotations; at most {MAX_FRAMES} "
+                         f"images of {MAX_PEOPLE_PER_FRAME} people are read at once: split the file")
+    frames: dict[int | str, dict] = {}
+    for index, image in enumerate(images):
+        where = f"{path} image {index + 1} of {len(images)}"
+        if not isinstance(image, dict):
+            raise ValueError(f"{where}: expected a dict with 'id', 'width' and 'height', got {type(image).__name__}")
+        image_id = _coco_id(image.get("id"), where, "id")
+        if image_id in frames:
+            raise ValueError(f"{where}: its id {image_id!r} is given to an earlier image too")
+        frames[image_id] = {"people": [], "canvas_width": image.get("width"), "canvas_height": image.get("height")}
+    for index, annotation in enumerate(annotations):
+        where = f"{path} annotation {index + 1} of {len(annotations)}"
+        if not isinstance(annotation, dict):
+            raise ValueError(f"{where}: expected a dict with 'image_id' and 'keypoints', got {type(annotation).__name__}")
+        frame = frames.get(_coco_id(annotation.get("image_id"), where, "image_id"))
+        if frame is None:
+            raise ValueError(f"{where}: its 'image_id' names no image of the file")
+        frame["people"].append({"pose_keypoints_2d": _coco_joints(annotation, where).ravel().tolist()})
+    return list(frames.values())
+
+
+def coco_keypoints_from_poses(poses: Sequence[Pose]) -> dict:
+    """A COCO keypoints dict: one image (id i + 1, the pose's canvas) and one annotation per pose, in
+    pixels, visibility 2 for present joints and (0, 0, 0) for missing ones."""
+    images, annotations = [], []
+    for index, pose in enumerate(poses):
+        present = pose.present[list(COCO18_TO_COCO17)]
+        xy = pose.keypoints[list(COCO18_TO_COCO17), :2]
+        rows = np.where(present[:, None], np.concatenate([xy, np.full((17, 1), 2.0)], axis=1), 0.0)
+        images.append({"id": index + 1, "width": pose.width, "height": pose.height})
+        annotations.append({"id": index + 1, "image_id": index + 1, "category_id": 1,
+                            "num_keypoints": int(present.sum()), "keypoints": rows.ravel().tolist()})
+    return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+
+
+# --------------------------------------------------------------------------------------------------
+# files: one PoseFormat per kind of file
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What a reader may need besides the file: a canvas for files without one, the person to take
+    from frames of several, and the confidence below which a joint is missing."""
+
+    canvas_size: tuple[int, int] | None = None
+    person_index: int | str = 0
+    threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class PoseFormat:
+    """One pose file format: the file-name ending it is known by, what it holds (Load Pose lists it),
+    ``read(data, path, request) -> poses`` (one per frame) and ``write(path, poses, normalized)``."""
+
+    suffix: str
+    description: str
+    read: Callable[[bytes, Path, ReadRequest], list[Pose]]
+    write: Callable[[Path, Sequence[Pose], bool], None]
+
+
+def _read_pose_keypoint_json(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+    return poses_from_pose_keypoint(parse_pose_json(data, str(path)), request.person_index, request.threshold,
+                                    canvas_size=request.canvas_size, name=str(path))
+
+
+def _write_pose_keypoint_json(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+    path.write_text(json.dumps(pose_keypoint_from_poses(poses, normalized)))
+
+
+def _read_coco_json(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+    frames = _coco_frames(parse_pose_json(data, str(path), "expected a COCO keypoints dict"), path)
+    return poses_from_pose_keypoint(frames, request.person_index, request.threshold, normalized=False,
+                                    canvas_size=request.canvas_size, name=str(path))
+
+
+def _write_coco_json(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+    path.write_text(json.dumps(coco_keypoints_from_poses(poses)))  # COCO keypoints are pixels, always
+
+
+def _read_pidm_txt(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+    return [_pidm_txt_pose(io.BytesIO(data), path)]
+
+
+def _write_pidm_txt(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+    if len(poses) != 1:
+        raise ValueError(f"{path}: a PIDM .txt file holds one pose, got {len(poses)}")
+    save_pidm_txt(path, poses[0])
+
+
+def _read_deepfashion_csv(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file; expected GFLA rows 'name: [y, ...]: [x, ...]'") from None
+    return list(_deepfashion_poses(text, path, MAX_FRAMES).values())
+
+
+def _write_deepfashion_csv(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+    write_deepfashion_csv(path, {f"{path.stem}_{i:05d}": pose for i, pose in enumerate(poses)})
+
+
+def _read_npy(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+    shape, _dtype = npy_header(data, path)
+    if len(shape) == 3 and shape[0] > MAX_FRAMES:
+        raise ValueError(f"{path} holds {shape[0]} frames; at most {MAX_FRAMES} are read at once: split the sequence")
+    array = np.load(io.BytesIO(data), allow_pickle=False)  # bounded by the file size checked above
+    if array.ndim == 3 and (array.shape[-1] == 20 or array.shape[0] == 20) and max(array.shape) > 20:
+        raise ValueError(f"{path}: shape {array.shape} is a rendered 20-channel pose map, not keypoints")
+    if request.canvas_size is None:
+        raise ValueError(f"{path}: a .npy keypoint file has no canvas size; pass canvas_size=(width, height)")
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise ValueError(f"{path}: expected keypoints [18, 2|3] or [frames, 18, 2|3], got shape {array.shape}")
+    if len(array) == 0:
+        raise ValueError(f"{path} holds no frames (shape {array.shape}); save at least one pose")
+    width, height = request.canvas_size
+    return [pose_from_array(a, width, height, request.threshold, name=f"{path} frame {i + 1} of {len(array)}")
+            for i, a in enumerate(array)]
+
+
+def _write_npy(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+    np.save(path, np.stack([pose.keypoints for pose in poses]))
+
+
+POSE_FORMATS = (
+    PoseFormat(".json", "POSE_KEYPOINT / OpenPose JSON", _read_pose_keypoint_json, _write_pose_keypoint_json),
+    PoseFormat(".coco.json", "COCO keypoints (17 joints, one frame per image)", _read_coco_json, _write_coco_json),
+    PoseFormat(".txt", "the official PIDM keypoints (one pose, 176x256)", _read_pidm_txt, _write_pidm_txt),
+    PoseFormat(".csv", "DeepFashion (GFLA) annotations (one pose per row, 176x256)", _read_deepfashion_csv,
+               _write_deepfashion_csv),
+    PoseFormat(".npy", "numpy [frames, 18, 2|3] in pixels (needs a canvas size)", _read_npy, _write_npy),
+)
+POSE_FILE_SUFFIXES = tuple(f.suffix for f in POSE_FORMATS)
+
+
+def pose_format(path: str | Path) -> PoseFormat:
+    """The format of a pose file, by the longest known ending of its name (``x.coco.json`` is COCO)."""
+    name = Path(path).name.lower()
+    known = [f for f in POSE_FORMATS if name.endswith(f.suffix)]
+    if not known:
+        raise ValueError(f"{path}: unsupported pose file type {Path(path).suffix.lower()!r}; expected one of "
+                         f"{', '.join(POSE_FILE_SUFFIXES)}")
+    return max(known, key=lambda f: len(f.suffix))
+
+
+def load_pose_file(
+    path: str | Path,
+    canvas_size: tuple[int, int] | None = None,
+    person_index: int | str = 0,
+    threshold: float = 0.0,
+) -> list[Pose]:
+    """Poses (one per frame) from a file, by its name's ending (:data:`POSE_FORMATS`).
+
+    ``.json``: POSE_KEYPOINT list or one OpenPose JSON dict (``canvas_size`` when it has no canvas
+    fields); ``.coco.json``: COCO keypoints, one frame per image; ``.txt``: official PIDM keypoints
+    (176×256 canvas); ``.csv``: GFLA DeepFashion annotations, every row in file order (176×256);
+    ``.npy``: ``[18, 2|3]`` or ``[frames, 18, 2|3]`` in pixels, ``canvas_size`` required.
+
+    Files are untrusted: a file over MAX_POSE_FILE_BYTES (16 MiB), JSON nested over MAX_JSON_DEPTH, more
+    than MAX_FRAMES frames, or a .npy header whose shape the file's bytes cannot hold is a ValueError,
+    raised before anything large is allocated. The caller decides which folder a file may come from.
+    """
+    path = Path(path)
+    kind = pose_format(path)
+    if canvas_size is not None:
+        canvas_size = (canvas_side(canvas_size[0], "canvas width"), canvas_side(canvas_size[1], "canvas height"))
+    data = read_bounded(path, MAX_POSE_FILE_BYTES, f"pose file {path}")
+    return kind.read(data, path, ReadRequest(canvas_size, person_index, threshold))
+
+
+def save_pose_file(path: str | Path, poses: Sequence[Pose], normalized: bool = False) -> None:
+    """Write poses by the name's ending: ``.json`` POSE_KEYPOINT list (pixels unless ``normalized``),
+    ``.coco.json`` COCO keypoints, ``.txt`` official PIDM layout (exactly one pose), ``.csv`` GFLA rows
+    named ``<stem>_<index>``, ``.npy`` float32 ``[frames, 18, 3]`` (confidence 0 = missing; the canvas
+    size is not stored)."""
+    path = Path(path)
+    kind = pose_format(path)
+    if not poses:
+        raise ValueError(f"{path}: no poses to write")
+    kind.write(path, poses, normalized)
+
+
+def natural_sort_key(name: str) -> list:
+    """Sort key that orders ``frame2`` before ``frame10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def load_pose_sequence(
+    folder: str | Path,
+    canvas_size: tuple[int, int] | None = None,
+    person_index: int | str = 0,
+    threshold: float = 0.0,
+) -> list[Pose]:
+    """Poses from every pose file in ``folder`` (not recursive, hidden files skipped), files in natural
+    order (``frame2`` before ``frame10``); a multi-frame file contributes all its frames in order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"pose sequence folder {folder} does not exist or is not a folder")
+    files = [
+        p for p in folder.iterdir()
+        if p.is_file() and p.name.lower().endswith(POSE_FILE_SUFFIXES) and not p.name.startswith(".")
+    ]  # fmt: skip
+    if not files:
+        raise ValueError(f"pose sequence folder {folder} holds no pose files ({', '.join(POSE_FILE_SUFFIXES)})")
+    poses = []
+    for path in sorted(files, key=lambda p: natural_sort_key(p.name)):
+        poses.extend(load_pose_file(path, canvas_size, person_index, threshold))
+        if len(poses) > MAX_FRAMES:
+            raise ValueError(f"pose sequence folder {folder} holds more than {MAX_FRAMES} frames; at most {MAX_FRAMES} "
+                             f"are read at once: split it")
+    return poses
