@@ -1,18 +1,27 @@
 """Rebuild the reference outputs that hold the library's results still through a redesign.
 
     python scripts/make_reference_outputs.py [--out tests/fixtures/redesign_reference.safetensors]
+                                             [--sampling-out tests/fixtures/sampling_reference.safetensors]
 
-Runs a tiny network (``tiny_32``, N(0, 0.05²) weights, seed 0) through the public library calls a user
-makes, and stores every output whole (fp32):
+Two fixtures, each compared by a test that runs the same cases with the current code:
+
+``sampling_reference.safetensors`` (tests/test_sampling.py): ``sample_tensors`` for every sampler × guidance
+mode of an ε-predicting ``tiny_32``, every sampler with official guidance of a v-predicting one, ddpm
+img2img (denoise 0.7), ddpm with an appearance mask and ddim with η = 0.5; 3 steps, seeds 4 and 5, each
+output reduced to its 4×4 means. Made at commit c945010 (before issue 15's settings object).
+
+``redesign_reference.safetensors`` (tests/test_reference_outputs.py):
+
+a tiny network (``tiny_32``, N(0, 0.05²) weights, seed 0) through the public library calls a user
+makes, every output whole (fp32):
 
 - every sampler × guidance mode, img2img, an appearance mask, η (``sample`` on a padded source);
 - the fits: pad, stretch, person (a synthetic scene's photo framed around its person);
 - sequences: five poses in chunks of two, shared and independent frame noise;
 - putting the person back into the photo (``paste_from_texture``: the target's place and the source's).
 
-tests/test_reference_outputs.py runs the same cases and compares: bit for bit on the machine that made
-the file, within 1e-5 of each output's largest value elsewhere (another CPU sums in another order).
-Made at commit 13cbcb8 (main before issue 24's redesign), on the project's 2-core x86-64 CPU, fp32,
+Both tests compare bit for bit on the machine that made the files, within 1e-5 of each output's largest
+value elsewhere (another CPU sums in another order). The second was made at commit 13cbcb8 (main before issue 24's redesign), on the project's 2-core x86-64 CPU, fp32,
 one thread. Run it again only when an output is meant to change, and say why in the commit.
 """
 
@@ -37,15 +46,17 @@ from pidm_core.pose.keypoints import Pose
 from pidm_core.guidance import GUIDANCE_MODES
 from pidm_core.samplers import SAMPLERS, SamplingSettings
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "redesign_reference.safetensors"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+OUT = FIXTURES / "redesign_reference.safetensors"
+SAMPLING_OUT = FIXTURES / "sampling_reference.safetensors"
 SIZE = 32
 SCENE_SEED = SCENE_SEED_OFFSET + 2  # a standing person who steps aside in the target
 STEPS = dict(steps=2, appearance_scale=2.5, pose_scale=1.5)
 
 
-def reference_network() -> PIDMNetwork:
+def reference_network(prediction: str = "eps") -> PIDMNetwork:
     torch.manual_seed(0)
-    network = PIDMNetwork(get_config("tiny_32")).eval()
+    network = PIDMNetwork(dataclasses.replace(get_config("tiny_32"), prediction=prediction)).eval()
     with torch.no_grad():
         for parameter in network.parameters():
             parameter.normal_(0, 0.05)
@@ -119,6 +130,36 @@ def framed_cases(network: PIDMNetwork, scene) -> Iterator[tuple[str, Callable[[]
             framed, _unit(scene.source_image), outputs.numpy(), poses, scene.source_mask, place=p)
 
 
+def _tensor_cases() -> Iterator[tuple[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(15)
+    source = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    pose = torch.rand(2, 20, 32, 32, generator=g)
+    init = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    mask = (torch.rand(2, 1, 32, 32, generator=g) > 0.5).float()
+    for prediction in ("eps", "v"):  # v: the conversion to ε, once per sampler
+        network = reference_network(prediction)
+        texture, null = pipeline.encode_texture_pair(network, source)
+
+        def run(settings, **inputs):
+            return pipeline.sample_tensors(network, texture, null, pose, settings, seeds=[4, 5], **inputs)
+
+        for sampler in SAMPLERS:
+            for mode in GUIDANCE_MODES if prediction == "eps" else ("official",):
+                yield f"{prediction}/{sampler}/{mode}", run(SamplingSettings(steps=3, sampler=sampler, guidance=mode,
+                                                                             appearance_scale=2.5, pose_scale=1.5))
+        if prediction == "eps":
+            settings = SamplingSettings(steps=3, sampler="ddpm", appearance_scale=2.5, pose_scale=1.5)
+            yield "eps/ddpm/official/img2img", run(dataclasses.replace(settings, denoise=0.7), init=init)
+            yield "eps/ddpm/official/mask", run(settings, mask=mask, reference=init)
+            yield "eps/ddim/eta", run(SamplingSettings(steps=3, sampler="ddim", eta=0.5))
+
+
+def sampling_reference() -> dict[str, torch.Tensor]:
+    """The tensor-level cases, each output [2, 3, 32, 32] reduced to its 4×4 means."""
+    with torch.no_grad():
+        return {name: torch.nn.functional.avg_pool2d(out, 4).contiguous() for name, out in _tensor_cases()}
+
+
 def reference_outputs() -> dict[str, torch.Tensor]:
     """Every case's outputs, named ``case`` (and ``case/images|filled|person`` for put-back)."""
     torch.set_num_threads(1)
@@ -141,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--sampling-out", type=Path, default=SAMPLING_OUT)
     args = parser.parse_args(argv)
-    outputs = reference_outputs()
-    save_file(outputs, str(args.out))
-    print(f"{len(outputs)} outputs written to {args.out}")
+    for outputs, path in ((reference_outputs(), args.out), (sampling_reference(), args.sampling_out)):
+        save_file(outputs, str(path))
+        print(f"{len(outputs)} outputs written to {path}")
     return 0
 
 

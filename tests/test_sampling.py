@@ -15,6 +15,7 @@ from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
 from pidm_core.pipeline import generate_from_tensors
 from pidm_core.samplers import SamplingSettings
+from tests.scripts import make_reference_outputs
 
 SCHEDULE = diffusion.linear_schedule()
 
@@ -270,51 +271,12 @@ def test_bf16_close_to_fp32(tiny):
 
 # --- one settings object: the same outputs as the keyword options before it --------------------
 
-REFERENCE = Path(__file__).parent / "fixtures" / "sampling_reference.safetensors"
-
-
-def _reference_network(prediction: str) -> PIDMNetwork:
-    torch.manual_seed(0)
-    network = PIDMNetwork(dataclasses.replace(get_config("tiny_32"), prediction=prediction)).eval()
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.normal_(0, 0.05)
-    return network
-
-
-def _reference_cases():
-    g = torch.Generator().manual_seed(15)
-    source = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
-    pose = torch.rand(2, 20, 32, 32, generator=g)
-    init = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
-    mask = (torch.rand(2, 1, 32, 32, generator=g) > 0.5).float()
-    for prediction in ("eps", "v"):  # v: the conversion to ε, once per sampler
-        network = _reference_network(prediction)
-        texture, null = pipeline.encode_texture_pair(network, source)
-
-        def run(settings, **inputs):
-            return pipeline.sample_tensors(network, texture, null, pose, settings, seeds=[4, 5], **inputs)
-
-        for sampler in samplers.SAMPLERS:
-            for mode in guidance.GUIDANCE_MODES if prediction == "eps" else ("official",):
-                yield f"{prediction}/{sampler}/{mode}", run(SamplingSettings(steps=3, sampler=sampler, guidance=mode,
-                                                                             appearance_scale=2.5, pose_scale=1.5))
-        if prediction == "eps":
-            settings = SamplingSettings(steps=3, sampler="ddpm", appearance_scale=2.5, pose_scale=1.5)
-            yield "eps/ddpm/official/img2img", run(dataclasses.replace(settings, denoise=0.7), init=init)
-            yield "eps/ddpm/official/mask", run(settings, mask=mask, reference=init)
-            yield "eps/ddim/eta", run(SamplingSettings(steps=3, sampler="ddim", eta=0.5))
-
-
 def test_outputs_match_the_reference_from_before_the_settings_object():
-    reference = load_file(REFERENCE)
-    seen = set()
-    for key, out in _reference_cases():
-        pooled = torch.nn.functional.avg_pool2d(out, 4)
-        expected = reference[key]
-        assert (pooled - expected).abs().max() <= 1e-5 * expected.abs().max(), key
-        seen.add(key)
-    assert seen == set(reference)
+    reference = load_file(make_reference_outputs.SAMPLING_OUT)
+    outputs = make_reference_outputs.sampling_reference()
+    assert set(outputs) == set(reference)
+    for key, expected in reference.items():
+        assert (outputs[key] - expected).abs().max() <= 1e-5 * expected.abs().max(), key
 
 
 # --- settings: validation, one home for defaults, choices and help ------------------------------
