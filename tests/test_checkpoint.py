@@ -284,7 +284,7 @@ def test_embedded_model(monkeypatch, tmp_path):
     model = load_model()
     assert time.perf_counter() - start < 2.0
     assert model.config == get_config("synthetic_64")
-    monkeypatch.setattr(checkpoint, "EMBEDDED_PATH", tmp_path / "weights" / "pidm_synthetic_64.safetensors")
+    monkeypatch.setattr(checkpoint.load, "EMBEDDED_PATH", tmp_path / "weights" / "pidm_synthetic_64.safetensors")
     with pytest.raises(FileNotFoundError, match="pidm_synthetic_64.safetensors"):
         load_model("embedded")
 

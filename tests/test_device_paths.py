@@ -473,8 +473,9 @@ def test_the_loader_defaults_to_channels_last_on_the_cpu_only(tiny_file, monkeyp
         return {w.is_contiguous(memory_format=torch.channels_last) for w in convs}
 
     assert nhwc(checkpoint.load_model(tiny_file, dtype=torch.float16)) == {True}
-    real_open = checkpoint._open  # safetensors cannot map a file to meta: read on the CPU, then move
-    monkeypatch.setattr(checkpoint, "_open", lambda path, device, config: real_open(path, torch.device("cpu"), config))
+    real_open = checkpoint.load.open_checkpoint  # safetensors cannot map a file to meta: read on the CPU, then move
+    monkeypatch.setattr(checkpoint.load, "open_checkpoint",
+                        lambda path, device, config: real_open(path, torch.device("cpu"), config))
     assert nhwc(checkpoint.load_model(tiny_file, device=DEVICE, dtype=torch.float16)) == {False}
     assert nhwc(checkpoint.load_model(tiny_file, device=DEVICE, dtype=torch.float16, channels_last=True)) == {True}
 
