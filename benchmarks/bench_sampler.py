@@ -39,7 +39,7 @@ import torch
 
 from benchmarks import common
 from benchmarks import official_baseline as off
-from pidm_core import checkpoint, guidance, pipeline, samplers
+from pidm_core import checkpoint, guidance, metrics, pipeline, samplers
 from pidm_core.config import CONFIGS, get_config
 from pidm_core.network import PIDMNetwork, concat_texture, repeat_texture
 
@@ -231,6 +231,50 @@ def time_variants(variants: list[Variant], device, repeats: int, warmup: int) ->
         print(f"  repeat {r + 1}/{repeats} done", file=sys.stderr, flush=True)
 
 
+def _table_rows(variants, useful, peaks, half, results) -> list[list[str]]:
+    """One markdown row per variant (time, speed-up, GFLOP/s, drift from the baseline, row 0); each also
+    recorded in ``results["table"]``."""
+    base = variants[0]
+    ref = base.eps
+    ref_max = ref.abs().max().item()
+    rows = []
+    for i, v in enumerate(variants):
+        drift = (v.eps - ref).abs().max().item()
+        gflops = useful / v.median_s / 1e9
+        rows.append([
+            "0" if i == 0 else str(i), v.label, common.DTYPE_NAMES.get(v.dtype, str(v.dtype)), common.fmt_seconds(v.median_s),
+            f"{base.median_s / v.median_s:.2f}×", f"{gflops:.1f}",
+            _pct(gflops, peaks.get("fp32")), _pct(gflops, peaks.get(common.DTYPE_NAMES[half])),
+            "—" if i == 0 else common.fmt_sci(drift), "—" if i == 0 else common.fmt_sci(drift / ref_max),
+        ])
+        results.setdefault("table", []).append({
+            "key": v.key, "label": v.label, "dtype": common.DTYPE_NAMES.get(v.dtype, str(v.dtype)),
+            "median_s": v.median_s, "times_s": v.times, "first_call_s": v.first_s,
+            "speedup_vs_baseline": base.median_s / v.median_s, "gflops": gflops,
+            "max_abs_drift_eps": drift, "rel_drift_eps": drift / ref_max})
+    return rows
+
+
+def _report_drift_and_fastest(variants, device) -> Variant:
+    """Print the fp32 drift verdict and the fastest optimised setting; returns that setting."""
+    base = variants[0]
+    ref = base.eps
+    fp32_rows = [v for v in variants[1:] if v.dtype == torch.float32]
+    worst = max(fp32_rows, key=lambda v: (v.eps - ref).abs().max().item())
+    worst_drift = (worst.eps - ref).abs().max().item()
+    ours32 = next(v for v in variants if v.key == "ours_fp32")
+    ours32_drift = (ours32.eps - ref).abs().max().item()
+    verdict = "within" if ours32_drift <= FP32_DRIFT_LIMIT else "EXCEEDS"
+    print(f"\nfp32 drift of ours vs baseline: max |Δε| = {ours32_drift:.1e} ({verdict} the {FP32_DRIFT_LIMIT:.0e} limit); "
+          f"largest of any fp32 row: {worst_drift:.1e} ({worst.key}).")
+    ours = [v for v in variants if v.key.startswith("ours") or v.key == "compiled"]
+    best = min(ours, key=lambda v: v.median_s)
+    target = 2.5 if device.type == "cpu" else 3.0
+    print(f"Fastest optimised setting: {best.label} — {base.median_s / best.median_s:.2f}× the baseline "
+          f"(issue target on {'this CPU' if device.type == 'cpu' else 'a GPU'}: ≥ {target}×).\n")
+    return best
+
+
 def table_section(args, device, half, peaks, results) -> tuple[list[Variant], dict]:
     config = get_config(args.config)
     s, b = config.image_size, args.batch
@@ -254,21 +298,7 @@ def table_section(args, device, half, peaks, results) -> tuple[list[Variant], di
     base = variants[0]
     ref = base.eps
     ref_max = ref.abs().max().item()
-    rows = []
-    for i, v in enumerate(variants):
-        drift = (v.eps - ref).abs().max().item()
-        gflops = useful / v.median_s / 1e9
-        rows.append([
-            "0" if i == 0 else str(i), v.label, common.DTYPE_NAMES.get(v.dtype, str(v.dtype)), common.fmt_seconds(v.median_s),
-            f"{base.median_s / v.median_s:.2f}×", f"{gflops:.1f}",
-            _pct(gflops, peaks.get("fp32")), _pct(gflops, peaks.get(common.DTYPE_NAMES[half])),
-            "—" if i == 0 else common.fmt_sci(drift), "—" if i == 0 else common.fmt_sci(drift / ref_max),
-        ])
-        results.setdefault("table", []).append({
-            "key": v.key, "label": v.label, "dtype": common.DTYPE_NAMES.get(v.dtype, str(v.dtype)),
-            "median_s": v.median_s, "times_s": v.times, "first_call_s": v.first_s,
-            "speedup_vs_baseline": base.median_s / v.median_s, "gflops": gflops,
-            "max_abs_drift_eps": drift, "rel_drift_eps": drift / ref_max})
+    rows = _table_rows(variants, useful, peaks, half, results)
     half_name = common.DTYPE_NAMES[half]
     print(common.markdown_table(
         ["#", "setting", "dtype", "time / guided step (median)", "speed-up vs baseline", "GFLOP/s",
@@ -283,19 +313,7 @@ def table_section(args, device, half, peaks, results) -> tuple[list[Variant], di
     if any(v.key == "compiled" for v in variants):
         c = next(v for v in variants if v.key == "compiled")
         print(f"torch.compile: first call (compilation) took {common.fmt_seconds(c.first_s)}, not in the median.")
-    fp32_rows = [v for v in variants[1:] if v.dtype == torch.float32]
-    worst = max(fp32_rows, key=lambda v: (v.eps - ref).abs().max().item())
-    worst_drift = (worst.eps - ref).abs().max().item()
-    ours32 = next(v for v in variants if v.key == "ours_fp32")
-    ours32_drift = (ours32.eps - ref).abs().max().item()
-    verdict = "within" if ours32_drift <= FP32_DRIFT_LIMIT else "EXCEEDS"
-    print(f"\nfp32 drift of ours vs baseline: max |Δε| = {ours32_drift:.1e} ({verdict} the {FP32_DRIFT_LIMIT:.0e} limit); "
-          f"largest of any fp32 row: {worst_drift:.1e} ({worst.key}).")
-    ours = [v for v in variants if v.key.startswith("ours") or v.key == "compiled"]
-    best = min(ours, key=lambda v: v.median_s)
-    target = 2.5 if device.type == "cpu" else 3.0
-    print(f"Fastest optimised setting: {best.label} — {base.median_s / best.median_s:.2f}× the baseline "
-          f"(issue target on {'this CPU' if device.type == 'cpu' else 'a GPU'}: ≥ {target}×).\n")
+    best = _report_drift_and_fastest(variants, device)
     results["flops_per_guided_step"] = {"useful": useful, "baseline_executed": baseline_flops}
     enc = {
         "baseline_s": common.median_time(lambda: (off.encoder_features(net32, inputs[0]),
@@ -418,7 +436,7 @@ def e2e_embedded_section(args, device, half, results) -> None:
     rows = []
     for name, steps, _ in runs:
         t = statistics.median(times[name])
-        psnr, ssim = common.image_metrics(outputs[name], outputs[base_name]) if name != base_name else (float("nan"),) * 2
+        psnr, ssim = metrics.psnr_ssim_of_batches(outputs[name], outputs[base_name]) if name != base_name else (float("nan"),) * 2
         diff = (outputs[name] - outputs[base_name]).abs().max().item()
         rows.append([name, steps, common.fmt_seconds(t), f"{base_t / t:.2f}×",
                      "—" if name == base_name else ("∞" if psnr == float("inf") else f"{psnr:.2f}"),
@@ -477,7 +495,7 @@ def e2e_config_section(args, device, table: Optional[dict], results) -> None:
         base_t, base_out = common.timed(lambda: off.official_ddim_sample(net32, source, pose, x_T, args.baseline_steps), device)
         ours_t, ours_out = common.timed(
             lambda: _generate(ours_net, source, pose, args.steps, "dpmpp_2m", args.seed, ours_cl), device)
-    psnr, ssim = common.image_metrics(ours_out, base_out)
+    psnr, ssim = metrics.psnr_ssim_of_batches(ours_out, base_out)
     print(f"## One image end to end on {args.config} ({s}×{s}), RANDOM weights (measured, one run each)\n")
     print(common.markdown_table(
         ["run", "steps", "time", "speed-up vs baseline", "PSNR vs baseline (dB)", "SSIM vs baseline"],

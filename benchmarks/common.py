@@ -311,17 +311,3 @@ def fmt_float(value: float, digits: int = 2) -> str:
 
 def fmt_sci(value: float) -> str:
     return "n/a" if value != value else f"{value:.1e}"
-
-
-def image_metrics(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """PSNR (dB) and SSIM between two image batches [B, 3, S, S] in [-1, 1] (clamped, compared in
-    [0, 1]; mean over the batch)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    psnrs, ssims = [], []
-    for x, y in zip(a, b):
-        x = ((x.float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy().astype(np.float64)
-        y = ((y.float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy().astype(np.float64)
-        psnrs.append(peak_signal_noise_ratio(x, y, data_range=1.0) if not np.array_equal(x, y) else float("inf"))
-        ssims.append(structural_similarity(x, y, channel_axis=-1, data_range=1.0))
-    return float(np.mean(psnrs)), float(np.mean(ssims))

@@ -26,11 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pidm_core import load_model  # noqa: E402
-from pidm_core.data import synthetic  # noqa: E402
+from pidm_core.data import synthetic, to_image_tensor  # noqa: E402
 from pidm_core.pipeline import generate_from_tensors  # noqa: E402
 from pidm_core.pose.render import render_pose_map  # noqa: E402
 from pidm_core.samplers import SamplingSettings  # noqa: E402
-from pidm_core.train import to_image_tensor  # noqa: E402
 
 
 def _background(image: np.ndarray) -> np.ndarray:
@@ -68,35 +67,10 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="embedded")
-    parser.add_argument("--count", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--sampler", default="ddim")
-    parser.add_argument("--scales", default="0,1,2,3")
-    parser.add_argument("--json", default="")
-    args = parser.parse_args(argv)
-    model = load_model(args.model)
+def _arms_raised_coverage(model, pairs, source: torch.Tensor, args) -> tuple[float, float, int]:
+    """The same identities with their arms raised: how much of the region above the shoulders (head left
+    out) the figure covers in the model's output and in a copy of the source; prints both."""
     size = model.config.image_size
-    pairs = [synthetic.make_pair(synthetic.HELD_OUT_SEED_OFFSET + i, size) for i in range(args.count)]
-    source = torch.stack([to_image_tensor(p.source_image) for p in pairs])
-    pose = torch.stack([torch.from_numpy(render_pose_map(p.target_keypoints, size, size)) for p in pairs])
-    truth = np.stack([p.target_image for p in pairs])
-    masks = [person_mask(t, _background(t)) for t in truth]
-    print(f"# embedded guidance check: {args.count} held-out pairs, {args.sampler} {args.steps} steps, "
-          f"{time.strftime('%Y-%m-%d')}\n")
-    print("| appearance scale | colour error in the person, per pixel | clothing colour error (torso, thighs) |\n|---|---|---|")
-    colour, clothing = {}, {}
-    for scale in [float(s) for s in args.scales.split(",")]:
-        settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=scale, seed=0)
-        out = _to_uint8(generate_from_tensors(model.network, source, pose, settings))
-        err = np.mean([np.abs(o.astype(np.float32) - t)[m].mean() for o, t, m in zip(out, truth, masks)])
-        colour[scale] = float(err)
-        clothing[scale] = float(np.nanmean([clothing_colour_error(o, t, p.target_keypoints) for o, t, p in zip(out, truth, pairs)]))
-        print(f"| {scale:g} | {err:.1f} | {clothing[scale]:.1f} |")
-
-    # arms raised: same identities, target pose of kind "arms_raised"
     raised_images, raised_maps, regions = [], [], []
     for i, p in enumerate(pairs):
         rng = np.random.default_rng(12345 + i)
@@ -131,6 +105,38 @@ def main(argv=None) -> dict:
     copy, _ = coverage([p.source_image for p in pairs])
     print(f"\n| raised-arm region covered by the figure ({n} people) | fraction |\n|---|---|")
     print(f"| output of the embedded model | {ours:.2f} |\n| copy of the source (baseline) | {copy:.2f} |")
+    return ours, copy, n
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--sampler", default="ddim")
+    parser.add_argument("--scales", default="0,1,2,3")
+    parser.add_argument("--json", default="")
+    args = parser.parse_args(argv)
+    model = load_model(args.model)
+    size = model.config.image_size
+    pairs = [synthetic.make_pair(synthetic.HELD_OUT_SEED_OFFSET + i, size) for i in range(args.count)]
+    source = torch.stack([to_image_tensor(p.source_image) for p in pairs])
+    pose = torch.stack([torch.from_numpy(render_pose_map(p.target_keypoints, size, size)) for p in pairs])
+    truth = np.stack([p.target_image for p in pairs])
+    masks = [person_mask(t, _background(t)) for t in truth]
+    print(f"# embedded guidance check: {args.count} held-out pairs, {args.sampler} {args.steps} steps, "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print("| appearance scale | colour error in the person, per pixel | clothing colour error (torso, thighs) |\n|---|---|---|")
+    colour, clothing = {}, {}
+    for scale in [float(s) for s in args.scales.split(",")]:
+        settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=scale, seed=0)
+        out = _to_uint8(generate_from_tensors(model.network, source, pose, settings))
+        err = np.mean([np.abs(o.astype(np.float32) - t)[m].mean() for o, t, m in zip(out, truth, masks)])
+        colour[scale] = float(err)
+        clothing[scale] = float(np.nanmean([clothing_colour_error(o, t, p.target_keypoints) for o, t, p in zip(out, truth, pairs)]))
+        print(f"| {scale:g} | {err:.1f} | {clothing[scale]:.1f} |")
+
+    ours, copy, n = _arms_raised_coverage(model, pairs, source, args)
     result = {"appearance_colour_error": colour, "appearance_clothing_colour_error": clothing, "arms_raised_coverage": {"model": ours, "copy_source": copy, "count": n}}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -4,7 +4,7 @@ Held-out synthetic scenes (:mod:`pidm_core.data.synthetic.scene`): the generator
 of the scene height, anywhere in scenes of several aspect ratios with busy backgrounds; source and
 target pose in the same scene, the true target scene rendered too. For each scene and method the
 model redraws the source person in the target pose, and we score the result against the true target
-scene with SSIM and PSNR (pidm_core.evaluate's protocol) (a) inside the true target person's box and
+scene with SSIM and PSNR (pidm_core.metrics' protocol) (a) inside the true target person's box and
 (b) on the whole scene. Methods:
 
 * ``pad`` / ``stretch``: today's fit of the whole photo onto the model canvas, output restored to
@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import command_line, device_description, resolve_device, set_threads  # noqa: E402
 from pidm_core import composite, load_model, pipeline  # noqa: E402
 from pidm_core.data.synthetic.scene import SCENE_SEED_OFFSET, Scene, make_scene  # noqa: E402
-from pidm_core.evaluate import psnr_score, ssim_score  # noqa: E402
 from pidm_core.framing import framing_for  # noqa: E402
+from pidm_core.metrics import psnr_score, ssim_score  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
 from pidm_core.pose.render import render_skeleton_image  # noqa: E402
 from pidm_core.samplers import SamplingSettings  # noqa: E402
@@ -145,7 +145,7 @@ def picture(scenes: list[Scene], outputs: dict, path: Path, rows: int = 6, heigh
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(grid), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
-def main(argv=None) -> dict:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--count", type=int, default=32)
@@ -162,7 +162,11 @@ def main(argv=None) -> dict:
                                                     "settings match: reruns of the pasting need no sampling")
     parser.add_argument("--json", default="", help="write the results here")
     parser.add_argument("--grid", default="", help="write the picture grid here (.jpg)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> dict:
+    args = _parser().parse_args(argv)
     set_threads(args.threads)
     device = resolve_device(args.device)
     started = time.time()

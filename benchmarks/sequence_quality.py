@@ -37,7 +37,7 @@ from benchmarks import common  # noqa: E402
 from pidm_core import checkpoint, pipeline, samplers  # noqa: E402
 from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair  # noqa: E402
 from pidm_core.data.synthetic.sequence import make_sequence  # noqa: E402
-from pidm_core.evaluate import psnr_score, ssim_score  # noqa: E402
+from pidm_core.metrics import psnr_score, read_image, ssim_score  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
 from pidm_core.samplers import SamplingSettings  # noqa: E402
 
@@ -147,7 +147,6 @@ def animation_strip(args) -> None:
     """The example workflow pose_sequence_to_animation through the library: every other frame, side by side."""
     from PIL import Image
 
-    from pidm_core.generate import read_image
     from pidm_core.pose.formats import load_pose_file
     from pidm_core.pose.geometry import fit_to_canvas
     from pidm_core.pose.interpolate import interpolate_poses

@@ -521,7 +521,7 @@ def test_convert_cli(tmp_path, official_file, tiny_net):
     assert len(model.report.ignored) == len(unused)
     _assert_same_weights(tiny_net, model.network)
 
-    from pidm_core.convert import main
+    from pidm_core.cli.convert import main
 
     small = tmp_path / "small.safetensors"
     assert main([str(out), str(small), "--dtype", "fp16", "--drop-unused"]) == 0

@@ -28,7 +28,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-import pidm_core.train as train_module
+import pidm_core.training as train_module
 from pidm_core import checkpoint, diffusion, memory, pipeline
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork

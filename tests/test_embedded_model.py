@@ -7,7 +7,7 @@ import torch
 from benchmarks import embedded_guidance
 from pidm_core import load_model
 from pidm_core.data import open_pairs
-from pidm_core.evaluate import evaluate
+from pidm_core.evaluation import evaluate
 from pidm_core.samplers import SamplingSettings
 
 COUNT = 8

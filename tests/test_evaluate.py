@@ -18,7 +18,9 @@ from skimage.metrics import structural_similarity
 from pidm_core.checkpoint import ModelInfo, save_model
 from pidm_core.config import get_config
 from pidm_core.data.deepfashion import DeepFashionPairs
-from pidm_core.evaluate import evaluate, main, psnr_score, shard_indices, ssim_score, ssim_window
+from pidm_core.cli.evaluate import main
+from pidm_core.evaluation import evaluate, shard_indices
+from pidm_core.metrics import psnr_score, ssim_score, ssim_window
 from pidm_core.network import PIDMNetwork
 from pidm_core.samplers import SamplingSettings
 

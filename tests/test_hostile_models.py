@@ -161,7 +161,7 @@ def bomb() -> tuple[bytes, int, int]:
 _CASES_BODY = """
 import json, os
 from pidm_core.checkpoint import CheckpointError, load_model
-from pidm_core import convert
+from pidm_core.cli import convert
 cases = json.loads(os.environ["CASES"])
 for case in cases:
     try:
@@ -562,7 +562,7 @@ def test_tensors_sharing_one_storage_still_convert(tmp_path):
         offset += tensor.numel()
     views["out.2.bias"] = View(storage, (6,), offset=0)  # also overlaps another tensor
     path = write_torch_zip(tmp_path / "flat.pt", torch_pickle({"ema": views}), {"flat": flat.numpy().tobytes()})
-    from pidm_core.convert import convert
+    from pidm_core.cli.convert import convert
 
     out = convert(path, tmp_path / "flat.safetensors", config="tiny_32", log=lambda *a: None)
     model = load_model(out)

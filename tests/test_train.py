@@ -15,7 +15,7 @@ from pidm_core import diffusion
 from pidm_core.checkpoint import load_model
 from pidm_core.config import PIDMConfig, get_config
 from pidm_core.network import PIDMNetwork
-from pidm_core.train import TrainingModule, TrainOptions, load_training_state, make_dataset, train, training_loss
+from pidm_core.training import TrainingModule, TrainOptions, load_training_state, make_dataset, train, training_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULE = diffusion.linear_schedule()
@@ -191,7 +191,7 @@ def test_the_embedded_model_script_chains_valid_stages(tmp_path):
     env = {**os.environ, "PIDM_VENV": str(tmp_path / "venv"), "OUT": str(tmp_path / "out"),
            "EXPORT": str(tmp_path / "model.safetensors")}
     subprocess.run(["bash", str(ROOT / "scripts" / "train_embedded.sh")], env=env, check=True, timeout=60)
-    from pidm_core.train import parse_options
+    from pidm_core.cli.train import parse_options
 
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert all(call[:2] == ["-m", "pidm_core.train"] for call in calls)

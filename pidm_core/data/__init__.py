@@ -3,6 +3,14 @@ keypoints, target image, target keypoints), images uint8 [S, S, 3] on the model 
 
 from __future__ import annotations
 
+import numpy as np
+import torch
+
+
+def to_image_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] → float32 [3, H, W] in [-1, 1], the network's image range."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 127.5 - 1.0
+
 
 class SyntheticPairSource:
     """Procedural pairs: pair ``i`` is ``make_pair(seed_offset + i, size)``."""
