@@ -204,7 +204,8 @@ def check_output_size(frames: int, height: int, width: int, free_bytes: Optional
     if output > MAX_OUTPUT_BYTES:
         gib = output / 2**30
         shown = f"{gib:.1f}" if round(gib, 1) > MAX_OUTPUT_BYTES / 2**30 else f"{gib:.2f}"  # never "2.0 ... at most 2"
-        raise ValueError(f"{plural(frames, 'frame')} of a {width}x{height} photo need {shown} GiB of output; "
+        raise ValueError(f"{plural(frames, 'frame')} of a {width}x{height} photo {'needs' if frames == 1 else 'need'} "
+                         f"{shown} GiB of output; "
                          f"at most {MAX_OUTPUT_BYTES / 2**30:.0f} GiB: paste fewer frames per run or scale the photo down")
     needed = output + height * width * WORKING_BYTES_PER_PIXEL
     free = free_memory_bytes("cpu") if free_bytes is None else free_bytes

@@ -386,7 +386,7 @@ def test_a_huge_photo_is_refused_from_its_shape_before_any_copy(scene):
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.float32), (height, 16384, 3))
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match=r"1 frame of a 16384x\d+ photo need 2.8 GiB of output; at most 2 GiB"):
+        with pytest.raises(ValueError, match=r"1 frame of a 16384x\d+ photo needs 2.8 GiB of output; at most 2 GiB"):
             _paste_texture(scene, photos=huge, old_masks=np.broadcast_to(np.float32(0), (height, 16384)))
         assert tracemalloc.get_traced_memory()[1] < 16 << 20
     finally:
