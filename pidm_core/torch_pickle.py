@@ -293,34 +293,38 @@ def _refuse(pos: int, why: str):
     raise pickle.UnpicklingError(f"refused pickle (at byte {pos}): {why}")
 
 
-def check_pickle(data: bytes, start: int = 0) -> int:
-    """Check the pickle that starts at ``data[start]`` without building anything; return the offset
-    just past its STOP opcode. Raises ``pickle.UnpicklingError`` when it is truncated, has more than
-    MAX_PICKLE_OPS opcodes, nests deeper than MAX_NESTING, hashes a nested object (dict key, set
-    item), changes an object after using it (cycles), or uses extension/out-of-band opcodes.
+class _StackModel:
+    """The unpickler's stack as :func:`check_pickle` models it. Each object is ``[depth, used, hashes]``:
+    how deep it nests, whether it was already put inside another object, and (callables) whether
+    calling it hashes its arguments."""
 
-    Each object on the modelled stack is ``[depth, used, hashes]``: how deep it nests, whether it was
-    already put inside another object, and (callables) whether calling it hashes its arguments."""
-    atom = [0, True, False]  # every plain value (numbers, strings, bytes, None, storages)
-    stack: list = []
-    marks: list[int] = []
-    memo: dict[int, list] = {}
-    pos, end, ops = start, len(data), 0
+    def __init__(self, data: bytes):
+        self.data = data
+        self.atom = [0, True, False]  # every plain value (numbers, strings, bytes, None, storages)
+        self.stack: list = []
+        self.marks: list[int] = []
+        self.memo: dict[int, list] = {}
 
-    def pop(at: int) -> list:
-        if len(stack) <= (marks[-1] if marks else 0):
+    def pop(self, at: int) -> list:
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
             _refuse(at, "stack underflow")
-        return stack.pop()
+        return self.stack.pop()
 
-    def pop_mark(at: int) -> list:
-        if not marks:
+    def pop_mark(self, at: int) -> list:
+        if not self.marks:
             _refuse(at, "no MARK")
-        k = marks.pop()
-        items = stack[k:]
-        del stack[k:]
+        k = self.marks.pop()
+        items = self.stack[k:]
+        del self.stack[k:]
         return items
 
-    def new(items, at: int) -> list:
+    def top(self, at: int) -> list:
+        if not self.stack:
+            _refuse(at, "stack underflow")
+        return self.stack[-1]
+
+    def push_new(self, items, at: int) -> None:
+        """Push a new object built from ``items`` (which are used by it)."""
         depth = 1
         for item in items:
             item[1] = True
@@ -328,23 +332,206 @@ def check_pickle(data: bytes, start: int = 0) -> int:
                 depth = item[0] + 1
         if depth > MAX_NESTING:
             _refuse(at, f"objects nested more than {MAX_NESTING} deep")
-        return [depth, False, False]
+        self.stack.append([depth, False, False])
 
-    def put(container: list, item: list, at: int) -> None:
-        item[1] = True
-        depth = item[0] + 1
-        if depth > container[0]:
-            if container[1]:
-                _refuse(at, "an object is changed after it was used (a cycle or a non-container)")
-            if depth > MAX_NESTING:
-                _refuse(at, f"objects nested more than {MAX_NESTING} deep")
-            container[0] = depth
-
-    def hashed(items, at: int) -> None:
+    def put_into_top(self, items, at: int) -> None:
+        """Put ``items`` into the object on top of the stack: it gets deeper, unless it was used already."""
+        container = self.top(at)
         for item in items:
-            if item[0] > MAX_KEY_NESTING:
-                _refuse(at, "a nested object is used as a dict key or set item")
+            item[1] = True
+            depth = item[0] + 1
+            if depth > container[0]:
+                if container[1]:
+                    _refuse(at, "an object is changed after it was used (a cycle or a non-container)")
+                if depth > MAX_NESTING:
+                    _refuse(at, f"objects nested more than {MAX_NESTING} deep")
+                container[0] = depth
 
+
+def _check_hashable(items, at: int) -> None:
+    for item in items:
+        if item[0] > MAX_KEY_NESTING:
+            _refuse(at, "a nested object is used as a dict key or set item")
+
+
+# Opcode handlers: (model, name, at = the opcode's offset, arg = its argument's, end = just past it).
+# Each pops and pushes what the real unpickler does, checking what it may not do.
+
+
+def _push_plain(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.stack.append(model.atom)
+
+
+def _memo_put(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    if not model.stack:
+        _refuse(at, "memo of an empty stack")
+    model.memo[_memo_index(name, model.data, arg, end, len(model.memo))] = model.stack[-1]
+
+
+def _memo_get(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    found = model.memo.get(_memo_index(name, model.data, arg, end, 0))
+    if found is None:
+        _refuse(at, "memo entry never stored")
+    model.stack.append(found)
+
+
+def _mark(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.marks.append(len(model.stack))
+
+
+def _push_empty(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.stack.append([1, False, False])
+
+
+def _small_tuple(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.push_new([model.pop(at) for _ in range(int(name[-1]))], at)
+
+
+def _marked_container(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    items = model.pop_mark(at)
+    if name in ("DICT", "FROZENSET"):
+        _check_hashable(items[0::2] if name == "DICT" else items, at)
+    model.push_new(items, at)
+
+
+def _append(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.put_into_top((model.pop(at),), at)  # BUILD too: the state goes into the object
+
+
+def _setitem(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    value, key = model.pop(at), model.pop(at)
+    _check_hashable((key,), at)
+    model.put_into_top((key, value), at)
+
+
+def _add_marked(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    items = model.pop_mark(at)
+    if name != "APPENDS":
+        _check_hashable(items[0::2] if name == "SETITEMS" else items, at)
+    model.put_into_top(items, at)
+
+
+def _reduce(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    args, func = model.pop(at), model.pop(at)
+    if func[2] and args[0] > MAX_KEY_NESTING + 2:  # set([items]) hashes the items
+        _refuse(at, "a nested object is used as a set item or dict key")
+    model.push_new((args,), at)
+
+
+def _newobj_ex(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    kwargs, args, func = model.pop(at), model.pop(at), model.pop(at)
+    if func[2]:
+        _refuse(at, "NEWOBJ_EX of a hashing type")
+    model.push_new((args, kwargs), at)
+
+
+def _obj(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    items = model.pop_mark(at)
+    hashes = (name == "OBJ" and bool(items) and items[0][2]) or (
+        name == "INST" and _global_name(model.data, arg) in _HASHING_GLOBALS)
+    if hashes:
+        _refuse(at, f"{name} of a hashing type")
+    model.push_new(items, at)
+
+
+def _global(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.stack.append([0, False, _global_name(model.data, arg) in _HASHING_GLOBALS])
+
+
+def _stack_global(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.pop(at), model.pop(at)
+    model.stack.append([0, False, True])  # unknown callable: treated as one that hashes
+
+
+def _binpersid(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.pop(at)
+    model.stack.append(model.atom)
+
+
+def _refused(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    _refuse(at, f"{name} is not used by torch checkpoints")
+
+
+def _pop(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    if model.marks and model.marks[-1] == len(model.stack):
+        model.marks.pop()  # POP right after MARK drops the mark
+    else:
+        model.pop(at)
+
+
+def _dup(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.stack.append(model.top(at))
+
+
+def _pop_mark(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    model.pop_mark(at)
+
+
+def _proto(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    if model.data[arg] > 5:
+        _refuse(at, f"pickle protocol {model.data[arg]}")
+
+
+def _frame(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    pass  # framing only groups opcodes for reading
+
+
+def _unexpected(model: _StackModel, name: str, at: int, arg: int, end: int) -> None:
+    _refuse(at, f"unexpected opcode {name}")
+
+
+def _handler_table() -> dict[str, Callable]:
+    handlers = dict.fromkeys(_PLAIN_OPS, _push_plain)
+    handlers.update(dict.fromkeys(_REFUSED_OPS, _refused))
+    for names, handler in (
+        (("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"), _memo_put), (("BINGET", "LONG_BINGET", "GET"), _memo_get),
+        (("MARK",), _mark), (("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"), _push_empty),
+        (("TUPLE1", "TUPLE2", "TUPLE3"), _small_tuple), (("TUPLE", "LIST", "DICT", "FROZENSET"), _marked_container),
+        (("APPEND", "BUILD"), _append), (("SETITEM",), _setitem), (("APPENDS", "SETITEMS", "ADDITEMS"), _add_marked),
+        (("REDUCE", "NEWOBJ"), _reduce), (("NEWOBJ_EX",), _newobj_ex), (("OBJ", "INST"), _obj),
+        (("GLOBAL",), _global), (("STACK_GLOBAL",), _stack_global), (("BINPERSID",), _binpersid),
+        (("POP",), _pop), (("DUP",), _dup), (("POP_MARK",), _pop_mark), (("PROTO",), _proto), (("FRAME",), _frame),
+    ):
+        handlers.update(dict.fromkeys(names, handler))
+    return handlers
+
+
+_HANDLERS = _handler_table()
+
+
+def _skip_argument(data: bytes, at: int, pos: int, name: str, kind: int | None) -> int:
+    """The offset just past the argument of the opcode ``name`` at ``at``, whose argument starts at ``pos``."""
+    if kind is None:
+        return pos
+    if kind >= 0:
+        pos += kind
+    elif kind >= _LINES2:
+        for _ in range(2 if kind == _LINES2 else 1):
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                _refuse(at, "unterminated text argument")
+            pos = newline + 1
+    else:
+        width, signed = _PREFIXED[kind]
+        if pos + width > len(data):
+            _refuse(at, "the pickle is truncated")
+        length = int.from_bytes(data[pos:pos + width], "little", signed=signed)
+        if length < 0:
+            _refuse(at, "negative length")
+        pos += width + length
+    if pos > len(data):
+        _refuse(at, f"{name} declares more bytes than the pickle has (truncated)")
+    return pos
+
+
+def check_pickle(data: bytes, start: int = 0) -> int:
+    """Check the pickle that starts at ``data[start]`` without building anything; return the offset
+    just past its STOP opcode. Raises ``pickle.UnpicklingError`` when it is truncated, has more than
+    MAX_PICKLE_OPS opcodes, nests deeper than MAX_NESTING, hashes a nested object (dict key, set
+    item), changes an object after using it (cycles), or uses extension/out-of-band opcodes.
+    Each opcode is run on a :class:`_StackModel` by its handler in ``_HANDLERS``."""
+    model = _StackModel(data)
+    pos, end, ops = start, len(data), 0
     while True:
         at = pos
         if pos >= end:
@@ -356,122 +543,12 @@ def check_pickle(data: bytes, start: int = 0) -> int:
         ops += 1
         if ops > MAX_PICKLE_OPS:
             _refuse(at, f"more than {MAX_PICKLE_OPS} opcodes")
-        pos += 1
-        arg = pos
-        if kind is not None:
-            if kind >= 0:
-                pos += kind
-            elif kind >= _LINES2:
-                for _ in range(2 if kind == _LINES2 else 1):
-                    newline = data.find(b"\n", pos)
-                    if newline < 0:
-                        _refuse(at, "unterminated text argument")
-                    pos = newline + 1
-            else:
-                width, signed = _PREFIXED[kind]
-                if pos + width > end:
-                    _refuse(at, "the pickle is truncated")
-                length = int.from_bytes(data[pos:pos + width], "little", signed=signed)
-                if length < 0:
-                    _refuse(at, "negative length")
-                pos += width + length
-            if pos > end:
-                _refuse(at, f"{name} declares more bytes than the pickle has (truncated)")
-
-        if name in _PLAIN_OPS:
-            stack.append(atom)
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-            if not stack:
-                _refuse(at, "memo of an empty stack")
-            memo[_memo_index(name, data, arg, pos, len(memo))] = stack[-1]
-        elif name == "MARK":
-            marks.append(len(stack))
-        elif name in ("EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "EMPTY_TUPLE"):
-            stack.append([1, False, False])
-        elif name in ("BINGET", "LONG_BINGET", "GET"):
-            found = memo.get(_memo_index(name, data, arg, pos, 0))
-            if found is None:
-                _refuse(at, "memo entry never stored")
-            stack.append(found)
-        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            items = [pop(at) for _ in range(int(name[-1]))]
-            stack.append(new(items, at))
-        elif name in ("TUPLE", "LIST"):
-            stack.append(new(pop_mark(at), at))
-        elif name in ("DICT", "FROZENSET"):
-            items = pop_mark(at)
-            hashed(items[0::2] if name == "DICT" else items, at)
-            stack.append(new(items, at))
-        elif name == "APPEND":
-            item = pop(at)
-            put(_top(stack, at), item, at)
-        elif name == "SETITEM":
-            value, key = pop(at), pop(at)
-            hashed((key,), at)
-            container = _top(stack, at)
-            put(container, key, at)
-            put(container, value, at)
-        elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
-            items = pop_mark(at)
-            if name != "APPENDS":
-                hashed(items[0::2] if name == "SETITEMS" else items, at)
-            container = _top(stack, at)
-            for item in items:
-                put(container, item, at)
-        elif name == "BUILD":
-            state = pop(at)
-            put(_top(stack, at), state, at)
-        elif name in ("REDUCE", "NEWOBJ"):
-            args, func = pop(at), pop(at)
-            if func[2] and args[0] > MAX_KEY_NESTING + 2:  # set([items]) hashes the items
-                _refuse(at, "a nested object is used as a set item or dict key")
-            stack.append(new((args,), at))
-        elif name == "NEWOBJ_EX":
-            kwargs, args, func = pop(at), pop(at), pop(at)
-            if func[2]:
-                _refuse(at, "NEWOBJ_EX of a hashing type")
-            stack.append(new((args, kwargs), at))
-        elif name in ("OBJ", "INST"):
-            items = pop_mark(at)
-            hashes = (name == "OBJ" and bool(items) and items[0][2]) or (
-                name == "INST" and _global_name(data, arg) in _HASHING_GLOBALS)
-            if hashes:
-                _refuse(at, f"{name} of a hashing type")
-            stack.append(new(items, at))
-        elif name == "GLOBAL":
-            stack.append([0, False, _global_name(data, arg) in _HASHING_GLOBALS])
-        elif name == "STACK_GLOBAL":
-            pop(at), pop(at)
-            stack.append([0, False, True])  # unknown callable: treated as one that hashes
-        elif name == "BINPERSID":
-            pop(at)
-            stack.append(atom)
-        elif name in _REFUSED_OPS:
-            _refuse(at, f"{name} is not used by torch checkpoints")
-        elif name == "STOP":
-            if len(stack) != 1 or marks:
+        pos = _skip_argument(data, at, pos + 1, name, kind)
+        if name == "STOP":  # the one opcode that ends the scan
+            if len(model.stack) != 1 or model.marks:
                 _refuse(at, "STOP with a malformed stack")
             return pos
-        elif name == "POP":
-            if marks and marks[-1] == len(stack):
-                marks.pop()
-            else:
-                pop(at)
-        elif name == "DUP":
-            stack.append(_top(stack, at))
-        elif name == "POP_MARK":
-            pop_mark(at)
-        elif name == "PROTO":
-            if data[arg] > 5:
-                _refuse(at, f"pickle protocol {data[arg]}")
-        elif name != "FRAME":
-            _refuse(at, f"unexpected opcode {name}")
-
-
-def _top(stack: list, at: int) -> list:
-    if not stack:
-        _refuse(at, "stack underflow")
-    return stack[-1]
+        _HANDLERS.get(name, _unexpected)(model, name, at, at + 1, pos)
 
 
 def _memo_index(name: str, data, arg: int, end: int, default: int) -> int:
