@@ -258,3 +258,14 @@ def test_to_rgb_uint8():
         to_rgb_uint8(np.zeros((2, 2, 5), np.uint8))
     with pytest.raises(ValueError, match="batch"):
         detect_poses(np.zeros((8, 8, 3), np.uint8), backend="mediapipe")
+
+
+def test_pose_from_image_reads_0_255_by_the_whole_image():
+    """One stray value above 1 does not make a [0, 1] photo a 0-255 one (that would darken every pixel):
+    the same rule as Encode and Put Back (pidm_core/pixels.py)."""
+    photo = np.full((20, 20, 3), 0.5, np.float32)
+    assert to_rgb_uint8(photo * 255)[0, 0].tolist() == [128, 128, 128]  # a 0-255 float image, read as such
+    stray = photo.copy()
+    stray[3, 4, 1] = 7.0
+    with pytest.raises(ValueError, match=r"image 2 of 2 is neither ComfyUI's floats in \[0, 1\] nor 0-255"):
+        to_rgb_uint8(stray, "image 2 of 2")

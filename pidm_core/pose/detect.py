@@ -38,6 +38,7 @@ from typing import Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
+from ..pixels import pixel_scale, warn_0_255
 from . import mediapipe_pose
 from .formats import coco18_from_mediapipe33
 from .keypoints import LIMBS, NUM_JOINTS, Pose
@@ -86,15 +87,15 @@ def to_rgb_uint8(image: np.ndarray, where: str = "image") -> np.ndarray:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)) or min(image.shape[:2]) < 1:
         raise ValueError(f"{where}: expected [H, W], [H, W, 3] or [H, W, 4], got shape {image.shape}")
     if image.dtype != np.uint8:
-        # the pack's IMAGE rule (pipeline.values_in_unit_range): integers, and floats above 1.5, are 0-255
-        # values (divided by 255, with a warning); NaN/inf and values above 255 are errors; the rest is clipped
-        if not (np.issubdtype(image.dtype, np.floating) or np.issubdtype(image.dtype, np.integer)):
+        # the pack's IMAGE rule (pixels.pixel_scale): 0-255 is decided by the whole image, never by one value;
+        # NaN/inf and values above 255 are errors; the rest is clipped
+        integer = np.issubdtype(image.dtype, np.integer)
+        if not (np.issubdtype(image.dtype, np.floating) or integer):
             raise ValueError(f"{where}: expected uint8 or float in [0, 1], got dtype {image.dtype}")
-        high = float(image.max())
-        if not np.isfinite(image).all() or high > 256:
-            raise ValueError(f"{where}: pixel values must be finite, floats in [0, 1] or 0-255, got up to {high:.6g}")
-        if np.issubdtype(image.dtype, np.integer) or high > 1.5:
-            logging.getLogger(__name__).warning("%s holds 0-255 values (largest %g): divided by 255", where, high)
+        if not np.isfinite(image).all():
+            raise ValueError(f"{where}: pixel values must be finite numbers (floats in [0, 1] or 0-255)")
+        if pixel_scale(image, where, integer=integer) == 255:
+            warn_0_255(where, str(image.dtype), float(image.max()))
             image = image / 255
         image = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
     if image.ndim == 2:
