@@ -64,6 +64,7 @@ def _is_unused_official(name: str, resblocks: set[str], timeless_resblocks: set[
 
 
 def check_foreign(keys, source: str) -> None:
+    """Refuse the checkpoints of other model families by their tensor names, saying which they are."""
     keys = list(keys)
     if any(k.startswith(_STABLE_DIFFUSION_PREFIXES) for k in keys):
         raise CheckpointError(
@@ -76,10 +77,12 @@ def check_foreign(keys, source: str) -> None:
 
 
 def first_few(items: list[str], sep: str, n: int = 5) -> str:
+    """The first ``n`` items joined for an error message, with how many more there are."""
     return sep.join(items[:n]) + (f"{sep}... and {len(items) - n} more" if len(items) > n else "")
 
 
 def format_shape(shape) -> str:
+    """A shape as errors write it: ``[6, 32, 3, 3]``."""
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
@@ -139,6 +142,7 @@ def match_shapes(network: torch.nn.Module, shapes: Mapping[str, tuple[int, ...]]
 
 
 def config_label(config: PIDMConfig) -> str:
+    """The config's name, or its size when it is not a named one."""
     names = [n for n, c in CONFIGS.items() if c == config]
     return names[0] if names else f"{config.image_size}px custom-config"
 

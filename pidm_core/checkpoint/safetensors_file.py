@@ -25,15 +25,15 @@ MAX_SAFETENSORS_HEADER = 4 << 20
 
 @dataclass
 class _SafetensorsHeader:
+    """A checked header: the metadata strings, and each tensor's shape and safetensors dtype name."""
+
     metadata: dict[str, str]
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, str]
 
 
-def _read_safetensors_header(path: Path) -> _SafetensorsHeader:
-    """Parse and check a safetensors header before any tensor is touched: its size against the file,
-    every tensor's dtype (floating point), shape, and byte range (inside the data, one tensor's
-    bytes each, no overlaps). Raises CheckpointError naming the file and the tensor."""
+def _read_header_object(path: Path) -> tuple[dict, int]:
+    """The header's JSON object, read only when its declared size is sane, and the file's data length."""
     size = path.stat().st_size
     with open(path, "rb") as f:
         header_len = int.from_bytes(f.read(8), "little")
@@ -51,31 +51,43 @@ def _read_safetensors_header(path: Path) -> _SafetensorsHeader:
                               f"({type(err).__name__}: {str(err)[:100]})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is a damaged safetensors file: its header is not a JSON object")
+    return header, size - 8 - header_len
+
+
+def _checked_entry(where: str, entry, data_len: int) -> tuple[str, list[int], list[int]]:
+    """One tensor's dtype, shape and data_offsets, each checked against what a PIDM file may hold."""
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+        raise CheckpointError(f"{where} has no dtype/shape/data_offsets; the safetensors file is damaged")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in _SAFETENSORS_FLOATS:
+        raise CheckpointError(
+            f"{where} has dtype {str(dtype)[:20]}; PIDM weights are floating point "
+            f"({', '.join(_SAFETENSORS_FLOATS)}): this is not a PIDM model file, or it was damaged (convert the "
+            "original checkpoint again)")
+    if not (isinstance(shape, list) and len(shape) <= 16 and all(type(n) is int and n >= 0 for n in shape)):
+        raise CheckpointError(f"{where} has an invalid shape {str(shape)[:80]}; the safetensors file is damaged")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= data_len):
+        raise CheckpointError(f"{where}: its data_offsets {str(offsets)[:80]} are not inside the file's "
+                              f"{data_len} data bytes; the file is truncated or damaged")
+    nbytes = math.prod(shape) * _SAFETENSORS_FLOATS[dtype]
+    if offsets[1] - offsets[0] != nbytes:
+        raise CheckpointError(f"{where} of shape {format_shape(shape)} needs {nbytes} bytes but its data_offsets "
+                              f"give {offsets[1] - offsets[0]}; the safetensors file is damaged or forged")
+    return dtype, shape, offsets
+
+
+def _read_safetensors_header(path: Path) -> _SafetensorsHeader:
+    """Parse and check a safetensors header before any tensor is touched: its size against the file,
+    every tensor's dtype (floating point), shape, and byte range (inside the data, one tensor's
+    bytes each, no overlaps). Raises CheckpointError naming the file and the tensor."""
+    header, data_len = _read_header_object(path)
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise CheckpointError(f"{path} is a damaged safetensors file: __metadata__ must map names to strings")
-    data_len = size - 8 - header_len
     shapes, dtypes, spans = {}, {}, []
     for name, entry in header.items():
-        where = f"{path}: tensor {name[:200]!r}"
-        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-            raise CheckpointError(f"{where} has no dtype/shape/data_offsets; the safetensors file is damaged")
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in _SAFETENSORS_FLOATS:
-            raise CheckpointError(
-                f"{where} has dtype {str(dtype)[:20]}; PIDM weights are floating point "
-                f"({', '.join(_SAFETENSORS_FLOATS)}): this is not a PIDM model file, or it was damaged (convert the "
-                "original checkpoint again)")
-        if not (isinstance(shape, list) and len(shape) <= 16 and all(type(n) is int and n >= 0 for n in shape)):
-            raise CheckpointError(f"{where} has an invalid shape {str(shape)[:80]}; the safetensors file is damaged")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
-                and 0 <= offsets[0] <= offsets[1] <= data_len):
-            raise CheckpointError(f"{where}: its data_offsets {str(offsets)[:80]} are not inside the file's "
-                                  f"{data_len} data bytes; the file is truncated or damaged")
-        nbytes = math.prod(shape) * _SAFETENSORS_FLOATS[dtype]
-        if offsets[1] - offsets[0] != nbytes:
-            raise CheckpointError(f"{where} of shape {format_shape(shape)} needs {nbytes} bytes but its data_offsets "
-                                  f"give {offsets[1] - offsets[0]}; the safetensors file is damaged or forged")
+        dtype, shape, offsets = _checked_entry(f"{path}: tensor {name[:200]!r}", entry, data_len)
         shapes[name], dtypes[name] = tuple(shape), dtype
         spans.append((offsets[0], offsets[1], name))
     spans.sort()
