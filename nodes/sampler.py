@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import comfy.model_management as mm
 import comfy.utils
 
-from ..pidm_core import guidance, memory, pipeline, samplers
+from ..pidm_core import pipeline, samplers
 from .compat import PIDMModelType, PIDMTextureType, PoseKeypointType, check_numbers, io
 from .pose import person_input, poses_from_input
 from .previews import preview_images_ui, step_preview
@@ -16,8 +15,23 @@ from .texture import loaded_model
 
 PREVIEW_MAX_SIZE = 512
 PREVIEW_IMAGES = 64  # final images written to the temp folder for the node's preview
-DEFAULTS = samplers.DEFAULT_SETTINGS
-HELP = samplers.setting_help
+
+
+def setting_input(name: str, optional: bool = False):
+    """The input of one SamplingSettings field: its kind, default, choices or range, and tooltip all come
+    from the field (pidm_core.samplers), so a new sampling option is one field there."""
+    spec = samplers.setting_field(name)
+    meta = spec.metadata
+    common = {"default": spec.default, "optional": optional, "tooltip": meta["help"]}
+    if "choices" in meta:
+        return io.Combo.Input(name, options=list(meta["choices"]), **common)
+    widget = dict(meta["widget"])
+    bounds = {"min": widget.pop("min", meta.get("low")), "max": widget.pop("max", meta.get("high"))}
+    return (io.Int if spec.type == "int" else io.Float).Input(name, **common, **bounds, **widget)
+
+
+def setting_inputs(*names: str, optional: bool = False) -> list:
+    return [setting_input(name, optional) for name in names]
 
 
 class PIDMSampler(io.ComfyNode):
@@ -25,7 +39,8 @@ class PIDMSampler(io.ComfyNode):
 
     @classmethod
     def define_schema(cls):
-        # Inputs named like a SamplingSettings field become that field; defaults, choices and tooltips come from it.
+        # Inputs named like a SamplingSettings field are made from it and become that field; the widget order is
+        # the order saved workflows list their values in, so new options go last (and optional)
         return io.Schema(
             node_id="PIDMSampler",
             display_name="PIDM Sampler",
@@ -38,23 +53,12 @@ class PIDMSampler(io.ComfyNode):
                                                          "(encoded with the same model)."),
                 PoseKeypointType.Input("pose", tooltip="Target pose(s); every frame of the POSE_KEYPOINT list "
                                                        "becomes one output image."),
-                io.Int.Input("seed", default=DEFAULTS.seed, min=0, max=0xFFFFFFFFFFFFFFFF,
-                             control_after_generate=True, tooltip=HELP("seed")),
-                io.Int.Input("steps", default=DEFAULTS.steps, min=1, max=1000, tooltip=HELP("steps")),
-                io.Combo.Input("sampler", options=list(samplers.SAMPLERS), default=DEFAULTS.sampler,
-                               tooltip=HELP("sampler")),
-                io.Combo.Input("guidance", options=list(guidance.GUIDANCE_MODES), default=DEFAULTS.guidance,
-                               tooltip=HELP("guidance")),
-                io.Float.Input("appearance_scale", default=DEFAULTS.appearance_scale, min=0.0, max=20.0, step=0.1,
-                               tooltip=HELP("appearance_scale")),
-                io.Float.Input("pose_scale", default=DEFAULTS.pose_scale, min=0.0, max=20.0, step=0.1,
-                               tooltip=HELP("pose_scale")),
+                *setting_inputs("seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale"),
                 person_input(),
                 io.Image.Input("init_image", optional=True,
                                tooltip="Optional start image (img2img): sampling starts from it, noised by "
                                        "'denoise'. Leave unconnected to start from pure noise."),
-                io.Float.Input("denoise", default=DEFAULTS.denoise, min=0.0, max=1.0, step=0.01,
-                               tooltip=HELP("denoise")),
+                setting_input("denoise"),
                 io.Mask.Input("appearance_mask", optional=True,
                               tooltip="Optional mask in the source frame: 1 = generate, 0 = keep the reference "
                                       "image there (appearance editing). Leave unconnected to generate everywhere. "
@@ -62,11 +66,7 @@ class PIDMSampler(io.ComfyNode):
                                       "aspect ratio."),
                 io.Image.Input("reference", optional=True,
                                tooltip="Image kept where the appearance mask is 0; defaults to the source photo."),
-                # last and optional, so that workflows saved before they existed keep their widget values
-                io.Combo.Input("frame_noise", options=["shared", "independent"], default=DEFAULTS.frame_noise,
-                               optional=True, tooltip=HELP("frame_noise")),
-                io.Int.Input("chunk_size", default=DEFAULTS.chunk_size, min=0, max=4096, optional=True,
-                             tooltip=HELP("chunk_size")),
+                *setting_inputs("frame_noise", "chunk_size", optional=True),
             ],
             outputs=[io.Image.Output(display_name="images", tooltip="One image per target pose, in the "
                                                                      "source's size (fit 'person': the framed crop, "
@@ -85,26 +85,22 @@ class PIDMSampler(io.ComfyNode):
         if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
             raise ValueError("texture must be linked to Encode Source Texture's output, "
                              f"got a {type(texture).__name__} value")
-        rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
-        n = pipeline.output_count(texture.batch_size, len(poses))
-        pidm = loaded_model(model, 1, rows)
-        # the poses are sampled in chunks sized to the memory ComfyUI reports free once the model is loaded;
-        # then ComfyUI is asked to make room for one chunk
+        # the plan (chunks sized to the memory ComfyUI reports free once the weights are loaded), then room made
+        # for one chunk, and the sampler follows the same plan
+        pidm = loaded_model(model)
         device = next(pidm.network.parameters()).device
-        free = None if device.type == "cpu" else mm.get_free_memory(device)
-        chunk = pipeline.chunk_size_for(pidm, settings, n, free)
-        at_once = 2 if chunk == 1 and n > 1 else chunk  # a lone frame of a sequence runs as two rows
-        pidm = loaded_model(model, at_once, rows) if at_once > 1 else pidm
-        progress = comfy.utils.ProgressBar(settings.steps)
+        plan = pipeline.plan_for(pidm, texture, poses, settings, img2img=init_image is not None,
+                                 free_bytes=None if device.type == "cpu" else mm.get_free_memory(device))
+        pidm = loaded_model(model, plan.memory_bytes)
+        progress = comfy.utils.ProgressBar(plan.steps * len(plan.chunks))
 
         def on_step(info: dict) -> None:
             mm.throw_exception_if_processing_interrupted()
             progress.update_absolute(info["i"] + 1, info["total"], ("JPEG", step_preview(info["x0"]), PREVIEW_MAX_SIZE))
 
         mm.throw_exception_if_processing_interrupted()
-        settings = dataclasses.replace(settings, chunk_size=chunk)
         images = pipeline.sample(pidm, texture, poses, settings, init_image=init_image, appearance_mask=appearance_mask,
-                                 reference=reference, callback=on_step, output_device=mm.intermediate_device())
+                                 reference=reference, callback=on_step, output_device=mm.intermediate_device(), plan=plan)
         # the final images, shown on the node (the first ones of a long sequence)
         return io.NodeOutput(images, ui=preview_images_ui(images[:PREVIEW_IMAGES]))
 

@@ -10,13 +10,15 @@ from .model import LoadedPIDM
 FIT_MODES = pipeline.SOURCE_FIT_MODES  # auto, person, pad, stretch
 
 
-def loaded_model(model, images: int = 1, guidance_rows: int = 1):
-    """The PIDM model on a PIDM_MODEL input, on its compute device, with room made for sampling
-    ``images`` images of ``guidance_rows`` network rows each. The host checks the types of links
-    only: a hand-written /prompt can put any JSON value in this input."""
+def loaded_model(model, memory_bytes: int | None = None):
+    """The PIDM model on a PIDM_MODEL input, on its compute device, with ``memory_bytes`` of room made for
+    the activations (None: one image of one network row, enough to encode). The host checks the types of
+    links only: a hand-written /prompt can put any JSON value in this input."""
     if not isinstance(model, LoadedPIDM):
         raise ValueError(f"model must be linked to Load PIDM Model's output, got a {type(model).__name__} value")
-    return model.load(memory.sampling_memory_bytes(model.model.config, images, guidance_rows, model.model.dtype))
+    if memory_bytes is None:
+        memory_bytes = memory.sampling_memory_bytes(model.model.config, 1, 1, model.model.dtype)
+    return model.load(memory_bytes)
 
 
 class PIDMEncodeTexture(io.ComfyNode):

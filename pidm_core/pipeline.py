@@ -38,6 +38,7 @@ from .config import PIDMConfig
 from .errors import check_choice, explain_out_of_memory, plural
 from .framing import Crop, Framing, frame_person, frame_targets, framing_for, photo_thumbnail
 from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
+from .plan import SamplingPlan, frame_chunks, output_count, plan_sampling
 from .pose.geometry import resize_canvas
 from .pose.keypoints import Pose
 from .pose.render import render_pose_map
@@ -299,14 +300,6 @@ def _framed_output(x: torch.Tensor, texture: SourceTexture) -> torch.Tensor:
     return ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
 
 
-def output_count(n_sources: int, n_poses: int) -> int:
-    """How many images B sources and N poses give (the batch rules above); ValueError naming both otherwise."""
-    if n_sources == n_poses or n_poses == 1 or n_sources == 1:
-        return max(n_sources, n_poses)
-    raise ValueError(f"{n_sources} source images and {n_poses} poses: give one source, one pose, or as many poses "
-                     "as sources")
-
-
 def _rows(batch: torch.Tensor, frames: list[int]) -> torch.Tensor:
     """The items of a batch (1 item = shared by every output, or one per output) that ``frames`` read."""
     return batch.expand(len(frames), *batch.shape[1:]) if batch.shape[0] == 1 else batch[frames]
@@ -343,66 +336,30 @@ def _fitted_inputs(texture: SourceTexture, n: int, init_image: Optional[torch.Te
     return init, mask, ref
 
 
-def frame_chunks(n: int, chunk_size: int) -> list[list[int]]:
-    """Output indices 0..n-1 split into runs of at most ``chunk_size``, as even as possible (7 by 3 → 3, 2, 2),
-    so that a lone last frame is rare; see :func:`sample` for why one matters."""
-    count = -(-n // max(1, chunk_size))
-    sizes = [n // count + (k < n % count) for k in range(count)]
-    starts = [sum(sizes[:k]) for k in range(count)]
-    return [list(range(start, start + size)) for start, size in zip(starts, sizes)]
-
-
-def chunk_size_for(model, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None) -> int:
-    """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
-    exceed the free memory), or (0) the most whose activations fit it (:func:`memory.auto_chunk_size`);
-    ``free_bytes`` None = read it for the model's device."""
-    network = _network(model)
-    parameter = next(network.parameters())
-    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
-    if free_bytes is None:
-        free_bytes = memory.free_memory_bytes(parameter.device)
-    if settings.chunk_size:
-        chunk = min(settings.chunk_size, n)
-        if parameter.device.type == "cpu":
-            check_cpu_chunk(network.config, settings.chunk_size, chunk, n, rows, parameter.dtype, free_bytes)
-        return chunk
-    return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
-
-
-def check_cpu_chunk(config: PIDMConfig, chunk_size: int, chunk: int, n: int, rows: int, dtype: torch.dtype,
-                    free_bytes: int) -> None:
-    """An explicit chunk_size on the CPU may take the part of the free RAM an automatic chunk may
-    (:data:`memory.FREE_FRACTION`, without the automatic chunk's speed cap): beyond it, refused before it runs,
-    since there an overrun makes Linux kill the server with no message, or the allocation fails mid-run (a GPU
-    raises a catchable out-of-memory error instead, and ComfyUI may still free other models)."""
-    budget = memory.chunk_budget_bytes(free_bytes)
-    needed = memory.sampling_memory_bytes(config, max(chunk, 2 if n > 1 else 1), rows, dtype)
-    if needed <= budget:
-        return
-    fits = memory.largest_chunk(config, rows, dtype, budget)
-    advice = f"set chunk_size to {fits} or lower" if fits else "free memory (close other programs, unload models)"
-    raise ValueError(f"chunk_size {chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
-                     f"{plural(chunk, 'frame')} at once, but a chunk may take at most {budget / 2**30:.1f} GiB on the "
-                     f"CPU (half of the {free_bytes / 2**30:.1f} GiB free): {advice}, or set it to 0 (automatic)")
+def plan_for(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS,
+             *, img2img: bool = False, free_bytes: Optional[int] = None) -> SamplingPlan:
+    """The :class:`~pidm_core.plan.SamplingPlan` of :func:`sample` for these inputs (ask for it first to know
+    the memory a chunk needs; then pass it to :func:`sample`)."""
+    return plan_sampling(model, settings, texture.batch_size, len(poses), img2img=img2img, free_bytes=free_bytes)
 
 
 def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS, *,
            init_image: Optional[torch.Tensor] = None, appearance_mask: Optional[torch.Tensor] = None,
            reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None,
-           free_bytes: Optional[int] = None, output_device: Optional[torch.device] = None) -> torch.Tensor:
+           free_bytes: Optional[int] = None, output_device: Optional[torch.device] = None,
+           plan: Optional[SamplingPlan] = None) -> torch.Tensor:
     """Images [N, H, W, 3] in [0, 1] of the source person(s) in the target pose(s), in the source's size.
 
     init_image / reference: IMAGE batches (fitted like the source); appearance_mask: MASK [B, H, W] in
     the source frame, 1 = generate, 0 = keep the reference there. Each holds 1 item (for every output)
     or one per output image, in the source's size or aspect ratio (resized); see :func:`fit_masks`.
 
-    The outputs are sampled in chunks of :func:`chunk_size_for` frames, so memory stays bounded for
-    a sequence of any length; every frame draws its noise from its own seed, so the images do not
-    depend on the chunking (bit for bit on CPU in fp32). A chunk of one frame from a longer run is
-    sampled as two identical rows: CPU convolutions take another algorithm for a batch of one, whose
-    last bits differ. ``callback`` sees one progress count across all chunks (``i`` of ``total``) and
-    the chunk's ``frames``. free_bytes: memory free for activations (None = read it); output_device:
-    where the images are gathered (None = the model's device).
+    The outputs are sampled in the chunks of a :class:`~pidm_core.plan.SamplingPlan` (``plan``, from
+    :func:`plan_for` with the same inputs; None = made here, reading ``free_bytes``, None = the free memory),
+    so memory stays bounded for a sequence of any length; every frame draws its noise from its own seed,
+    so the images do not depend on the chunking (bit for bit on CPU in fp32). ``callback`` sees one progress
+    count across all chunks (``i`` of ``total``) and the chunk's ``frames``. output_device: where the images
+    are gathered (None = the model's device).
     """
     network = _network(model)
     if texture.fit.size != network.config.image_size:
@@ -413,17 +370,18 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
                          "the model you sample with")
     guidance.require_supported(settings.guidance, getattr(model, "info", None))
     device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
-    n = output_count(texture.batch_size, len(poses))
+    if plan is None:
+        plan = plan_for(model, texture, poses, settings, img2img=init_image is not None, free_bytes=free_bytes)
+    n = plan.frames
+    if n != output_count(texture.batch_size, len(poses)):
+        raise ValueError(f"the sampling plan is for {plural(n, 'image')}, but these inputs give "
+                         f"{output_count(texture.batch_size, len(poses))}: make the plan for the inputs you sample")
     check_poses(poses)
     init, mask, ref = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
     crops = target_crops(texture, poses) if texture.crops else None  # framed before the first chunk: no work lost
-    seeds = frame_seeds(settings, n)
-    chunks = frame_chunks(n, chunk_size_for(model, settings, n, free_bytes))
-    steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
-                                                  1.0 if init is None else settings.denoise))
     size, result = texture.fit.size, None
-    for number, frames in enumerate(chunks):
-        rows = frames * 2 if len(frames) == 1 and n > 1 else frames
+    for number, chunk in enumerate(plan.chunks):
+        frames, rows = list(chunk), plan.batch(chunk)
         row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
         maps = (pose_maps(row_poses, texture.fit) if crops is None else
                 _framed_pose_maps([crops[i] if len(crops) > 1 else crops[0] for i in rows], row_poses, size)).to(device)
@@ -434,9 +392,9 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
                                   "per run")
         with explain_out_of_memory(what, dtype, hint):
             out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
-                                 seeds=[seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
-                                 reference=on_device[2], callback=_chunk_callback(callback, number, steps, len(chunks),
-                                                                                  frames))
+                                 seeds=[plan.seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
+                                 reference=on_device[2],
+                                 callback=_chunk_callback(callback, number, plan.steps, len(plan.chunks), frames))
         out = out[:len(frames)]
         if not torch.isfinite(out).all():
             raise FloatingPointError(
@@ -457,14 +415,6 @@ def check_poses(poses: Sequence[Pose]) -> None:
         raise ValueError("no target pose given: the pose input is empty")
     for index, pose in enumerate(poses):
         check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
-
-
-def frame_seeds(settings: SamplingSettings, n: int) -> list[int]:
-    """The noise seed of each output image: the same for all (shared noise: a steady look along a pose
-    sequence), or the seed plus the frame's index (independent noise)."""
-    if settings.frame_noise == "shared":
-        return [settings.seed] * n
-    return [(settings.seed + index) % 2**64 for index in range(n)]
 
 
 def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks: int, frames: list[int]):

@@ -189,10 +189,11 @@ def get_sampler(name: str) -> Sampler:
 # Settings of one sampling run
 
 
-def _setting(default, help: str, **limits):
+def _setting(default, help: str, widget: Optional[dict] = None, **limits):
     """A :class:`SamplingSettings` field: its default, the help text that node tooltips and CLI help
-    show, and its ``choices`` or numeric ``low``/``high`` bounds (checked on creation)."""
-    return field(default=default, metadata={"help": help, **limits})
+    show, its ``choices`` or numeric ``low``/``high`` bounds (checked on creation), and ``widget``: how the
+    sampler node shows it (a narrower slider range ``min``/``max``, ``step``, ``control_after_generate``)."""
+    return field(default=default, metadata={"help": help, "widget": widget or {}, **limits})
 
 
 SCALE_LIMIT = 100.0  # |scale| and η beyond this only overflow
@@ -204,7 +205,8 @@ class SamplingSettings:
     (:mod:`pidm_core.pipeline`), both command lines and the evaluator build one and pass it on
     unchanged; defaults, choices and help text live here only."""
 
-    seed: int = _setting(0, "Noise seed. Every frame uses the same seed, so a pose sequence keeps a steady look.")
+    seed: int = _setting(0, "Noise seed. Every frame uses the same seed, so a pose sequence keeps a steady look.",
+                         widget={"control_after_generate": True}, low=0, high=2**64 - 1)
     steps: int = _setting(50, "Denoising steps (respaced from the 1000 training steps); the official model used 50 "
                               "DDIM steps; more is slower and rarely better.", low=1, high=diffusion.NUM_TIMESTEPS)
     sampler: str = _setting("ddpm", "; ".join(f"{s.name}: {s.description}" for s in SAMPLERS.values()) + ".",
@@ -213,13 +215,16 @@ class SamplingSettings:
                                          "disentangled: the paper's separate pose and appearance guidance (needs a "
                                          "model trained with both conditions dropped).", choices=GUIDANCE_MODES)
     appearance_scale: float = _setting(2.0, "Strength of appearance (source texture) guidance; 1 = no guidance, "
-                                            "the official model used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT)
+                                            "the official model used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT,
+                                       widget={"min": 0.0, "max": 20.0, "step": 0.1})
     pose_scale: float = _setting(2.0, "Strength of pose guidance, used by 'disentangled' guidance only; 1 = no "
-                                      "guidance, the paper used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT)
+                                      "guidance, the paper used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT,
+                                 widget={"min": 0.0, "max": 20.0, "step": 0.1})
     eta: float = _setting(0.0, "DDIM noise (ddim only): 0 = deterministic, as the official loop.",
                           low=-SCALE_LIMIT, high=SCALE_LIMIT)
     denoise: float = _setting(1.0, "With an init image: the part of the schedule that is re-run (1 = ignore the "
-                                   "init image entirely, 0 = return it unchanged). Ignored without one.", low=0.0, high=1.0)
+                                   "init image entirely, 0 = return it unchanged). Ignored without one.", low=0.0, high=1.0,
+                              widget={"step": 0.01})
 
     frame_noise: str = _setting("shared", "shared: every frame starts from the same noise (the seed), so a pose "
                                           "sequence keeps a steady look; independent: frame k uses seed + k.",
@@ -277,9 +282,14 @@ def settings_from_args(args: argparse.Namespace) -> SamplingSettings:
     return SamplingSettings(**{name: getattr(args, name) for name in names})
 
 
+def setting_field(name: str) -> dataclasses.Field:
+    """One :class:`SamplingSettings` field: default, help, choices or bounds, widget (the node's inputs)."""
+    return next(spec for spec in dataclasses.fields(SamplingSettings) if spec.name == name)
+
+
 def setting_help(name: str) -> str:
-    """The help text of one :class:`SamplingSettings` field (node tooltips)."""
-    return next(spec.metadata["help"] for spec in dataclasses.fields(SamplingSettings) if spec.name == name)
+    """The help text of one :class:`SamplingSettings` field."""
+    return setting_field(name).metadata["help"]
 
 
 DEFAULT_SETTINGS = SamplingSettings()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.tiny_model import save_tiny_model
-from pidm_core import memory, pipeline
+from pidm_core import memory, pipeline, plan
 from pidm_core.checkpoint import load_model
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
@@ -106,10 +106,10 @@ def test_bad_inputs_fail_before_the_first_chunk(model, poses):
 
 
 def test_frame_chunks_are_even_and_cover_every_frame_once():
-    assert pipeline.frame_chunks(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
-    assert pipeline.frame_chunks(1000, 64)[-1][-1] == 999
+    assert plan.frame_chunks(7, 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert plan.frame_chunks(1000, 64)[-1][-1] == 999
     for n, size in [(1, 1), (5, 5), (10, 4), (65, 64), (1000, 7)]:
-        chunks = pipeline.frame_chunks(n, size)
+        chunks = plan.frame_chunks(n, size)
         assert sum(chunks, []) == list(range(n)) and max(map(len, chunks)) <= size
         assert min(map(len, chunks)) >= min(2, n) or size == 1  # no lone frame unless asked for
 
@@ -138,11 +138,28 @@ def test_auto_chunk_size_fits_the_budget():
     assert memory.free_memory_bytes("cpu") > 0
 
 
+def test_one_plan_is_made_and_followed(model, poses):
+    """The plan the node asks for (frames, chunks, the batch a lone frame runs as, seeds, memory to reserve) is
+    the one the sampler follows; a plan made for other inputs is refused."""
+    texture = pipeline.encode_source(model, source_photo())
+    settings = dataclasses.replace(SETTINGS, chunk_size=3, frame_noise="independent")
+    made = pipeline.plan_for(model, texture, poses, settings)
+    assert made.frames == FRAMES and made.chunks == ((0, 1, 2), (3, 4), (5, 6))
+    assert made.seeds == tuple(range(5, 5 + FRAMES)) and made.guidance_rows == 2 and made.steps == 2
+    assert made.batch((6,)) == [6, 6] and made.largest_batch == 3
+    assert made.memory_bytes == memory.sampling_memory_bytes(model.network.config, 3, 2, torch.float32)
+    seen = []
+    pipeline.sample(model, texture, poses, settings, plan=made, callback=seen.append)
+    assert sorted({tuple(s["frames"]) for s in seen}) == [(0, 1, 2), (3, 4), (5, 6)]
+    with pytest.raises(ValueError, match="the sampling plan is for 7 images, but these inputs give 2"):
+        pipeline.sample(model, texture, poses[:2], settings, plan=made)
+
+
 def test_the_automatic_chunk_follows_the_free_memory(model, poses):
     texture = pipeline.encode_source(model, source_photo())
     tiny_config = model.network.config
     per_frame = memory.sampling_memory_bytes(tiny_config, 1, 2, torch.float32)
-    assert pipeline.chunk_size_for(model, SETTINGS, FRAMES, free_bytes=2 * 3 * per_frame) == 3
+    assert plan.chunk_size_for(model, SETTINGS, FRAMES, free_bytes=2 * 3 * per_frame) == 3
     seen = []
     pipeline.sample(model, texture, poses, SETTINGS, free_bytes=2 * 3 * per_frame, callback=seen.append)
     assert len({tuple(s["frames"]) for s in seen}) == 3
@@ -202,9 +219,9 @@ def test_a_chunk_size_beyond_the_free_memory_is_refused_before_sampling(model, p
         pipeline.sample(model, texture, poses, dataclasses.replace(SETTINGS, chunk_size=7), free_bytes=5 * per_frame,
                         callback=seen.append)
     assert seen == []
-    assert pipeline.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, 5 * per_frame) == 2
+    assert plan.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, 5 * per_frame) == 2
     with pytest.raises(ValueError, match=r"chunk_size 2 needs .* GiB free\): set chunk_size to 1 or lower"):
-        pipeline.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, 3 * per_frame)
+        plan.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, 3 * per_frame)
     # nothing fits: free memory first
     with pytest.raises(ValueError, match=r"free\): free memory .*, or set it to 0"):
-        pipeline.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, per_frame)
+        plan.chunk_size_for(model, dataclasses.replace(SETTINGS, chunk_size=2), FRAMES, per_frame)

@@ -1,0 +1,119 @@
+"""The sampling plan: what one sampler run will do, worked out once before any work.
+
+How many images the sources and poses give, how they are split into chunks that fit the free memory,
+which seed each image draws its noise from, how many network rows a step runs, and the memory a chunk
+needs. The library (:func:`pidm_core.pipeline.sample`) follows a plan; the ComfyUI node asks for the plan
+first, tells the host how much memory to make room for, and hands the same plan to the sampler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import torch
+
+from . import diffusion, memory
+from .config import PIDMConfig
+from .errors import plural
+from .samplers import SamplingSettings
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """``frames`` output images, sampled ``chunks`` at a time (output indices), each drawing its noise from
+    ``seeds[i]``; ``guidance_rows`` network rows per image and step; ``steps`` loop steps per chunk;
+    ``memory_bytes``: the activations of the largest chunk (what to make room for)."""
+
+    frames: int
+    chunks: tuple[tuple[int, ...], ...]
+    seeds: tuple[int, ...]
+    guidance_rows: int
+    steps: int
+    memory_bytes: int
+
+    def batch(self, chunk: tuple[int, ...]) -> list[int]:
+        """The output indices one chunk runs as a batch. A chunk of one frame from a longer run is two identical
+        rows: CPU convolutions take another algorithm for a batch of one, whose last bits differ, and a frame's
+        image must not depend on the chunking."""
+        return list(chunk) * 2 if len(chunk) == 1 and self.frames > 1 else list(chunk)
+
+    @property
+    def largest_batch(self) -> int:
+        return max(len(self.batch(chunk)) for chunk in self.chunks)
+
+
+def output_count(n_sources: int, n_poses: int) -> int:
+    """How many images B sources and N poses give: one source for every pose, one pose for every source, or
+    pairs; ValueError naming both otherwise."""
+    if n_sources == n_poses or n_poses == 1 or n_sources == 1:
+        return max(n_sources, n_poses)
+    raise ValueError(f"{n_sources} source images and {n_poses} poses: give one source, one pose, or as many poses "
+                     "as sources")
+
+
+def frame_chunks(n: int, chunk_size: int) -> list[list[int]]:
+    """Output indices 0..n-1 split into runs of at most ``chunk_size``, as even as possible (7 by 3 → 3, 2, 2),
+    so that a lone last frame is rare (see :meth:`SamplingPlan.batch`)."""
+    count = -(-n // max(1, chunk_size))
+    sizes = [n // count + (k < n % count) for k in range(count)]
+    starts = [sum(sizes[:k]) for k in range(count)]
+    return [list(range(start, start + size)) for start, size in zip(starts, sizes)]
+
+
+def frame_seeds(settings: SamplingSettings, n: int) -> list[int]:
+    """The noise seed of each output image: the same for all (shared noise: a steady look along a pose
+    sequence), or the seed plus the frame's index (independent noise)."""
+    if settings.frame_noise == "shared":
+        return [settings.seed] * n
+    return [(settings.seed + index) % 2**64 for index in range(n)]
+
+
+def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None) -> int:
+    """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
+    exceed the free memory), or (0) the most whose activations fit it (:func:`memory.auto_chunk_size`);
+    ``free_bytes`` None = read it for the network's device."""
+    network = getattr(network, "network", network)
+    parameter = next(network.parameters())
+    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
+    if free_bytes is None:
+        free_bytes = memory.free_memory_bytes(parameter.device)
+    if settings.chunk_size:
+        chunk = min(settings.chunk_size, n)
+        if parameter.device.type == "cpu":
+            check_cpu_chunk(network.config, settings.chunk_size, chunk, n, rows, parameter.dtype, free_bytes)
+        return chunk
+    return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
+
+
+def check_cpu_chunk(config: PIDMConfig, chunk_size: int, chunk: int, n: int, rows: int, dtype: torch.dtype,
+                    free_bytes: int) -> None:
+    """An explicit chunk_size on the CPU may take the part of the free RAM an automatic chunk may
+    (:data:`memory.FREE_FRACTION`, without the automatic chunk's speed cap): beyond it, refused before it runs,
+    since there an overrun makes Linux kill the server with no message, or the allocation fails mid-run (a GPU
+    raises a catchable out-of-memory error instead, and ComfyUI may still free other models)."""
+    budget = memory.chunk_budget_bytes(free_bytes)
+    needed = memory.sampling_memory_bytes(config, max(chunk, 2 if n > 1 else 1), rows, dtype)
+    if needed <= budget:
+        return
+    fits = memory.largest_chunk(config, rows, dtype, budget)
+    advice = f"set chunk_size to {fits} or lower" if fits else "free memory (close other programs, unload models)"
+    raise ValueError(f"chunk_size {chunk_size} needs about {needed / 2**30:.1f} GiB for sampling "
+                     f"{plural(chunk, 'frame')} at once, but a chunk may take at most {budget / 2**30:.1f} GiB on the "
+                     f"CPU (half of the {free_bytes / 2**30:.1f} GiB free): {advice}, or set it to 0 (automatic)")
+
+
+def plan_sampling(network, settings: SamplingSettings, n_sources: int, n_poses: int, *, img2img: bool = False,
+                  free_bytes: Optional[int] = None) -> SamplingPlan:
+    """The plan for sampling ``n_poses`` poses of ``n_sources`` encoded sources with ``network`` (or a loaded
+    model holding one). ``img2img``: an init image is given (``settings.denoise`` then shortens the loop).
+    ``free_bytes``: memory free for activations (None = read it for the network's device)."""
+    network = getattr(network, "network", network)
+    n = output_count(n_sources, n_poses)
+    chunks = tuple(tuple(chunk) for chunk in frame_chunks(n, chunk_size_for(network, settings, n, free_bytes)))
+    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
+    steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
+                                                  settings.denoise if img2img else 1.0))
+    plan = SamplingPlan(n, chunks, tuple(frame_seeds(settings, n)), rows, steps, memory_bytes=0)
+    dtype = next(network.parameters()).dtype
+    return replace(plan, memory_bytes=memory.sampling_memory_bytes(network.config, plan.largest_batch, rows, dtype))
