@@ -10,46 +10,78 @@ Widget order follows each node's schema (the order the web UI serialises widgets
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
+import os
 import sys
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_DIR = ROOT / "example_workflows"
 API_DIR = UI_DIR / "api"
 
-# class -> (socket inputs [(name, type)], widget names in schema order, outputs [(name, type)])
-NODE_TYPES = {
-    "PIDMLoadModel": ([], ["model_name", "dtype"], [("model", "PIDM_MODEL")]),
+# ComfyUI's own nodes: class -> (socket inputs [(name, type)], widget names in schema order, outputs [(name, type)]).
+# The pack's nodes are read from their schemas (pack_node_types).
+CORE_NODE_TYPES = {
     "LoadImage": ([], ["image"], [("IMAGE", "IMAGE"), ("MASK", "MASK")]),
     "LoadImageMask": ([], ["image", "channel"], [("MASK", "MASK")]),
-    "PIDMEncodeTexture": ([("model", "PIDM_MODEL"), ("image", "IMAGE"), ("mask", "MASK"), ("pose", "POSE_KEYPOINT")],
-                          ["fit"], [("texture", "PIDM_TEXTURE")]),
-    "PIDMLoadPose": ([], ["file", "person_index", "canvas_width", "canvas_height"], [("pose", "POSE_KEYPOINT")]),
-    "PIDMPoseFromImage": ([("image", "IMAGE")], ["backend", "person_index", "threshold", "allow_download"],
-                          [("pose", "POSE_KEYPOINT"), ("skeleton", "IMAGE"), ("mask", "MASK")]),
-    "PIDMRetargetPose": ([("target", "POSE_KEYPOINT"), ("source", "POSE_KEYPOINT")], ["anchor", "person_index"],
-                         [("pose", "POSE_KEYPOINT")]),
-    "PIDMSampler": ([("model", "PIDM_MODEL"), ("texture", "PIDM_TEXTURE"), ("pose", "POSE_KEYPOINT"),
-                     ("init_image", "IMAGE"), ("appearance_mask", "MASK"), ("reference", "IMAGE")],
-                    ["seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale", "person_index",
-                     "denoise", "frame_noise", "chunk_size"], [("images", "IMAGE")]),
-    "PIDMInterpolatePoses": ([("a", "POSE_KEYPOINT"), ("b", "POSE_KEYPOINT")], ["frames", "mode", "person_index"],
-                             [("poses", "POSE_KEYPOINT")]),
-    "PIDMPasteIntoPhoto": ([("texture", "PIDM_TEXTURE"), ("images", "IMAGE"), ("photo", "IMAGE"),
-                            ("pose", "POSE_KEYPOINT"), ("mask", "MASK")], ["person_index", "place", "inpaint"],
-                           [("image", "IMAGE"), ("filled", "MASK"), ("person", "MASK")]),
     "ImageScaleBy": ([("image", "IMAGE")], ["upscale_method", "scale_by"], [("IMAGE", "IMAGE")]),
     "MaskToImage": ([("mask", "MASK")], [], [("IMAGE", "IMAGE")]),
     "PreviewImage": ([("images", "IMAGE")], [], []),
     "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
     "SaveAnimatedWEBP": ([("images", "IMAGE")], ["filename_prefix", "fps", "lossless", "quality", "method"], []),
 }
-# Widgets the web UI stores an extra value after (seed's "control after generate", the upload button).
-EXTRA_WIDGET_VALUES = {("PIDMSampler", "seed"): "fixed", ("LoadImage", "image"): "image",
-                       ("LoadImageMask", "channel"): "image"}
-# optional sockets, by name, or (node, name) where another node has a required socket of that name
-OPTIONAL_SOCKETS = {"mask", "init_image", "appearance_mask", "reference", ("PIDMEncodeTexture", "pose")}
+# Widgets the web UI stores an extra value after (the upload button; for the pack's nodes, a widget with
+# control_after_generate, read from the schema).
+EXTRA_WIDGET_VALUES = {("LoadImage", "image"): "image", ("LoadImageMask", "channel"): "image"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+HOST = Path(os.environ.get("PIDM_COMFYUI", Path.home() / ".cache" / "comfyui-pidm" / "comfyui-0.3.75"))
+
+
+def _pack_nodes() -> list:
+    """The pack's node classes, imported the way ComfyUI imports them (as a package, with the host's
+    ``comfy`` on the path), without running the pack's load-time side effects (its ``__init__``)."""
+    if not (HOST / "comfy").is_dir():
+        raise SystemExit(f"make_example_workflows: no ComfyUI host at {HOST} (run scripts/setup_env.sh, or set "
+                         "PIDM_COMFYUI); the pack's node schemas are read from the nodes themselves")
+    sys.path.insert(0, str(HOST))
+    from comfy.cli_args import args  # the host's defaults (no argv parsing outside main.py)
+
+    args.cpu = True  # reading schemas needs no device; without this, comfy looks for CUDA on import
+    package = types.ModuleType("pidm_pack")
+    package.__path__ = [str(ROOT)]
+    sys.modules.setdefault("pidm_pack", package)
+    return importlib.import_module("pidm_pack.nodes").NODES
+
+
+def _io_type(item) -> str:
+    return str(item.io_type)
+
+
+@functools.lru_cache(maxsize=None)
+def pack_node_types() -> dict:
+    """class -> (sockets [(name, type, optional)], widgets [(name, extra value or None)], outputs [(name, type)])
+    for every node of the pack, from its schema."""
+    types_ = {}
+    for node in _pack_nodes():
+        schema = node.define_schema()
+        sockets = [(i.id, _io_type(i), bool(i.optional)) for i in schema.inputs if _io_type(i) not in WIDGET_TYPES]
+        widgets = [(i.id, "fixed" if getattr(i, "control_after_generate", None) else None)
+                   for i in schema.inputs if _io_type(i) in WIDGET_TYPES]
+        outputs = [(o.display_name or o.id, _io_type(o)) for o in schema.outputs]
+        types_[schema.node_id] = (sockets, widgets, outputs)
+    return types_
+
+
+def node_type(class_type: str) -> tuple[list, list, list]:
+    """(sockets [(name, type, optional)], widgets [(name, extra value or None)], outputs) of any node used."""
+    if class_type in CORE_NODE_TYPES:
+        sockets, widgets, outputs = CORE_NODE_TYPES[class_type]
+        return ([(name, kind, False) for name, kind in sockets],
+                [(name, EXTRA_WIDGET_VALUES.get((class_type, name))) for name in widgets], outputs)
+    return pack_node_types()[class_type]
 NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPasteIntoPhoto": [300, 240], "PIDMPoseFromImage": [300, 330],
               "LoadImage": [260, 340], "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
 
@@ -186,32 +218,33 @@ def ui_workflow(name: str) -> dict:
     links, ui_nodes = [], []
     outputs_links: dict[tuple[str, int], list[int]] = {}
     for node_id, node in nodes:
-        sockets, widgets, _outputs = NODE_TYPES[node["class_type"]]
-        for socket_name, _type in sockets:
+        sockets, widgets, _outputs = node_type(node["class_type"])
+        for socket_name, _type, _optional in sockets:
             value = node["inputs"].get(socket_name)
             if isinstance(value, list):
                 source, slot = value
                 link_id = len(links) + 1
-                links.append([link_id, numbers[source], slot, numbers[node_id], [s for s, _t in sockets].index(socket_name),
-                              NODE_TYPES[nodes[numbers[source] - 1][1]["class_type"]][2][slot][1]])
+                links.append([link_id, numbers[source], slot, numbers[node_id],
+                              [s[0] for s in sockets].index(socket_name),
+                              node_type(nodes[numbers[source] - 1][1]["class_type"])[2][slot][1]])
                 outputs_links.setdefault((source, slot), []).append(link_id)
     link_of = {(link[3], link[4]): link[0] for link in links}
     for order, (node_id, node) in enumerate(nodes):
         class_type = node["class_type"]
-        sockets, widgets, outputs = NODE_TYPES[class_type]
+        sockets, widgets, outputs = node_type(class_type)
         values = []
-        for widget in widgets:
+        for widget, extra in widgets:
             values.append(node["inputs"][widget])
-            if (class_type, widget) in EXTRA_WIDGET_VALUES:
-                values.append(EXTRA_WIDGET_VALUES[(class_type, widget)])
+            if extra is not None:
+                values.append(extra)
         column = columns[node_id]
         row = rows.get(column, 0)
         size = NODE_SIZES.get(class_type, [280, 130])
         rows[column] = row + size[1] + 60
         inputs = []
-        for index, (socket_name, socket_type) in enumerate(sockets):
+        for index, (socket_name, socket_type, optional) in enumerate(sockets):
             entry = {"name": socket_name, "type": socket_type, "link": link_of.get((numbers[node_id], index))}
-            if socket_name in OPTIONAL_SOCKETS or (class_type, socket_name) in OPTIONAL_SOCKETS:
+            if optional:
                 entry["shape"] = 7
             inputs.append(entry)
         ui_nodes.append({
