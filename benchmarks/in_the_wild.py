@@ -8,7 +8,7 @@ scene with SSIM and PSNR (pidm_core.metrics' protocol) (a) inside the true targe
 (b) on the whole scene. Methods:
 
 * ``pad`` / ``stretch``: today's fit of the whole photo onto the model canvas, output restored to
-  the photo's size (pidm_core.canvas);
+  the photo's size (pidm_core.placement);
 * ``framed``: the source person framed like the model's training data (pidm_core.framing, from the
   scene's keypoints and person mask), the target pose framed with the source's scale, the output
   pasted back into the photo at the target's place with the old person's area inpainted
@@ -86,11 +86,11 @@ def generate(model, scenes: list[Scene], method: str, settings: SamplingSettings
             images = pipeline.sample(model, texture, targets, settings).numpy()
             if cached is not None:
                 cached[key] = images
-        crops = pipeline.target_crops(texture, targets) if method == "framed" else [None] * len(indices)
+        crops = pipeline.target_placements(texture, targets) if method == "framed" else [None] * len(indices)
         source_canvases = ((texture.source.float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy()
         for k, i in enumerate(indices):
             outputs[i] = {"image": images[k], "target_crop": crops[k], "source_canvas": source_canvases[k],
-                          "source_crop": texture.crops[k] if texture.crops else None}
+                          "source_crop": texture.placements[k] if texture.framing else None}
     return outputs
 
 

@@ -45,7 +45,7 @@ def measure(width: int, frames: int) -> dict:
     crop = frame_person(Pose(scene.source_keypoints, w, h), scene.source_mask, w, h, synthetic_framing(64))
     [_], target_crop = frame_targets([Pose(scene.target_keypoints, w, h)], crop)
     canvas = torch.from_numpy(crop.crop_image(scene.source_image)).permute(2, 0, 1)[None] * 2 - 1
-    texture = types.SimpleNamespace(crops=(crop,), source=canvas)  # what Encode Source Texture holds, model aside
+    texture = types.SimpleNamespace(placements=(crop,), source=canvas)  # what Encode Source Texture holds, model aside
     images = np.stack([target_crop.crop_image(scene.target_image)] * frames)
     poses = [Pose(scene.target_keypoints, w, h)] * frames
     height = round(width * h / w)

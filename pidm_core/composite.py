@@ -1,4 +1,4 @@
-"""Back into the photo: paste a generated canvas image into the full-resolution photo through a Crop.
+"""Back into the photo: paste a generated canvas image into the full-resolution photo through a Placement.
 
 The sampler draws the person on the model canvas, framed by :mod:`pidm_core.framing`. This module
 puts that person back where the target pose stands in the original photo, at the photo's resolution:
@@ -36,7 +36,6 @@ bit (a 0-255 photo is read as such, by the rule of :mod:`pidm_core.pixels`, and 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -44,10 +43,11 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
+from .checks import image_batch, mask_batch, pixel_scales, same_aspect
 from .errors import check_choice, explain_out_of_memory, plural
-from .framing import Crop, frame_targets
+from .framing import frame_targets
 from .memory import free_memory_bytes
-from .pixels import item_name, pixel_scale, warn_0_255
+from .placement import Placement, warp_rows
 from .pose.geometry import fit_to_canvas
 from .pose.keypoints import LIMBS, NUM_JOINTS, Pose
 
@@ -62,7 +62,6 @@ BLOCK_PIXELS = 1 << 18  # photo pixels warped and blended at once: bounds the te
 SAME_PHOTO = 1 / 255  # thumbnails of one photo agree to this; two photos never do everywhere
 HOLE_THRESHOLD = 0.1  # a person mask above this is the old person (its soft edge included)
 MAX_INPAINT_SIDE = 512  # a larger hole is inpainted at reduced resolution (inpainting fills smoothly anyway)
-ASPECT_TOLERANCE = 0.02
 
 # Shapes of the envelope, as shares of the stature on the canvas (the standing person's height).
 LIMB_RADIUS = 0.055  # arms and legs, clothes included
@@ -94,63 +93,6 @@ class Composite:
 
 # ---------------------------------------------------------------------------------------------
 # Checking inputs: shapes first (views, nothing copied), values after
-
-
-def _numpy(values) -> np.ndarray:
-    """A numpy view of a torch tensor or an array: a copy only off the CPU or for a dtype numpy lacks (bf16)."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu()
-        try:
-            return values.numpy()
-        except TypeError:
-            return values.float().numpy()
-    return np.asarray(values)
-
-
-def image_batch(images, name: str) -> np.ndarray:
-    """An IMAGE batch (torch or numpy, or one [H, W, C] image) as a numpy view [B, H, W, C], C = 1, 3 or 4;
-    ValueError naming ``name`` for any other shape or a side under 8 px. Nothing is copied."""
-    array = _numpy(images)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or 0 in array.shape or array.dtype.kind not in "uifb":
-        raise ValueError(f"{name} must be an image batch [B, H, W, 3] with values in [0, 1], got shape {array.shape}")
-    if min(array.shape[1:3]) < 8:
-        raise ValueError(f"{name} is {array.shape[2]}x{array.shape[1]} pixels; it must be at least 8x8")
-    return array
-
-
-def mask_batch(masks, width: int, height: int, name: str) -> np.ndarray:
-    """A MASK batch as a numpy view [M, H', W'] of the photo's size, another size of its aspect, or 1x1 (one
-    value for every pixel; :func:`person_mask` resizes it); another aspect is a ValueError naming both sizes."""
-    array = _numpy(masks)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3 or 0 in array.shape or array.dtype.kind not in "uifb":
-        raise ValueError(f"{name} must be a MASK [B, H, W] with values in [0, 1], got shape {array.shape}")
-    mh, mw = array.shape[1:]
-    if (mw, mh) not in ((width, height), (1, 1)) and abs(math.log(mw * height / (mh * width))) > ASPECT_TOLERANCE:
-        raise ValueError(f"{name} is {mw}x{mh} pixels but the photo is {width}x{height}: give the mask of this "
-                         "photo (another size of the same aspect ratio is resized)")
-    return array
-
-
-def pixel_scales(array: np.ndarray, name: str, item: str, integer_is_255: bool = True) -> list[int]:
-    """The divisor of each item of a batch: 1 for [0, 1] floats, 255 for 0-255 values, each item read as a whole
-    (:mod:`pidm_core.pixels`; the 0-255 reading is logged). NaN or inf is a ValueError naming the item."""
-    count, scales = len(array), []
-    for index, values in enumerate(array):
-        where = name if count == 1 else item_name(name, item, index, count)
-        if array.dtype.kind == "b":
-            scales.append(1)
-            continue
-        low, high = values.min(), values.max()  # NaN and inf spread into min or max: no full-size temporary
-        if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"{where} contains NaN or infinite values: fix or replace the node that made it")
-        scales.append(pixel_scale(values, where, item, array.dtype.kind in "ui", integer_is_255))
-    if max(scales) > 1:
-        warn_0_255(name, str(array.dtype), float(array.max()))
-    return scales
 
 
 def write_image(values: np.ndarray, scale: int, out: np.ndarray, clip: bool = False) -> None:
@@ -224,7 +166,7 @@ def _target_keypoints(keypoints, frames: int) -> np.ndarray:
     return keypoints
 
 
-def check_targets_in_photo(keypoints: np.ndarray, crops: Sequence[Crop]) -> None:
+def check_targets_in_photo(keypoints: np.ndarray, crops: Sequence[Placement]) -> None:
     """Each target pose ([N, 18, 3] on the canvas, mapped into the photo by its crop) has a joint inside the
     photo; one wholly outside it would paste nothing and return the photo with the old person removed."""
     count = len(keypoints)
@@ -436,64 +378,30 @@ def new_person_alpha(image: np.ndarray, keypoints: np.ndarray, stature: float,
 # Canvas → photo
 
 
-def check_canvas_image_size(width: int, height: int, crop: Crop, name: str = "generated image") -> None:
+def check_canvas_image_size(width: int, height: int, crop: Placement, name: str = "generated image") -> None:
     """A canvas image may be any size of the canvas's aspect (an upscaled sampler output) or of the
     training photos' aspect (``framing.output_size``); anything else is not this crop's canvas."""
     aspects = {crop.canvas_width / crop.canvas_height, crop.framing.output_size[0] / crop.framing.output_size[1]}
-    if min(abs(math.log(width / height / a)) for a in aspects) > ASPECT_TOLERANCE:
+    if not any(same_aspect(width, height, a, 1) for a in aspects):
         expected = " or ".join(f"{a:.3g}" for a in sorted(aspects))
         raise ValueError(f"{name} is {width}x{height} pixels (aspect {width / height:.3g}) but the model canvas has "
                          f"aspect {expected}: connect the sampler's output (upscaled keeps its aspect), not another image")
 
 
-def _image_in_photo(image: np.ndarray, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
-    """An image of the whole canvas (any size, [h, w] or [h, w, C] float32) ready to be warped into the photo:
-    the image (shrunk through INTER_AREA first where the photo is smaller: warpAffine alone aliases) and the
-    3×3 matrix from its pixels to photo pixels."""
-    matrix = np.vstack([crop.image_to_photo_matrix(image.shape[1], image.shape[0]), [0, 0, 1]])
-    fx, fy = matrix[0, 0], matrix[1, 1]  # photo pixels per image pixel
-    if fx < 0.8 or fy < 0.8:
-        size = (max(1, int(round(image.shape[1] * min(1.0, fx)))), max(1, int(round(image.shape[0] * min(1.0, fy)))))
-        sx, sy = size[0] / image.shape[1], size[1] / image.shape[0]
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        # small pixel j has centre (j + 0.5)/s − 0.5 in the original image
-        matrix = matrix @ np.array([[1 / sx, 0, 0.5 / sx - 0.5], [0, 1 / sy, 0.5 / sy - 0.5], [0, 0, 1]])
-    return image, matrix
-
-
-def _warp_rows(image: np.ndarray, matrix: np.ndarray, x0: int, y0: int, width: int, height: int,
-               border: int) -> np.ndarray:
-    """The photo pixels x0..x0+width-1, y0..y0+height-1 of a prepared image (:func:`_image_in_photo`), bilinear."""
-    to_rows = (np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]]) @ matrix)[:2]
-    return cv2.warpAffine(image, to_rows, (width, height), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0.0)
-
-
-def canvas_to_photo(image: np.ndarray, crop: Crop, border: int = cv2.BORDER_CONSTANT) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """An image of the whole canvas (any size, [h, w] or [h, w, C] float32) in the photo: the photo box
-    ``(x0, y0, x1, y1)`` it covers (clipped; an empty box and no pixels when the canvas lies outside the photo)
-    and its pixels there."""
-    region = crop.paste_region()
-    if region.empty:
-        return (0, 0, 0, 0), np.zeros((0, 0) + image.shape[2:], np.float32)
-    prepared, matrix = _image_in_photo(image, crop)
-    out = _warp_rows(prepared, matrix, region.x0, region.y0, region.width, region.height, border)
-    return (region.x0, region.y0, region.x1, region.y1), out.astype(np.float32, copy=False)
-
-
-def _paste_frame(out: np.ndarray, person: np.ndarray, image: np.ndarray, alpha: np.ndarray, crop: Crop) -> None:
+def _paste_frame(out: np.ndarray, person: np.ndarray, image: np.ndarray, alpha: np.ndarray, crop: Placement) -> None:
     """The drawn canvas ``image`` (float32 [h, w, 3]) blended over the photo ``out`` (float32 [H, W, 3], changed
     in place) through its soft mask ``alpha`` ([h, w]), whose pasted share is written into ``person`` ([H, W]).
     A block of rows at a time, so the temporaries stay small whatever the photo's size."""
     region = crop.paste_region()
     if region.empty:  # the canvas lies outside the photo (check_targets_in_photo tells the artist first)
         return
-    drawn, drawn_matrix = _image_in_photo(image, crop)
-    cut, cut_matrix = _image_in_photo(alpha, crop)
+    drawn, drawn_matrix = crop.prepared_for_photo(image)
+    cut, cut_matrix = crop.prepared_for_photo(alpha)
     step = _rows_per_block(region.width)
     for top in range(region.y0, region.y1, step):
         rows = min(step, region.y1 - top)
-        a = _warp_rows(cut, cut_matrix, region.x0, top, region.width, rows, cv2.BORDER_CONSTANT)
-        colours = _warp_rows(drawn, drawn_matrix, region.x0, top, region.width, rows, cv2.BORDER_REPLICATE)
+        a = warp_rows(cut, cut_matrix, region.x0, top, region.width, rows, cv2.BORDER_CONSTANT)
+        colours = warp_rows(drawn, drawn_matrix, region.x0, top, region.width, rows, cv2.BORDER_REPLICATE)
         person[top:top + rows, region.x0:region.x1] = a
         under = out[top:top + rows, region.x0:region.x1]
         colours -= under  # under + (drawn − under)·a: where a is 0 the photo stays bit for bit
@@ -509,7 +417,7 @@ class _Group:
     end: int
     photo: int  # index into the photo batch
     mask: Optional[int]  # index into the mask batch (None: nothing is filled)
-    crop: Crop
+    crop: Placement
     reference: Optional[np.ndarray] = None  # the source canvas [h, w, 3] the model saw
     reference_mask: Optional[np.ndarray] = None  # the source person on it [h, w]
 
@@ -550,7 +458,7 @@ def _paste_group(result: Composite, group: _Group, photos: np.ndarray, photo_sca
             filled *= fill.inside
 
 
-def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_masks=None, reference=None,
+def paste_into_photo(photos, images, crop: Placement, keypoints: np.ndarray, *, old_masks=None, reference=None,
                      reference_mask: Optional[np.ndarray] = None, method: str = "telea") -> Composite:
     """The generated person of each frame pasted into the photo; see the module docstring.
 
@@ -598,23 +506,7 @@ def paste_into_photo(photos, images, crop: Crop, keypoints: np.ndarray, *, old_m
 # From a framed texture (what the nodes hold)
 
 
-def crop_for_photo_size(crop: Crop, width: int, height: int) -> Crop:
-    """``crop`` for another size of the same photo (a full-resolution original of the photo that was
-    framed): canvas = p·s + o for a photo pixel p becomes p'·s/k + o + s·(0.5/k − 0.5) for the pixel p'
-    of the photo scaled by k (pixel centres at whole numbers). Another aspect is a ValueError."""
-    if (width, height) == (crop.photo_width, crop.photo_height):
-        return crop
-    if abs(math.log(width * crop.photo_height / (height * crop.photo_width))) > ASPECT_TOLERANCE:
-        raise ValueError(f"photo is {width}x{height} pixels but the person was framed in a {crop.photo_width}x"
-                         f"{crop.photo_height} photo: paste into that photo (or another size of it, same aspect ratio)")
-    kx, ky = width / crop.photo_width, height / crop.photo_height
-    return dataclasses.replace(
-        crop, scale_x=crop.scale_x / kx, scale_y=crop.scale_y / ky,
-        offset_x=crop.offset_x + crop.scale_x * (0.5 / kx - 0.5), offset_y=crop.offset_y + crop.scale_y * (0.5 / ky - 0.5),
-        photo_width=int(width), photo_height=int(height), stature=crop.stature * ky)
-
-
-def paste_crops(source_crops: Sequence[Crop], poses: Sequence[Pose], place: str = "pose") -> tuple[list[Crop], np.ndarray]:
+def paste_crops(source_crops: Sequence[Placement], poses: Sequence[Pose], place: str = "pose") -> tuple[list[Placement], np.ndarray]:
     """The crop that puts each output into its source photo, and each target pose on the model canvas
     ([N, 18, 3]), framed as the sampler framed them (:func:`pidm_core.pipeline.target_crops`).
 
@@ -654,8 +546,8 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     target poses given to the sampler. old_masks: the source person's mask(s) in the photo (None: the old
     person is not removed). place: see :func:`paste_crops`. Every check runs on shapes before a pixel is copied.
     """
-    crops = getattr(texture, "crops", None)
-    if not crops:
+    crops = getattr(texture, "placements", None)
+    if not crops or crops[0].framing is None:
         raise ValueError("the texture was not framed (Encode Source Texture fit 'person'): there is no crop to put "
                          "the person back through; encode the source with fit 'person' and its pose")
     check_choice("place", place, PLACES)
@@ -670,10 +562,10 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     check_one_photo_for_the_sources(texture, photos.shape[0])
     height, width = photos.shape[1:3]
     for crop in crops:
-        crop_for_photo_size(crop, width, height)  # the photo the person was framed in, or a copy of another size
+        crop.for_photo_size(width, height)  # the photo the person was framed in, or a copy of another size
     check_output_size(n, height, width)
     check_canvas_image_size(images.shape[2], images.shape[1], crops[0])
-    photo_crops = [crop_for_photo_size(crop, width, height) for crop in paste]
+    photo_crops = [crop.for_photo_size(width, height) for crop in paste]
     check_targets_in_photo(keypoints, photo_crops)
     masks = None if old_masks is None else mask_batch(old_masks, width, height, "person mask")
     if masks is not None:
@@ -692,7 +584,7 @@ def paste_from_texture(texture, photos, images, poses: Sequence[Pose], old_masks
     return result
 
 
-def _groups(paste: list[Crop], photo_crops: list[Crop], crops: Sequence[Crop], photos: int,
+def _groups(paste: list[Placement], photo_crops: list[Placement], crops: Sequence[Placement], photos: int,
             masks: Optional[np.ndarray], source: np.ndarray) -> list[_Group]:
     """Outputs that share a crop and a photo (a sequence from one source) form one group: one fill."""
     groups, start = [], 0

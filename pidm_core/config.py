@@ -11,6 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from .checks import short_repr
+
 POSE_CHANNELS = 20  # 3 RGB skeleton channels + 17 limb distance maps
 PREDICTIONS = ("eps", "v")
 
@@ -29,12 +31,6 @@ LIMITS = {
 }
 MAX_LEVELS = 8
 MAX_CHANNEL_MULT = 16
-
-
-def short_repr(value, limit: int = 60) -> str:
-    """repr of a value read from a file (possibly hostile), cut to ``limit`` characters for a message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def json_object(text, what: str, max_chars: int, known: set[str]) -> dict:

@@ -7,7 +7,7 @@ per-pair results are gathered, so the numbers equal a single-process run on the 
 and thread count (batched CPU/GPU kernels may round differently otherwise).
 
 Frame: DeepFashion predictions are mapped back from the model's S×S canvas to the 176×256 photo
-(:func:`pidm_core.canvas.restore_images`) and compared with the stored ground-truth photo, the
+(:meth:`pidm_core.placement.Placement.output_images`) and compared with the stored ground-truth photo, the
 frame GFLA evaluates in and the official LPIPS / FID code resizes to; synthetic pairs are compared
 on the canvas.
 
@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 from . import guidance
-from .canvas import FitInfo, restore_images
+from .placement import Placement
 from .data import to_image_tensor
 from .metrics import (PSNR_CAP_DB, InceptionFeatures, LPIPSMetric, MetricUnavailable, frechet_distance, psnr_score,
                       ssim_score, ssim_window)
@@ -63,10 +63,10 @@ def shard_indices(count: int, rank: int, world_size: int, batch_size: int = 1) -
 # Evaluation
 
 
-def _canvas_to_uint8(x: torch.Tensor, fit: Optional[FitInfo]) -> np.ndarray:
+def _canvas_to_uint8(x: torch.Tensor, fit: Optional[Placement]) -> np.ndarray:
     """Model outputs [B, 3, S, S] in [-1, 1] → uint8 [B, H, W, 3] in the metric frame."""
     x = x.detach().float().cpu()
-    images = restore_images(x, fit) if fit is not None else ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
+    images = fit.output_images(x) if fit is not None else ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
     return (images * 255.0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
@@ -129,7 +129,7 @@ class _Job:
     pairs: object
     settings: SamplingSettings
     scorer: _Scorer
-    fit: Optional[FitInfo]  # not None: score in the native frame (pairs.native_pair)
+    fit: Optional[Placement]  # not None: score in the native frame (pairs.native_pair)
     baselines: bool
     grid_rows: int  # pairs with a grid row (0 = no grid)
 
@@ -208,7 +208,7 @@ def _result(job: _Job, records: list[dict], seconds: float, batch_size: int, wor
     truth_features = [r["_truth_features"] for r in records] if scorer.inception is not None else []
     if scorer.inception is not None and len(records) < 2:
         scorer.skipped["fid"] = "FID skipped: it needs at least 2 pairs"
-    height, width = (fit.height, fit.width) if fit is not None else (size, size)
+    height, width = (fit.photo_height, fit.photo_width) if fit is not None else (size, size)
     result = {
         "count": len(records),
         "frame": (f"native {width}x{height} (outputs mapped back from the {size}x{size} canvas)"
@@ -257,7 +257,7 @@ def evaluate(model, pairs, settings: SamplingSettings = DEFAULT_SETTINGS, *, cou
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     log = log if rank == 0 else (lambda _: None)
     total = _pair_count(pairs, count, batch_size, log)
-    fit: Optional[FitInfo] = getattr(pairs, "fit", None) if hasattr(pairs, "native_pair") else None
+    fit: Optional[Placement] = getattr(pairs, "fit", None) if hasattr(pairs, "native_pair") else None
     scorer = _Scorer(next(network.parameters()).device, lpips, fid, allow_download, log)
     job = _Job(network, pairs, settings, scorer, fit, baselines, grid_rows if grid_path is not None else 0)
 

@@ -11,7 +11,7 @@ person lands on the model canvas at the size and place the training data had the
   aspect (DeepFashion's 176:256 is stretched to the square canvas: people look 256/176 wider) and
   what fills the background. It belongs to the model (:func:`framing_for`, stored in the weights'
   metadata as ``framing``; files without it get a default derived from their config).
-* :class:`Crop` is one axis-aligned map between photo pixels and canvas pixels
+* :class:`Placement` is one axis-aligned map between photo pixels and canvas pixels
   (``canvas = photo · scale + offset``, per axis), with the image warps both ways.
 * :func:`frame_person` finds the crop of a source photo from its pose (and person mask);
   :func:`frame_target` / :func:`frame_targets` put target poses on the canvas with the source
@@ -28,15 +28,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from .config import json_object, short_repr
-from .pixels import pixel_scale
+from .checks import check_mask, check_pose_canvas, check_pose_in_photo, short_repr
+from .config import json_object
+from .placement import PERSON, Placement
 from .pose.keypoints import Pose
 from .pose.measure import BodyMeasure, body_part_stature, measure_person  # noqa: F401 (body_part_stature re-exported)
 
@@ -191,220 +191,6 @@ def _trained_on_synthetic(extra: dict) -> bool:
 # Photo ↔ canvas
 
 
-@dataclass(frozen=True)
-class PasteRegion:
-    """The photo pixels a canvas covers: columns x0..x1-1, rows y0..y1-1 (clipped to the photo)."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def empty(self) -> bool:
-        return self.x1 <= self.x0 or self.y1 <= self.y0
-
-    @property
-    def width(self) -> int:
-        return max(0, self.x1 - self.x0)
-
-    @property
-    def height(self) -> int:
-        return max(0, self.y1 - self.y0)
-
-
-@dataclass(frozen=True)
-class Crop:
-    """``canvas = photo · scale + offset`` per axis, between a ``photo_width`` × ``photo_height`` photo
-    and the model canvas; ``framing`` says how the canvas is filled, ``stature`` is the framed person's
-    height (head top to sole) in photo pixels, ``notes`` what the artist should know (cut-off feet)."""
-
-    scale_x: float
-    scale_y: float
-    offset_x: float
-    offset_y: float
-    photo_width: int
-    photo_height: int
-    framing: Framing
-    stature: float = 0.0
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def canvas_width(self) -> int:
-        return self.framing.canvas_width
-
-    @property
-    def canvas_height(self) -> int:
-        return self.framing.canvas_height
-
-    @property
-    def scale(self) -> float:
-        """Canvas pixels per photo pixel, vertically (horizontally it is ``scale_x``)."""
-        return self.scale_y
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """2×3 affine matrix photo → canvas."""
-        return np.array([[self.scale_x, 0.0, self.offset_x], [0.0, self.scale_y, self.offset_y]])
-
-    @property
-    def inverse_matrix(self) -> np.ndarray:
-        """2×3 affine matrix canvas → photo."""
-        return np.array([[1 / self.scale_x, 0.0, -self.offset_x / self.scale_x],
-                         [0.0, 1 / self.scale_y, -self.offset_y / self.scale_y]])
-
-    def to_canvas(self, points: np.ndarray) -> np.ndarray:
-        """Points [..., 2] (or keypoints [..., 3]: the third column is kept) from photo to canvas pixels."""
-        out = np.array(points, dtype=np.float64)
-        out[..., 0] = out[..., 0] * self.scale_x + self.offset_x
-        out[..., 1] = out[..., 1] * self.scale_y + self.offset_y
-        return out
-
-    def to_photo(self, points: np.ndarray) -> np.ndarray:
-        """Points [..., 2] (or [..., 3]) from canvas to photo pixels: the inverse of :meth:`to_canvas`."""
-        out = np.array(points, dtype=np.float64)
-        out[..., 0] = (out[..., 0] - self.offset_x) / self.scale_x
-        out[..., 1] = (out[..., 1] - self.offset_y) / self.scale_y
-        return out
-
-    def pose_to_canvas(self, pose: Pose) -> Pose:
-        """``pose`` (in this photo's pixels) on the canvas; missing joints stay missing."""
-        _check_pose_canvas(pose, self.photo_width, self.photo_height, "pose")
-        kp = pose.keypoints.astype(np.float64)
-        kp[pose.present] = self.to_canvas(kp[pose.present])
-        return Pose(kp, self.canvas_width, self.canvas_height)
-
-    def pose_to_photo(self, pose: Pose) -> Pose:
-        kp = pose.keypoints.astype(np.float64)
-        kp[pose.present] = self.to_photo(kp[pose.present])
-        return Pose(kp, self.photo_width, self.photo_height)
-
-    def canvas_box_in_photo(self) -> tuple[float, float, float, float]:
-        """(x0, y0, x1, y1) of the canvas's outer pixel edges in photo pixel coordinates (not clipped)."""
-        (x0, y0), (x1, y1) = self.to_photo(np.array([[-0.5, -0.5], [self.canvas_width - 0.5, self.canvas_height - 0.5]]))
-        return float(x0 + 0.5), float(y0 + 0.5), float(x1 + 0.5), float(y1 + 0.5)
-
-    def paste_region(self) -> PasteRegion:
-        """The photo pixels whose centres the canvas covers, clipped to the photo (maybe empty)."""
-        x0, y0, x1, y1 = self.canvas_box_in_photo()
-        return PasteRegion(max(0, math.ceil(x0 - 0.5)), max(0, math.ceil(y0 - 0.5)),
-                           min(self.photo_width, math.floor(x1 - 0.5) + 1), min(self.photo_height, math.floor(y1 - 0.5) + 1))
-
-    def image_to_photo_matrix(self, image_width: int, image_height: int) -> np.ndarray:
-        """2×3 matrix from the pixels of an image of the whole canvas at any size (an upscaled sampler
-        output, a 176×256 un-stretched one) to photo pixels."""
-        sx, sy = self.canvas_width / image_width, self.canvas_height / image_height
-        # image pixel centre i covers canvas (i + 0.5)·s − 0.5
-        to_canvas = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
-        return self.inverse_matrix @ to_canvas
-
-    # -- images ---------------------------------------------------------------------------------
-
-    def crop_image(self, image: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
-        """The photo [H, W, 3] (uint8, or float in [0, 1]) on the canvas, float32 [h, w, 3] in [0, 1].
-
-        Outside the photo: its border repeated (``keep``) or the framing's colour. With a person mask
-        [H, W] in [0, 1] and a white/color framing, the background around the person is that colour too.
-        """
-        photo = _as_float_image(image, self.photo_width, self.photo_height, "photo")
-        background = self.framing.background
-        colour = np.array(self.framing.background_color, np.float32) / 255
-        if background == "keep":
-            canvas = self._warp(photo, cv2.BORDER_REPLICATE, 0.0)
-        else:
-            canvas = self._warp(photo, cv2.BORDER_CONSTANT, tuple(float(c) for c in colour))
-            if mask is not None:
-                alpha = self.crop_mask(mask)[..., None]
-                canvas = canvas * alpha + colour * (1 - alpha)
-        return np.clip(canvas, 0, 1).astype(np.float32)
-
-    def crop_mask(self, mask: np.ndarray) -> np.ndarray:
-        """A photo mask [H, W] (any size of the photo's aspect) on the canvas, float32 [h, w]; 0 outside the photo."""
-        m = check_mask(mask, self.photo_width, self.photo_height, "mask")
-        return np.clip(self._warp(m, cv2.BORDER_CONSTANT, 0.0), 0, 1).astype(np.float32)
-
-    def _warp(self, image: np.ndarray, border: int, value) -> np.ndarray:
-        matrix = self.matrix
-        # Shrinking by warpAffine alone aliases: shrink with INTER_AREA first, then warp what is left.
-        shrink_x, shrink_y = min(1.0, self.scale_x), min(1.0, self.scale_y)
-        if shrink_x < 0.8 or shrink_y < 0.8:
-            w = max(1, int(round(image.shape[1] * shrink_x)))
-            h = max(1, int(round(image.shape[0] * shrink_y)))
-            fx, fy = w / image.shape[1], h / image.shape[0]
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-            # small-image pixel j has centre (j + 0.5)/f − 0.5 in the photo
-            matrix = matrix @ np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
-        return cv2.warpAffine(image, matrix, (self.canvas_width, self.canvas_height), flags=cv2.INTER_LINEAR,
-                              borderMode=border, borderValue=value if isinstance(value, tuple) else (value,) * 4)
-
-    def uncrop_image(self, canvas_image: np.ndarray) -> tuple[PasteRegion, np.ndarray, np.ndarray]:
-        """A canvas image (float [h, w, 3] in [0, 1], any size of the whole canvas) back in the photo:
-        the photo region it covers, the image there [rh, rw, 3] and its coverage [rh, rw] (1 inside)."""
-        image = _as_float_image(canvas_image, None, None, "canvas image")
-        region = self.paste_region()
-        if region.empty:
-            return region, np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32)
-        matrix = self.image_to_photo_matrix(image.shape[1], image.shape[0])
-        matrix = np.vstack([matrix, [0, 0, 1]])
-        shift = np.array([[1, 0, -region.x0], [0, 1, -region.y0], [0, 0, 1]], np.float64)
-        to_region = (shift @ matrix)[:2]
-        size = (region.width, region.height)
-        out = cv2.warpAffine(image, to_region, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        ones = np.ones(image.shape[:2], np.float32)
-        coverage = cv2.warpAffine(ones, to_region, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                  borderValue=0.0)
-        return region, np.clip(out, 0, 1).astype(np.float32), np.clip(coverage, 0, 1).astype(np.float32)
-
-
-def _as_float_image(image, width: Optional[int], height: Optional[int], name: str) -> np.ndarray:
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
-        raise ValueError(f"{name} must be an image [H, W, 3], got shape {image.shape}")
-    if width is not None and (image.shape[1], image.shape[0]) != (width, height):
-        raise ValueError(f"{name} is {image.shape[1]}x{image.shape[0]} pixels but the crop was made for a "
-                         f"{width}x{height} photo: frame this photo's own person")
-    if image.dtype == np.uint8:
-        out = image.astype(np.float32) / 255
-    else:
-        out = image.astype(np.float32, copy=False)  # an 8000x8000 photo is 768 MB: no copy when it is float32
-        if not (np.isfinite(out.min()) and np.isfinite(out.max())):  # NaN spreads into min/max: two cheap passes
-            raise ValueError(f"{name} contains NaN or infinite values")
-    out = out[..., :3]
-    return np.repeat(out, 3, axis=2) if out.shape[2] == 1 else np.ascontiguousarray(out)
-
-
-ASPECT_TOLERANCE = 0.02
-
-
-def check_mask(mask, width: int, height: int, name: str = "mask") -> np.ndarray:
-    """A person mask as float32 [height, width] in [0, 1]: another size of the same aspect is resized and a
-    1×1 mask is one value for every pixel (the Masks rules of docs/robustness.md); another aspect, NaN, or a
-    shape that is not [H, W] is a ValueError naming ``name``."""
-    if hasattr(mask, "detach"):
-        mask = mask.detach().cpu().float().numpy()
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[0] == 1:
-        mask = mask[0]
-    if mask.ndim != 2 or 0 in mask.shape:
-        raise ValueError(f"{name} must be one mask [H, W] with values in [0, 1], got shape {mask.shape}")
-    integer = mask.dtype.kind in "ui"
-    mask = mask.astype(np.float32, copy=False)
-    low, high = float(mask.min()), float(mask.max())  # NaN spreads into min/max: no full-size temporaries
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    scale = pixel_scale(mask, name, "mask", integer, integer_is_255=False)  # decided by the whole mask
-    if scale != 1:
-        mask, low, high = mask / scale, low / scale, high / scale
-    if (mask.shape[1], mask.shape[0]) != (width, height):
-        if mask.shape != (1, 1) and abs(math.log(mask.shape[1] * height / (mask.shape[0] * width))) > ASPECT_TOLERANCE:
-            raise ValueError(f"{name} is {mask.shape[1]}x{mask.shape[0]} pixels but the photo is {width}x{height}: "
-                             "give the mask of this photo (another size of the same aspect ratio is resized)")
-        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(mask, 0, 1) if low < 0 or high > 1 else mask
-
-
 THUMBNAIL_SIDE = 16
 
 
@@ -415,20 +201,12 @@ def photo_thumbnail(photo: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(photo, np.float32), (side, side), interpolation=cv2.INTER_AREA)
 
 
-def _check_pose_canvas(pose, width: int, height: int, name: str) -> None:
-    if not isinstance(pose, Pose):
-        raise ValueError(f"{name} must be a Pose, got {type(pose).__name__}")
-    if (pose.width, pose.height) != (width, height):
-        raise ValueError(f"{name} is on a {pose.width}x{pose.height} canvas but the photo is {width}x{height}: "
-                         "detect the pose on this photo")
-
-
 # ---------------------------------------------------------------------------------------------
 # Framing a source photo and target poses
 
 
 def _crop_for(measure: BodyMeasure, stature_on_canvas: float, framing: Framing, width: int, height: int,
-              notes: tuple[str, ...]) -> Crop:
+              notes: tuple[str, ...]) -> Placement:
     scale_y = stature_on_canvas / measure.stature
     scale_x = scale_y * framing.stretch_x
     if measure.sole is not None:
@@ -436,23 +214,12 @@ def _crop_for(measure: BodyMeasure, stature_on_canvas: float, framing: Framing, 
     else:
         offset_y = framing.head_y * framing.canvas_height - scale_y * measure.head_top
     offset_x = framing.center_x * framing.canvas_width - scale_x * measure.center_x
-    return Crop(scale_x, scale_y, offset_x, offset_y, width, height, framing, measure.stature, notes)
-
-
-def _check_pose_in_photo(pose: Pose) -> None:
-    """A source pose with joints but none inside its photo would crop a canvas of the photo's repeated
-    border: the model would encode a blank texture."""
-    if not pose.present.any():
-        return  # measure_person says there is no person
-    x, y = pose.xy[pose.present].T
-    if not ((x >= -0.5) & (x <= pose.width - 0.5) & (y >= -0.5) & (y <= pose.height - 0.5)).any():
-        raise ValueError(f"the source pose has no joint inside its {pose.width}x{pose.height} photo (x {x.min():.4g}.."
-                         f"{x.max():.4g}, y {y.min():.4g}..{y.max():.4g}): the crop would hold no person; give the pose "
-                         "of this photo's person (Pose From Image on the same image)")
+    return Placement(PERSON, width, height, framing.canvas_width, framing.canvas_height, scale_x, scale_y, offset_x,
+                     offset_y, framing, measure.stature, notes)
 
 
 def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_height: int,
-                 framing: Framing) -> Crop:
+                 framing: Framing) -> Placement:
     """The crop that puts the person of ``keypoints`` (a Pose or [18, 3] array in photo pixels) where
     ``framing`` says: stature ``person_height`` × canvas height, soles at ``feet_y`` (head top at
     ``head_y`` when the feet are not seen), centre line at ``center_x``.
@@ -462,10 +229,17 @@ def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_
     Feet outside the photo give a crop that reaches past the photo (filled per the framing) and a note.
     """
     pose = keypoints if isinstance(keypoints, Pose) else Pose(np.asarray(keypoints), photo_width, photo_height)
-    _check_pose_canvas(pose, photo_width, photo_height, "source pose")
-    _check_pose_in_photo(pose)
+    check_pose_canvas(pose, photo_width, photo_height, "source pose")
+    check_pose_in_photo(pose)
+    return frame_checked_person(pose, None if mask is None else check_mask(mask, photo_width, photo_height,
+                                                                          "person mask"), framing)
+
+
+def frame_checked_person(pose: Pose, mask: Optional[np.ndarray], framing: Framing) -> Placement:
+    """:func:`frame_person` for a checked Pose in its photo's pixels (:func:`checks.check_pose_in_photo`) and a
+    checked person mask (float32 [H, W] in [0, 1] of the photo's size, or None)."""
+    photo_width, photo_height = pose.width, pose.height
     if mask is not None:
-        mask = check_mask(mask, photo_width, photo_height, "person mask")
         if not (mask >= 0.5).any():
             raise ValueError("the person mask is empty (no pixel ≥ 0.5): connect the mask of this photo's person "
                              "or leave the mask unconnected")
@@ -495,7 +269,7 @@ def frame_person(keypoints, mask: Optional[np.ndarray], photo_width: int, photo_
     return crop
 
 
-def target_crop(target_poses: Sequence[Pose], source_crop: Crop, framing: Optional[Framing] = None) -> Crop:
+def target_crop(target_poses: Sequence[Pose], source_crop: Placement, framing: Optional[Framing] = None) -> Placement:
     """One crop for target poses (one pose or a sequence on one canvas): the source person's size on
     the canvas, soles at ``feet_y`` (the lowest sole of the sequence; head top at ``head_y`` when no
     frame shows the feet), the mean centre line at ``center_x``. Maps the targets' canvas to the model's."""
@@ -523,14 +297,21 @@ def target_crop(target_poses: Sequence[Pose], source_crop: Crop, framing: Option
     return _crop_for(combined, on_canvas, framing, width, height, ())
 
 
-def frame_targets(target_poses: Sequence[Pose], source_crop: Crop,
-                  framing: Optional[Framing] = None) -> tuple[list[Pose], Crop]:
+def targets_placement(target_poses: Sequence[Pose], source: Placement) -> Placement:
+    """Where target poses (one pose, or a sequence on one canvas) go on the canvas when sampled from the source
+    placed by ``source``: fit person frames them like the source person (:func:`target_crop`); pad and stretch
+    put them where the source photo lies (a pose on another canvas fitted into it)."""
+    return target_crop(target_poses, source) if source.fit == PERSON else source
+
+
+def frame_targets(target_poses: Sequence[Pose], source_crop: Placement,
+                  framing: Optional[Framing] = None) -> tuple[list[Pose], Placement]:
     """Target poses on the model canvas (one crop for the whole sequence, so a walk still walks) and that crop."""
     crop = target_crop(target_poses, source_crop, framing)
     return [crop.pose_to_canvas(p) for p in target_poses], crop
 
 
-def frame_target(target_pose: Pose, source_crop: Crop, source_pose: Optional[Pose] = None,
+def frame_target(target_pose: Pose, source_crop: Placement, source_pose: Optional[Pose] = None,
                  framing: Optional[Framing] = None) -> Pose:
     """One target pose on the model canvas, framed like the source person (see :func:`target_crop`).
     ``source_pose`` is accepted for symmetry; the source's size travels in ``source_crop.stature``."""

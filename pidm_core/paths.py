@@ -13,13 +13,14 @@ import stat
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Sequence
 
+from .checks import short_repr
+
 NAME_QUOTE_CHARS = 120  # how much of a refused name an error repeats
 
 
 def quoted(value: object, limit: int = NAME_QUOTE_CHARS) -> str:
-    """``repr`` of a request value, cut to ``limit`` characters (errors repeat what was asked, briefly)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """``repr`` of a requested name, cut to ``limit`` characters (errors repeat what was asked, briefly)."""
+    return short_repr(value, limit)
 
 
 def _is_plain_relative(name: str) -> bool:

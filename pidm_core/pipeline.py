@@ -9,12 +9,14 @@ Two levels:
   and return images in the source's size and aspect.
 
 Every option of a run is one :class:`~pidm_core.samplers.SamplingSettings`, passed on unchanged.
-How photos, masks and poses are put on the model's square canvas and back: :mod:`pidm_core.canvas`.
+How photos, masks and poses are put on the model's square canvas and back: one
+:class:`~pidm_core.placement.Placement` per source photo, made by the fit (pad, stretch, person), in
+:attr:`SourceTexture.placements`; input checks: :mod:`pidm_core.checks`.
 
 Framing (``fit_mode="person"``, the default when a source pose is given): each source photo is cropped
-around its person the way the model's training data framed people (:mod:`pidm_core.framing`); the crops
-travel in :attr:`SourceTexture.crops`, target poses are framed with the source person's size, and the
-sampler returns the framed canvas (in the training photos' aspect) for Put Back Into Photo.
+around its person the way the model's training data framed people (:mod:`pidm_core.framing`); target
+poses are framed with the source person's size, and the sampler returns the framed canvas (in the
+training photos' aspect) for Put Back Into Photo.
 
 Batch rules: B sources and N poses give max(B, N) images when B == N (pairwise), B == 1 (one
 person, many poses: a sequence becomes frames) or N == 1 (one pose, many people); anything else is
@@ -29,19 +31,17 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import diffusion, guidance, memory, samplers
-from .canvas import (FIT_MODES, FitInfo, check_images, check_masks, check_on_canvas, fit_images, fit_masks, pose_maps,
-                     restore_images)
+from .checks import check_images, check_mask, check_masks, check_pose_in_photo, check_poses, pose_on_photo
 from .config import PIDMConfig
 from .errors import check_choice, explain_out_of_memory, plural
-from .framing import Crop, Framing, frame_person, frame_targets, framing_for, photo_thumbnail
+from .fit_modes import FIT_MODES
+from .framing import Framing, frame_checked_person, framing_for, photo_thumbnail, targets_placement
 from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
 from .plan import SamplingPlan, frame_chunks, output_count, plan_sampling
-from .pose.geometry import resize_canvas
+from .placement import Placement, fitted_placement, pose_maps
 from .pose.keypoints import Pose
-from .pose.render import render_pose_map
 from .samplers import DEFAULT_SETTINGS, SamplingSettings
 
 LOG = logging.getLogger(__name__)
@@ -121,15 +121,13 @@ def generate_from_tensors(network: PIDMNetwork, source: torch.Tensor, pose_map: 
 @dataclass
 class SourceTexture:
     """Everything computed once per source batch: texture keys/values for the sources and for the
-    null source, the fitted sources, and how they were fitted (to restore the output's aspect)."""
+    null source, the fitted sources, and where each source photo lies on the canvas (its placement)."""
 
     texture: TextureKV
     null_texture: TextureKV
     source: torch.Tensor  # [B, 3, S, S] in [-1, 1]
-    fit: FitInfo
-    fit_mode: str
+    placements: tuple[Placement, ...]  # one per source: photo ↔ canvas
     config: Optional[PIDMConfig] = None  # of the network that encoded it: another network cannot read it
-    crops: Optional[tuple[Crop, ...]] = None  # fit "person": how each source photo was cropped (photo ↔ canvas)
     photo_thumbnails: Optional[np.ndarray] = None  # fit "person": [B, 16, 16, 3], which photo each source was
 
     @property
@@ -137,8 +135,18 @@ class SourceTexture:
         return self.source.shape[0]
 
     @property
+    def fit_mode(self) -> str:
+        return self.placements[0].fit
+
+    @property
+    def size(self) -> int:
+        """The model canvas's side."""
+        return self.placements[0].size
+
+    @property
     def framing(self) -> Optional[Framing]:
-        return self.crops[0].framing if self.crops else None
+        """Fit "person": how the model frames people (None for pad and stretch)."""
+        return self.placements[0].framing
 
 
 def default_fit_mode(model) -> str:
@@ -176,16 +184,16 @@ def encode_source(model, images: torch.Tensor, mask: Optional[torch.Tensor] = No
     if fit_mode == "person":
         return _encode_framed(model, network, images, mask, source_poses, framing)
     mode = default_fit_mode(model) if fit_mode == "auto" else fit_mode
-    source, info = fit_images(images, network.config.image_size, mode, name="source image")
-    device = next(network.parameters()).device
-    source = source.to(device)
-    if mask is not None:
-        source = source * fit_masks(mask, info, "source mask", source.shape[0], "source image").to(device)
-    return _encode(network, source, info, mode)
+    photos = check_images(images, "source image")
+    count, height, width = photos.shape[:3]
+    placement = fitted_placement(height, width, network.config.image_size, mode)
+    masks = None if mask is None else check_masks(mask, "source mask", count, "source image", (width, height))
+    source = placement.canvas_images(photos, masks).to(next(network.parameters()).device)
+    return _encode(network, source, (placement,) * count)
 
 
-def _encode(network: PIDMNetwork, source: torch.Tensor, info: FitInfo, mode: str,
-            crops: Optional[tuple[Crop, ...]] = None, thumbnails: Optional[np.ndarray] = None) -> SourceTexture:
+def _encode(network: PIDMNetwork, source: torch.Tensor, placements: tuple[Placement, ...],
+            thumbnails: Optional[np.ndarray] = None) -> SourceTexture:
     """Texture keys/values of fitted sources [B, 3, S, S] (on the model's device) and of the null source."""
     device = source.device
     parameter = next(network.parameters())
@@ -193,27 +201,13 @@ def _encode(network: PIDMNetwork, source: torch.Tensor, info: FitInfo, mode: str
     chunk = memory.auto_chunk_size(network.config, 1, parameter.dtype, memory.free_memory_bytes(device), device)
     parts = []
     for frames in frame_chunks(source.shape[0], chunk):
-        what = f"encoding {plural(len(frames), 'source image')} at {info.size}x{info.size}"
+        what = f"encoding {plural(len(frames), 'source image')} at {source.shape[-1]}x{source.shape[-1]}"
         with explain_out_of_memory(what, parameter.dtype):
             parts.append(network.encode_texture(source[frames[0]:frames[-1] + 1].to(parameter.dtype)))
     texture = parts[0] if len(parts) == 1 else concat_texture(*parts)
     with explain_out_of_memory("encoding the null source", parameter.dtype):
         null_texture = network.encode_texture(torch.zeros_like(source[:1], dtype=parameter.dtype))
-    return SourceTexture(texture, null_texture, source, info, mode, network.config, crops, thumbnails)
-
-
-def _pose_on_photo(pose, index: int, count: int, width: int, height: int) -> Pose:
-    """Source pose ``index`` in its photo's pixels: a pose detected on another size of the same photo
-    (same aspect) is scaled to it; another aspect is an error."""
-    where = "source pose" if count == 1 else f"source pose {index + 1} of {count}"
-    if not isinstance(pose, Pose):
-        raise ValueError(f"{where} must be a pose (from Pose From Image), got {type(pose).__name__}")
-    if (pose.width, pose.height) == (width, height):
-        return pose
-    if abs(pose.width * height - pose.height * width) > 0.02 * pose.height * width:
-        raise ValueError(f"{where} is on a {pose.width}x{pose.height} canvas but its photo is {width}x{height}: "
-                         "detect the pose on the source photo itself (Pose From Image on the same image)")
-    return resize_canvas(pose, width, height)
+    return SourceTexture(texture, null_texture, source, placements, network.config, thumbnails)
 
 
 def _encode_framed(model, network: PIDMNetwork, images: torch.Tensor, mask: Optional[torch.Tensor],
@@ -232,29 +226,32 @@ def _encode_framed(model, network: PIDMNetwork, images: torch.Tensor, mask: Opti
     if len(poses) != count:
         raise ValueError(f"{plural(len(poses), 'source pose')} for {plural(count, 'source image')}: give one pose "
                          "per source image (Pose From Image on the same batch)")
-    poses = [_pose_on_photo(pose, i, count, width, height) for i, pose in enumerate(poses)]
+    poses = [pose_on_photo(pose, i, count, width, height) for i, pose in enumerate(poses)]
     masks = None if mask is None else check_masks(mask, "source mask", count, "source image").cpu().numpy()
     photos = check_images(images, "source image")
-    crops, canvases, thumbnails = [], [], []
+    placements, canvases = [], []
     for i in range(count):
-        photo = photos[i].cpu().numpy()
         person_mask = None if masks is None else masks[i if len(masks) == count else 0]
-        try:
-            crop = frame_person(poses[i], person_mask, width, height, framing)
-        except ValueError as err:
-            where = "source image" if count == 1 else f"source image {i + 1} of {count}"
-            raise ValueError(f"{where}: {err}") from None
-        canvas = crop.crop_image(photo, person_mask)
-        x = torch.from_numpy(canvas).permute(2, 0, 1) * 2 - 1
-        if person_mask is not None and framing.background == "keep":
-            x = x * torch.from_numpy(crop.crop_mask(person_mask))[None]
-        crops.append(crop)
-        canvases.append(x)
-        thumbnails.append(photo_thumbnail(photo))
-    device = next(network.parameters()).device
-    source = torch.stack(canvases).clamp(-1, 1).to(device)
-    info = FitInfo(size, size, size, 1.0, 1.0, 0, 0)
-    return _encode(network, source, info, "person", tuple(crops), np.stack(thumbnails))
+        placement, person_mask = _frame_source(poses[i], person_mask, i, count, framing)
+        canvases.append(placement.canvas_images(photos[i:i + 1], None if person_mask is None else [person_mask]))
+        placements.append(placement)
+    source = torch.cat(canvases).to(next(network.parameters()).device)
+    thumbnails = np.stack([photo_thumbnail(photo.cpu().numpy()) for photo in photos])
+    return _encode(network, source, tuple(placements), thumbnails)
+
+
+def _frame_source(pose: Pose, mask: Optional[np.ndarray], index: int, count: int,
+                  framing: Framing) -> tuple[Placement, Optional[np.ndarray]]:
+    """The placement of source photo ``index`` of ``count`` around its person, and its person mask checked
+    (float32 of the photo's size); errors name the source image."""
+    try:
+        check_pose_in_photo(pose)
+        if mask is not None:
+            mask = check_mask(mask, pose.width, pose.height, "person mask")
+        return frame_checked_person(pose, mask, framing), mask
+    except ValueError as err:
+        where = "source image" if count == 1 else f"source image {index + 1} of {count}"
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _framed_batch_shape(images) -> tuple[int, int, int]:
@@ -266,38 +263,21 @@ def _framed_batch_shape(images) -> tuple[int, int, int]:
     return photos.shape[0], photos.shape[1], photos.shape[2]
 
 
-def target_crops(texture: SourceTexture, poses: Sequence[Pose]) -> list[Crop]:
-    """For fit "person": the crop of every output image's target pose (its canvas ↔ the model canvas).
+def target_placements(texture: SourceTexture, poses: Sequence[Pose]) -> list[Placement]:
+    """The placement of every output image's target pose (its canvas ↔ the model canvas): fit person frames
+    the targets like the source person, pad and stretch put them where the source photo lies.
 
-    One source: one crop for the whole pose sequence (framed together, so a walk still walks). One crop
-    per output otherwise (source i with pose i, or every source with the one pose). Put Back Into Photo
-    uses the same crops to put the results into the photo."""
-    if not texture.crops:
-        raise ValueError("the texture was not encoded with fit 'person': there is no framing to follow")
+    One source: one placement for the whole pose sequence (framed together, so a walk still walks). One per
+    output otherwise (source i with pose i, or every source with the one pose). Put Back Into Photo uses the
+    same placements to put the results into the photo."""
     poses = list(poses)
     b, n = texture.batch_size, len(poses)
     if b == 1:
-        return [frame_targets(poses, texture.crops[0])[1]] * n
+        return [targets_placement(poses, texture.placements[0])] * n
     if n == 1:
-        return [frame_targets(poses, crop)[1] for crop in texture.crops]
+        return [targets_placement(poses, placement) for placement in texture.placements]
     output_count(b, n)  # ValueError naming both sizes
-    return [frame_targets([pose], crop)[1] for pose, crop in zip(poses, texture.crops)]
-
-
-def _framed_pose_maps(crops: Sequence[Crop], poses: Sequence[Pose], size: int) -> torch.Tensor:
-    """Pose maps [N, 20, S, S] of target poses put on the canvas by their crops (:func:`target_crops`)."""
-    return torch.from_numpy(np.stack([render_pose_map(crop.pose_to_canvas(pose).keypoints, size, size)
-                                      for crop, pose in zip(crops, poses)]))
-
-
-def _framed_output(x: torch.Tensor, texture: SourceTexture) -> torch.Tensor:
-    """Canvas [N, 3, S, S] in [-1, 1] → IMAGE [N, H, W, 3] in the training photos' aspect (176x256 for
-    DeepFashion's framing; the square canvas for the embedded model's)."""
-    width, height = texture.framing.output_size
-    x = x.float()
-    if (width, height) != (x.shape[3], x.shape[2]):
-        x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-    return ((x + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).contiguous()
+    return [targets_placement([pose], placement) for pose, placement in zip(poses, texture.placements)]
 
 
 def _rows(batch: torch.Tensor, frames: list[int]) -> torch.Tensor:
@@ -321,16 +301,17 @@ def _fitted_inputs(texture: SourceTexture, n: int, init_image: Optional[torch.Te
     def fitted(images, name):
         if images is None:
             return None
-        x, _ = fit_images(images, texture.fit.size, texture.fit_mode, name, count=n, of="output image",
-                          frame=texture.fit)
-        return x
+        images = check_images(images, name, n, "output image", (source.photo_width, source.photo_height))
+        return fitted_placement(images.shape[1], images.shape[2], source.size, source.fit).canvas_images(images)
 
-    if texture.crops and any(v is not None for v in (init_image, appearance_mask, reference)):
+    source = texture.placements[0]
+    if texture.framing is not None and any(v is not None for v in (init_image, appearance_mask, reference)):
         raise ValueError("init image, appearance mask and reference are not supported with fit 'person' yet: "
                          "encode the source with fit 'pad' or 'stretch' to use them")
     init, ref, mask = fitted(init_image, "init image"), fitted(reference, "reference image"), None
     if appearance_mask is not None:
-        mask = fit_masks(appearance_mask, texture.fit, "appearance mask", n, "output image")
+        frame = (source.photo_width, source.photo_height)
+        mask = source.canvas_masks(check_masks(appearance_mask, "appearance mask", n, "output image", frame))
         if ref is None:
             ref = texture.source if texture.batch_size in (1, n) else None
     return init, mask, ref
@@ -352,7 +333,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
 
     init_image / reference: IMAGE batches (fitted like the source); appearance_mask: MASK [B, H, W] in
     the source frame, 1 = generate, 0 = keep the reference there. Each holds 1 item (for every output)
-    or one per output image, in the source's size or aspect ratio (resized); see :func:`fit_masks`.
+    or one per output image, in the source's size or aspect ratio (resized); see
+    :meth:`~pidm_core.placement.Placement.canvas_masks`.
 
     The outputs are sampled in the chunks of a :class:`~pidm_core.plan.SamplingPlan` (``plan``, from
     :func:`plan_for` with the same inputs; None = made here, reading ``free_bytes``, None = the free memory),
@@ -362,8 +344,8 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
     are gathered (None = the model's device).
     """
     network = _network(model)
-    if texture.fit.size != network.config.image_size:
-        raise ValueError(f"the texture was encoded for a {texture.fit.size}px model but this model is "
+    if texture.size != network.config.image_size:
+        raise ValueError(f"the texture was encoded for a {texture.size}px model but this model is "
                          f"{network.config.image_size}px: encode the source with the same model")
     if texture.config is not None and texture.config != network.config:
         raise ValueError("texture was encoded by another model (another network config): encode the source with "
@@ -378,13 +360,12 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
                          f"{output_count(texture.batch_size, len(poses))}: make the plan for the inputs you sample")
     check_poses(poses)
     init, mask, ref = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
-    crops = target_crops(texture, poses) if texture.crops else None  # framed before the first chunk: no work lost
-    size, result = texture.fit.size, None
+    placements = target_placements(texture, poses)  # framed before the first chunk: no work lost
+    size, result = texture.size, None
     for number, chunk in enumerate(plan.chunks):
         frames, rows = list(chunk), plan.batch(chunk)
         row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
-        maps = (pose_maps(row_poses, texture.fit) if crops is None else
-                _framed_pose_maps([crops[i] if len(crops) > 1 else crops[0] for i in rows], row_poses, size)).to(device)
+        maps = pose_maps([placements[i] for i in rows], row_poses).to(device)
         on_device = [None if x is None else _rows(x, rows).to(device) for x in (init, mask, ref)]
         what = f"sampling {plural(len(rows), 'image')} at {size}x{size}"
         hint = "" if n == 1 else (f"set a smaller chunk_size (frames sampled at once; this chunk held frames "
@@ -401,20 +382,11 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
                 "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this "
                 "model; if that does not help, the model file may be damaged (download or convert it again)"
             )
-        images = (restore_images(out, texture.fit) if crops is None else _framed_output(out, texture)).to(
-            output_device or device)
+        images = texture.placements[0].output_images(out).to(output_device or device)
         if result is None:
             result = torch.empty((n, *images.shape[1:]), dtype=images.dtype, device=images.device)
         result[frames[0]:frames[-1] + 1] = images
     return result
-
-
-def check_poses(poses: Sequence[Pose]) -> None:
-    """Every target pose is usable (see :func:`canvas.pose_maps`), checked before the first chunk."""
-    if len(poses) == 0:
-        raise ValueError("no target pose given: the pose input is empty")
-    for index, pose in enumerate(poses):
-        check_on_canvas(pose, f"target pose {index + 1} of {len(poses)}")
 
 
 def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks: int, frames: list[int]):

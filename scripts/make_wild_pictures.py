@@ -60,7 +60,7 @@ def put_back(model, photo: np.ndarray, target, settings: SamplingSettings) -> li
     outlined = photo.copy()
     contours, _ = cv2.findContours((mask >= 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(outlined, contours, -1, (255, 40, 40), max(1, photo.shape[0] // 150))
-    crop = texture.crops[0].crop_image(photo)
+    crop = texture.placements[0].crop_image(photo)
     filled = np.repeat(result.filled[0][..., None], 3, axis=2)
     cells = [outlined, crop, upscaled, result.images[0], filled]
     return [c if c.dtype == np.uint8 else (np.clip(c, 0, 1) * 255 + 0.5).astype(np.uint8) for c in cells]

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 import torch
 
+from tests import poses
 from tests.capped import run_capped
 from tests.tiny_model import save_tiny_model
-from pidm_core import canvas, checkpoint, pipeline
+from pidm_core import checkpoint, checks, pipeline, placement
 from pidm_core.checkpoint import ModelInfo, load_model, save_model
 from pidm_core.network import PIDMNetwork
 from pidm_core.pose import NoPersonFoundError, PoseDetectorUnavailableError, detect_poses
@@ -30,7 +31,7 @@ from pidm_core.pose import detect as detect_module
 from pidm_core.pose import to_rgb_uint8
 from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, poses_from_pose_keypoint
 from pidm_core.pose.keypoints import Pose
-from pidm_core.samplers import SamplingSettings
+from pidm_core.samplers import SAMPLERS, SamplingSettings
 
 from tests.optional import HAVE_MEDIAPIPE
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="mediapipe not importable (see tests/test_pose_detect.py)")
@@ -44,20 +45,8 @@ SOURCE_W, SOURCE_H = 24, 32  # a small portrait source
 
 
 def standing_pose(width: int = SOURCE_W, height: int = SOURCE_H, dx: float = 0.0) -> Pose:
-    """A front-facing COCO-18 figure filling a width × height canvas, shifted by dx pixels."""
-    u, v = width / 48, height / 64
-    cx = width / 2 + dx
-    joints = {
-        0: (cx, 8 * v), 1: (cx, 16 * v), 2: (cx - 8 * u, 16 * v), 3: (cx - 10 * u, 26 * v), 4: (cx - 11 * u, 36 * v),
-        5: (cx + 8 * u, 16 * v), 6: (cx + 10 * u, 26 * v), 7: (cx + 11 * u, 36 * v), 8: (cx - 5 * u, 36 * v),
-        9: (cx - 5 * u, 48 * v), 10: (cx - 5 * u, 60 * v), 11: (cx + 5 * u, 36 * v), 12: (cx + 5 * u, 48 * v),
-        13: (cx + 5 * u, 60 * v), 14: (cx - 2 * u, 7 * v), 15: (cx + 2 * u, 7 * v), 16: (cx - 4 * u, 8 * v),
-        17: (cx + 4 * u, 8 * v),
-    }  # fmt: skip
-    keypoints = np.zeros((18, 3), np.float32)
-    for index, (x, y) in joints.items():
-        keypoints[index] = (x, y, 1.0)
-    return Pose(keypoints, width, height)
+    """The shared standing figure (tests/poses.py) on this file's small portrait source by default."""
+    return poses.standing_pose(width, height, dx)
 
 
 def source_photo(batch: int = 1, height: int = SOURCE_H, width: int = SOURCE_W, channels: int = 3) -> torch.Tensor:
@@ -234,7 +223,7 @@ import os, torch
 from pidm_core import pipeline
 from pidm_core.checkpoint import load_model
 from pidm_core.pose.keypoints import Pose
-from pidm_core.samplers import SamplingSettings
+from pidm_core.samplers import SAMPLERS, SamplingSettings
 model = load_model(os.environ["MODEL"])
 photos = torch.rand(2, 32, 24, 3)
 texture = pipeline.encode_source(model, photos)
@@ -368,7 +357,8 @@ def test_mask_shapes_and_sizes(model, texture):
     constant = pipeline.encode_source(model, photo, torch.full((1, 1, 1), 0.5)).source
     assert torch.allclose(constant, pipeline.encode_source(model, photo, torch.full((1, SOURCE_H, SOURCE_W), 0.5)).source)
     assert torch.equal(pipeline.encode_source(model, photo, person_mask()[0]).source, full)  # [H, W] is one mask
-    big = canvas.fit_masks(torch.full((1, 1, 1), 0.25), canvas.fit_info(8000, 8000, 32))  # no 8000x8000 copy
+    one_value = checks.check_masks(torch.full((1, 1, 1), 0.25), "mask", None, "image")
+    big = placement.fitted_placement(8000, 8000, 32).canvas_masks(one_value)  # no 8000x8000 copy
     assert big.shape == (1, 1, 32, 32) and torch.allclose(big, torch.tensor(0.25))
     for name, call in (("source mask", lambda m: pipeline.encode_source(model, photo, m)),
                        ("appearance mask", lambda m: run(model, texture, [standing_pose()], appearance_mask=m))):
@@ -559,7 +549,7 @@ def test_texture_from_another_model_is_named(model, texture, tmp_path):
 # --- sampling ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp_2m"])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 def test_steps_range(model, texture, sampler):
     for steps in (0, 1001, 10000):
         with pytest.raises(ValueError, match=f"steps must be between 1 and 1000, got {steps}"):
@@ -570,8 +560,9 @@ def test_steps_range(model, texture, sampler):
 def test_denoise_ends_and_range(model, texture):
     init = source_photo()
     kept = run(model, texture, [standing_pose()], steps=2, init_image=init, denoise=0.0)
-    fitted, info = canvas.fit_images(init, 32)
-    assert torch.allclose(kept, canvas.restore_images(fitted, info))  # denoise 0: the init image back
+    info = placement.fitted_placement(init.shape[1], init.shape[2], 32)
+    fitted = info.canvas_images(checks.check_images(init, "init image"))
+    assert torch.allclose(kept, info.output_images(fitted))  # denoise 0: the init image back
     # (steps=2 starts at t=500; one step of the official spacing runs at t=0 only, which keeps the start)
     redrawn = run(model, texture, [standing_pose()], steps=2, init_image=init, denoise=1.0)
     assert_images(redrawn, 1)

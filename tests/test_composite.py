@@ -212,8 +212,9 @@ def test_a_mask_of_the_same_aspect_is_resized(scene):
 CASE_TOO_MANY_FRAMES = """
 import numpy as np
 from pidm_core import composite
-from pidm_core.framing import Crop, synthetic_framing
-crop = Crop(0.05, 0.05, 0.0, 0.0, 2000, 2000, synthetic_framing(64), 1000.0)
+from pidm_core.framing import synthetic_framing
+from pidm_core.placement import Placement
+crop = Placement("person", 2000, 2000, 64, 64, 0.05, 0.05, 0.0, 0.0, synthetic_framing(64), 1000.0)
 photo = np.zeros((1, 2000, 2000, 3), np.uint8)
 images = np.zeros((40, 8, 8, 3), np.float32)
 composite.paste_into_photo(photo, images, crop, np.zeros((18, 3)))
@@ -230,14 +231,14 @@ def test_too_many_frames_of_a_large_photo_are_refused_before_allocating():
 
 
 def _texture(scene):
-    """A stand-in for a SourceTexture encoded with fit 'person': its crops and the canvas the model saw."""
+    """A stand-in for a SourceTexture encoded with fit 'person': its placements and the canvas the model saw."""
     import types
 
     import torch
 
     source_crop, *_ = _framed(scene)
     canvas = torch.from_numpy(source_crop.crop_image(scene.source_image)).permute(2, 0, 1)[None] * 2 - 1
-    return types.SimpleNamespace(crops=(source_crop,), source=canvas)
+    return types.SimpleNamespace(placements=(source_crop,), source=canvas)
 
 
 def test_paste_from_texture_puts_the_person_where_the_target_pose_stands(scene):
@@ -292,7 +293,7 @@ def test_a_sequence_from_one_source_is_pasted_with_one_crop(scene):
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda s, t: {"texture": types_ns(crops=None)}, r"texture was not framed .* fit 'person'"),
+    (lambda s, t: {"texture": types_ns(placements=None)}, r"texture was not framed .* fit 'person'"),
     (lambda s, t: {"old_masks": np.ones(s.source_mask.shape, np.float32)}, r"person mask covers 100% of the photo"),
     (lambda s, t: {"images": np.zeros((2, 64, 64, 3), np.float32)}, r"generated images holds 2 images for 1 target"),
     (lambda s, t: {"photos": s.source_image[:-30]}, r"photo is .* but the person was framed in a"),
@@ -326,7 +327,7 @@ def test_two_sources_with_their_own_poses_are_pasted_into_their_own_photos(scene
     crops = tuple(_framed(s)[0] for s in (scene, other))
     canvases = torch.stack([torch.from_numpy(c.crop_image(s.source_image)).permute(2, 0, 1) * 2 - 1
                             for c, s in zip(crops, (scene, other))])
-    texture = types.SimpleNamespace(crops=crops, source=canvases)
+    texture = types.SimpleNamespace(placements=crops, source=canvases)
     images = np.stack([ideal_output(s, *_framed(s)[:2]) for s in (scene, other)])
     poses = [Pose(s.target_keypoints, s.width, s.height) for s in (scene, other)]
     result = composite.paste_from_texture(texture, np.stack([scene.source_image, other.source_image]), images, poses,

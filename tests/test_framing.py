@@ -3,6 +3,7 @@ says, the inverse maps back, target poses follow the source person's size, bad i
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,7 +20,7 @@ from pidm_core.errors import CheckpointError
 from pidm_core.pose.keypoints import Pose
 from pidm_core.samplers import SamplingSettings
 
-from tiny_model import save_tiny_model
+from tests.tiny_model import save_tiny_model
 
 SCENE_W, SCENE_H = 400, 300
 FIGURE = 128  # the figure's own canvas, pasted into the scene at OFFSET
@@ -122,15 +123,17 @@ def test_round_trip_crop_and_back_gives_the_photo():
     smooth[..., 2] = np.linspace(0, 1, SCENE_W)[None]  # low frequencies: the two resamplings keep them
     crop = F.frame_person(pose, None, SCENE_W, SCENE_H, F.synthetic_framing(256))
     canvas = crop.crop_image(smooth)
-    region, image, coverage = crop.uncrop_image(canvas)
+    region = crop.paste_region()
+    _, image = crop.canvas_to_photo(canvas, cv2.BORDER_REPLICATE)
+    _, coverage = crop.canvas_to_photo(np.ones(canvas.shape[:2], np.float32))
     assert not region.empty and image.shape[:2] == coverage.shape == (region.height, region.width)
     inner = coverage[2:-2, 2:-2] == 1
     photo = smooth[region.y0:region.y1, region.x0:region.x1][2:-2, 2:-2]
     assert np.abs(image[2:-2, 2:-2][inner] - photo[inner]).mean() < 0.01
     # an upscaled canvas (any size of the whole canvas) lands in the same place
     big = np.repeat(np.repeat(canvas, 2, axis=0), 2, axis=1)
-    region2, image2, _ = crop.uncrop_image(big)
-    assert region2 == region and np.abs(image2 - image)[4:-4, 4:-4].mean() < 0.02
+    box2, image2 = crop.canvas_to_photo(big, cv2.BORDER_REPLICATE)
+    assert box2 == (region.x0, region.y0, region.x1, region.y1) and np.abs(image2 - image)[4:-4, 4:-4].mean() < 0.02
 
 
 @pytest.mark.parametrize("framing", [F.synthetic_framing(64), F.deepfashion_framing(256)], ids=["synthetic", "deepfashion"])
@@ -319,16 +322,16 @@ def test_fit_person_crops_travel_with_the_texture(tiny):
     scene, mask, pose = scene_with_figure()
     image = torch.from_numpy(scene).float()[None] / 255
     texture = pipeline.encode_source(tiny, image, torch.from_numpy(mask)[None], "auto", [pose])
-    assert texture.fit_mode == "person" and len(texture.crops) == 1 and texture.source.shape == (1, 3, 32, 32)
+    assert texture.fit_mode == "person" and len(texture.placements) == 1 and texture.source.shape == (1, 3, 32, 32)
     framing = texture.framing
     assert framing == F.deepfashion_framing(32)  # the tiny test file has no framing and no training record
-    assert texture.crops[0] == F.frame_person(pose, mask, SCENE_W, SCENE_H, framing)
+    assert texture.placements[0] == F.frame_person(pose, mask, SCENE_W, SCENE_H, framing)
     # the sampler frames the target with the same crop rules and returns the framed canvas
     target = Pose(figure(7, "walking")[2], FIGURE, FIGURE)
     out = pipeline.sample(tiny, texture, [target, target], SamplingSettings(steps=1))
     assert out.shape == (2, 32, framing.output_size[0], 3)
-    crops = pipeline.target_crops(texture, [target, target])
-    assert crops[0] == crops[1] == F.frame_targets([target, target], texture.crops[0])[1]
+    crops = pipeline.target_placements(texture, [target, target])
+    assert crops[0] == crops[1] == F.frame_targets([target, target], texture.placements[0])[1]
     # without a pose, auto keeps the model's own fit
     assert pipeline.encode_source(tiny, image).fit_mode in ("pad", "stretch")
 
@@ -353,7 +356,7 @@ def test_fit_person_bad_inputs(tiny):
     # a pose detected on a half-size copy of the photo is scaled to it
     half = Pose(np.concatenate([pose.keypoints[:, :2] / 2, pose.keypoints[:, 2:]], axis=1), 200, 150)
     texture = pipeline.encode_source(tiny, image, None, "person", [half])
-    assert texture.crops[0].scale == pytest.approx(F.frame_person(pose, None, SCENE_W, SCENE_H, texture.framing).scale, rel=1e-4)
+    assert texture.placements[0].scale == pytest.approx(F.frame_person(pose, None, SCENE_W, SCENE_H, texture.framing).scale, rel=1e-4)
     texture = pipeline.encode_source(tiny, image, None, "person", [pose])
     with pytest.raises(ValueError, match="target pose 1 of 1 has no joints"):  # the sampler's own check, first
         pipeline.sample(tiny, texture, [Pose(np.zeros((18, 3)), 64, 64)], SamplingSettings(steps=1))

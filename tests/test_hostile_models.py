@@ -443,9 +443,9 @@ def test_huge_or_invalid_configs_are_refused_before_building(tmp_path):
 
 
 def test_the_loader_checks_the_fit_modes_the_canvas_knows():
-    from pidm_core import canvas, fit_modes
+    from pidm_core import fit_modes, placement
 
-    assert fit_modes.FIT_MODES == canvas.FIT_MODES  # checkpoint reads the names without importing the canvas
+    assert fit_modes.FIT_MODES == placement.FIT_MODES  # checkpoint reads the names without importing the canvas
 
 
 def test_a_large_valid_config_against_a_small_file_fails_fast(tmp_path):

@@ -22,7 +22,7 @@ so no offset applies here: GFLA's loader scales them by ``load_size / (256, 176)
 Fitting to the ``S × S`` canvas. ``fit="stretch"`` is what the official code does: the image is
 resized to ``S × S`` (PIL bicubic, as torchvision's ``Resize`` on a PIL image) and keypoints map as
 ``x·S/176``, ``y·S/256``. ``fit="pad"`` keeps the aspect ratio (scale the height to ``S``, centre
-horizontally, repeat the border) exactly as :func:`pidm_core.canvas.fit_images` places a photo, so
+horizontally, repeat the border) exactly as :meth:`pidm_core.placement.Placement.canvas_images` places a photo, so
 a model trained that way sees DeepFashion as it will see user photos. Missing joints stay missing
 (confidence 0, coordinates 0) in both.
 """
@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..canvas import FIT_MODES, FitInfo, fit_info
+from ..fit_modes import FIT_MODES
+from ..placement import Placement, fitted_placement
 from ..pose.formats import DEEPFASHION_HEIGHT, DEEPFASHION_WIDTH, read_deepfashion_csv
 from ..pose.keypoints import Pose
 
@@ -94,7 +95,7 @@ class DeepFashionPairs:
     ``[S, S, 3]`` RGB and float32 ``[18, 3]`` ``(x_px, y_px, confidence)`` on the ``S × S`` canvas,
     confidence 0 = missing. ``native_pair(i)`` gives the same pair in the dataset's own 176 × 256
     frame (images as stored, :class:`Pose` objects), the frame metrics are computed in;
-    :attr:`fit` says how the one maps onto the other (:func:`pidm_core.canvas.restore_images`
+    :attr:`fit` says how the one maps onto the other (:meth:`pidm_core.placement.Placement.output_images`
     inverts it).
 
     Construction reads both CSVs and checks that every image of every pair exists and has keypoints,
@@ -124,7 +125,7 @@ class DeepFashionPairs:
         self.pairs = read_pairs_csv(self.pairs_file)
         self.poses: dict[str, Pose] = read_deepfashion_csv(self.annotation_file)
         self._files = self._resolve_images()
-        self.fit: FitInfo = fit_info(DEEPFASHION_HEIGHT, DEEPFASHION_WIDTH, self.size, fit)
+        self.fit: Placement = fitted_placement(DEEPFASHION_HEIGHT, DEEPFASHION_WIDTH, self.size, fit)
 
     def _resolve_images(self) -> dict[str, Path]:
         """Image path of every name used by a pair (one directory listing, then set lookups)."""
