@@ -3,20 +3,22 @@ when two sizes have one aspect ratio, and how a value from a request or a file i
 
 The rules are those of docs/robustness.md (Photos, Masks, Poses). What an IMAGE's or MASK's numbers mean
 ([0, 1] or 0-255) is decided by :mod:`pidm_core.pixels`. Shapes and counts are checked before values, so that
-a bad batch is refused before a large photo is copied.
+a bad batch is refused before a large photo is copied. torch is imported by the functions that take tensors
+only: configs, file names and poses quote values with :func:`short_repr` without loading it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
-import torch
 
-from .errors import plural
 from .pixels import item_name, pixel_scale, warn_0_255
+
+if TYPE_CHECKING:
+    import torch
 
 # Another size of the same picture (a mask, a pose, a full-resolution original) has its aspect ratio within this
 # (|log| of the ratio of ratios): rounding a side to whole pixels moves it less, another picture moves it more.
@@ -52,6 +54,8 @@ def values_in_unit_range(values: torch.Tensor, name: str, item: str, integer_is_
     values above 1.5 are errors naming the item; the rest is clipped to [0, 1].
     ``integer_is_255``: an integer IMAGE is 0-255 whatever it holds; an integer MASK of 0 and 1 is a mask.
     """
+    import torch
+
     if values.dtype == torch.bool:
         return values.float()
     if values.is_complex():
@@ -75,6 +79,8 @@ def values_in_unit_range(values: torch.Tensor, name: str, item: str, integer_is_
 def check_count(name: str, found: int, noun: str, count: int, of: str) -> None:
     """A per-image input holds one item for every image or one per image; checked before anything is copied,
     so 10,000 masks for 2 images are an error, not a copy."""
+    from .errors import plural  # errors imports torch
+
     if found not in (1, count):
         raise ValueError(f"{name} has {plural(found, noun)} for {plural(count, of)}: give 1 {noun} (used for "
                          f"every image) or {count} (one per image)")
@@ -95,6 +101,8 @@ def check_images(images: torch.Tensor, name: str, count: Optional[int] = None, o
                  frame: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """An IMAGE batch checked by the rules of docs/robustness.md (Photos) as float RGB [B, H, W, 3] in [0, 1].
     count: B must be 1 or count (of what); frame: (width, height) whose aspect the images must have."""
+    import torch
+
     if isinstance(images, (list, tuple)):
         raise ValueError(f"{name} is a list of {len(images)} images, not one batch [B, H, W, 3]: resize them to one "
                          "size (e.g. with an Upscale Image node) and batch them")
@@ -118,6 +126,8 @@ def check_masks(masks: torch.Tensor, name: str, count: Optional[int], of: str,
                 frame: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """A MASK batch checked by the rules of docs/robustness.md (Masks) as float [M, H, W] in [0, 1]; ``frame``:
     (width, height) whose aspect it must have (None: any size)."""
+    import torch
+
     if not isinstance(masks, torch.Tensor) or masks.dim() not in (2, 3):
         shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
         raise ValueError(f"{name} must be a MASK [B, H, W] (or [H, W]) with values in [0, 1], got {shape}")
@@ -288,7 +298,7 @@ def check_pose_in_photo(pose) -> None:
 
 def check_pose_canvas(pose, width: int, height: int, name: str) -> None:
     """``pose`` is a Pose on a ``width`` × ``height`` canvas (the photo it was detected on)."""
-    from .pose.keypoints import Pose  # poses import paths, which quotes with short_repr: imported here
+    from .pose.keypoints import Pose  # poses quote values with short_repr: imported here, not at the top
 
     if not isinstance(pose, Pose):
         raise ValueError(f"{name} must be a Pose, got {type(pose).__name__}")

@@ -7,6 +7,8 @@ from typing import Iterator, Optional, Sequence
 
 import torch
 
+from .checks import short_repr
+
 
 class CheckpointError(ValueError):
     """A weights file that cannot be used; the message names the file and what was expected."""
@@ -61,6 +63,4 @@ def check_choice(name: str, value, choices: Sequence[str]) -> None:
     """A combo's value. ComfyUI 0.3.75 does not check V3 combos against their options, so a /prompt can send
     any JSON value; it is named, shortened, in the error."""
     if not isinstance(value, str) or value not in choices:
-        from .checks import short_repr  # checks words its counts with plural: imported here, not at the top
-
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {short_repr(value)}")

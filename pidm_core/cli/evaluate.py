@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 import torch
 import torch.distributed as dist
 
-from ..canvas import FIT_MODES
+from ..fit_modes import FIT_MODES
 from ..data import open_pairs
 from ..evaluation import evaluate
 from ..samplers import add_settings_arguments, settings_from_args

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import short_repr
+
 JOINT_NAMES = (
     "nose", "neck",
     "right_shoulder", "right_elbow", "right_wrist",
@@ -60,8 +62,7 @@ def _shown(value: object, limit: int = 40) -> str:
     """A short repr for errors (a 5000-digit int or a long string stays short)."""
     if isinstance(value, int) and value.bit_length() > 64:
         return f"a {value.bit_length()}-bit integer"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return short_repr(value, limit)
 
 
 def empty_pose() -> np.ndarray:
