@@ -11,8 +11,8 @@ person lands on the model canvas at the size and place the training data had the
   aspect (DeepFashion's 176:256 is stretched to the square canvas: people look 256/176 wider) and
   what fills the background. It belongs to the model (:func:`framing_for`, stored in the weights'
   metadata as ``framing``; files without it get a default derived from their config).
-* :class:`Placement` is one axis-aligned map between photo pixels and canvas pixels
-  (``canvas = photo · scale + offset``, per axis), with the image warps both ways.
+* The crop is a :class:`~pidm_core.placement.Placement` of fit "person": one axis-aligned map between
+  photo pixels and canvas pixels (``canvas = photo · scale + offset``, per axis), with the warps both ways.
 * :func:`frame_person` finds the crop of a source photo from its pose (and person mask);
   :func:`frame_target` / :func:`frame_targets` put target poses on the canvas with the source
   person's size, feet (or head) where training put them.
@@ -188,7 +188,7 @@ def _trained_on_synthetic(extra: dict) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Photo ↔ canvas
+# Which photo a person was framed in
 
 
 THUMBNAIL_SIDE = 16

@@ -20,9 +20,9 @@ from typing import Optional, Sequence
 import torch
 import torch.distributed as dist
 
-from ..fit_modes import FIT_MODES
 from ..data import open_pairs
 from ..evaluation import evaluate
+from ..fit_modes import FIT_MODES
 from ..samplers import add_settings_arguments, settings_from_args
 
 
