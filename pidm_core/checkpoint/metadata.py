@@ -109,7 +109,7 @@ def _check_framing(extra: Mapping[str, str], source: str, config: PIDMConfig) ->
     checked here so a bad file fails at load. Files without it get a default derived from their config."""
     if "framing" not in extra:
         return
-    from .framing import Framing
+    from ..framing import Framing
 
     try:
         Framing.from_json(extra["framing"], config.image_size, config.image_size)
