@@ -10,6 +10,7 @@ Widget order follows each node's schema (the order the web UI serialises widgets
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -19,6 +20,8 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pidm_core.samplers import DEFAULT_SETTINGS  # noqa: E402
 UI_DIR = ROOT / "example_workflows"
 API_DIR = UI_DIR / "api"
 
@@ -115,9 +118,11 @@ def _pose_from(image, backend="auto"):
 
 
 def _sampler(pose="pose", texture="texture", sampler=SAMPLER, **optional):
-    inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], "seed": 0, "steps": STEPS,
-              "sampler": sampler, "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-              "frame_noise": "shared", "chunk_size": 0, "person_index": -1, "denoise": 1.0}
+    """The sampler with the library's default settings (for every settings widget the node has), 25 steps."""
+    widgets = [name for name, _extra in pack_node_types()["PIDMSampler"][1]]
+    defaults = {name: value for name, value in dataclasses.asdict(DEFAULT_SETTINGS).items() if name in widgets}
+    inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], **defaults, "steps": STEPS,
+              "sampler": sampler, "person_index": -1}
     inputs.update({name: [node, 0] for name, node in optional.items()})
     return {"class_type": "PIDMSampler", "inputs": inputs}
 

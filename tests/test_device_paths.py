@@ -32,7 +32,7 @@ import pidm_core.training as train_module
 from pidm_core import checkpoint, diffusion, memory, pipeline
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
-from pidm_core.samplers import SamplingSettings
+from pidm_core.samplers import SAMPLERS, SamplingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
@@ -134,7 +134,7 @@ def _sample(network, device, *, sampler="ddim", guidance_mode="official", appear
     return out
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp_2m"])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 @pytest.mark.parametrize("guidance_mode,appearance_scale", [("official", 2.0), ("official", 1.0), ("disentangled", 2.0)])
 def test_sampling_keeps_float64_off_the_device_and_never_mixes_devices(sampler, guidance_mode, appearance_scale):
     network = _tiny_network()
@@ -143,7 +143,7 @@ def test_sampling_keeps_float64_off_the_device_and_never_mixes_devices(sampler, 
     audit.assert_clean()
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp_2m"])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 def test_img2img_and_appearance_masks_on_the_device(sampler):
     network = _tiny_network(dtype=torch.float16)
     with DeviceAudit() as audit:
@@ -486,7 +486,7 @@ def test_the_loader_defaults_to_channels_last_on_the_cpu_only(tiny_file, monkeyp
 
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmpp_2m"])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
 def test_gpu_sampling_has_no_float64_and_matches_the_cpu(sampler):
     from benchmarks.bench_sampler import exact_fp32
 

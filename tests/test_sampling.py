@@ -65,7 +65,7 @@ def _gaussian_denoiser(mu, s):
     return denoise
 
 
-@pytest.mark.parametrize("name", ["ddim", "ddpm", "dpmpp_2m"])
+@pytest.mark.parametrize("name", list(samplers.SAMPLERS))
 def test_samplers_recover_a_point_mass(name):
     target = torch.linspace(-0.9, 0.9, 12).view(1, 3, 2, 2).repeat(2, 1, 1, 1)
     noise = samplers.BatchNoise([1, 2])
