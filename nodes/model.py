@@ -13,7 +13,7 @@ import comfy.model_patcher
 import folder_paths
 import torch
 
-from ..pidm_core import checkpoint
+from ..pidm_core import checkpoint, devices
 from ..pidm_core.paths import quoted, resolve_inside
 from .compat import PIDMModelType, io
 
@@ -90,7 +90,7 @@ def _auto_dtype(device: torch.device) -> torch.dtype:
     """dtype=auto: bf16 on a CPU that computes it (checked at run time, fp32 on the others); on a GPU
     the half type the host prefers for it (bf16 before fp16: its range suits PIDM's activations)."""
     if torch.device(device).type == "cpu":
-        return checkpoint.auto_dtype_cpu()
+        return devices.auto_dtype_cpu()
     if mm.should_use_bf16(device):
         return torch.bfloat16
     if mm.should_use_fp16(device):
@@ -151,7 +151,7 @@ class PIDMLoadModel(io.ComfyNode):
     @classmethod
     def execute(cls, model_name: str, dtype: str) -> io.NodeOutput:
         load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
-        weight_dtype = _auto_dtype(load_device) if dtype == "auto" else checkpoint.parse_dtype(dtype)
+        weight_dtype = _auto_dtype(load_device) if dtype == "auto" else devices.parse_dtype(dtype)
         model = checkpoint.load_model(_model_path(model_name), device=offload_device, dtype=weight_dtype,
                                       channels_last=channels_last_for(load_device))
         patcher = comfy.model_patcher.ModelPatcher(model.network, load_device=load_device, offload_device=offload_device)

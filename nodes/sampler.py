@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import comfy.model_management as mm
@@ -34,6 +35,17 @@ def setting_inputs(*names: str, optional: bool = False) -> list:
     return [setting_input(name, optional) for name in names]
 
 
+# Settings widgets in the order saved workflows list their values; every other field the node shows
+# follows them, optional, in declaration order (so an added field leaves old workflows' values in place).
+FIRST_SETTINGS = ("seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale")
+AFTER_PERSON = ("denoise",)
+
+
+def later_settings() -> tuple[str, ...]:
+    return tuple(spec.name for spec in dataclasses.fields(samplers.SamplingSettings)
+                 if spec.metadata["node"] and spec.name not in FIRST_SETTINGS + AFTER_PERSON)
+
+
 class PIDMSampler(io.ComfyNode):
     """Runs PIDM's diffusion loop for every pose in the POSE_KEYPOINT input (one image per pose)."""
 
@@ -53,12 +65,12 @@ class PIDMSampler(io.ComfyNode):
                                                          "(encoded with the same model)."),
                 PoseKeypointType.Input("pose", tooltip="Target pose(s); every frame of the POSE_KEYPOINT list "
                                                        "becomes one output image."),
-                *setting_inputs("seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale"),
+                *setting_inputs(*FIRST_SETTINGS),
                 person_input(),
                 io.Image.Input("init_image", optional=True,
                                tooltip="Optional start image (img2img): sampling starts from it, noised by "
                                        "'denoise'. Leave unconnected to start from pure noise."),
-                setting_input("denoise"),
+                *setting_inputs(*AFTER_PERSON),
                 io.Mask.Input("appearance_mask", optional=True,
                               tooltip="Optional mask in the source frame: 1 = generate, 0 = keep the reference "
                                       "image there (appearance editing). Leave unconnected to generate everywhere. "
@@ -66,7 +78,7 @@ class PIDMSampler(io.ComfyNode):
                                       "aspect ratio."),
                 io.Image.Input("reference", optional=True,
                                tooltip="Image kept where the appearance mask is 0; defaults to the source photo."),
-                *setting_inputs("frame_noise", "chunk_size", optional=True),
+                *setting_inputs(*later_settings(), optional=True),
             ],
             outputs=[io.Image.Output(display_name="images", tooltip="One image per target pose, in the "
                                                                      "source's size (fit 'person': the framed crop, "

@@ -189,11 +189,12 @@ def get_sampler(name: str) -> Sampler:
 # Settings of one sampling run
 
 
-def _setting(default, help: str, widget: Optional[dict] = None, **limits):
+def _setting(default, help: str, widget: Optional[dict] = None, node: bool = True, **limits):
     """A :class:`SamplingSettings` field: its default, the help text that node tooltips and CLI help
-    show, its ``choices`` or numeric ``low``/``high`` bounds (checked on creation), and ``widget``: how the
-    sampler node shows it (a narrower slider range ``min``/``max``, ``step``, ``control_after_generate``)."""
-    return field(default=default, metadata={"help": help, "widget": widget or {}, **limits})
+    show, its ``choices`` or numeric ``low``/``high`` bounds (checked on creation), ``widget``: how the
+    sampler node shows it (a narrower slider range ``min``/``max``, ``step``, ``control_after_generate``), and
+    ``node``: whether the sampler node has an input for it (a new field gets one, last and optional)."""
+    return field(default=default, metadata={"help": help, "widget": widget or {}, "node": node, **limits})
 
 
 SCALE_LIMIT = 100.0  # |scale| and η beyond this only overflow
@@ -220,7 +221,7 @@ class SamplingSettings:
     pose_scale: float = _setting(2.0, "Strength of pose guidance, used by 'disentangled' guidance only; 1 = no "
                                       "guidance, the paper used 2.", low=-SCALE_LIMIT, high=SCALE_LIMIT,
                                  widget={"min": 0.0, "max": 20.0, "step": 0.1})
-    eta: float = _setting(0.0, "DDIM noise (ddim only): 0 = deterministic, as the official loop.",
+    eta: float = _setting(0.0, "DDIM noise (ddim only): 0 = deterministic, as the official loop.", node=False,
                           low=-SCALE_LIMIT, high=SCALE_LIMIT)
     denoise: float = _setting(1.0, "With an init image: the part of the schedule that is re-run (1 = ignore the "
                                    "init image entirely, 0 = return it unchanged). Ignored without one.", low=0.0, high=1.0,

@@ -163,7 +163,7 @@ def test_0_255_images_are_read_as_such_with_a_warning(model, texture, caplog):
                 run(model, texture, [standing_pose()], **options)
             else:
                 pipeline.encode_source(model, photo * 4)
-    with pytest.raises(ValueError, match="image 1 of 1: pixel values must be finite, floats in \\[0, 1\\] or 0-255"):
+    with pytest.raises(ValueError, match=r"image 1 of 1 has values up to 1020; expected floats in \[0, 1\] \(0-255 is read too\)"):
         detect_poses([photo[0].numpy() * 4], backend="mediapipe")
 
 

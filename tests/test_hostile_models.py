@@ -442,12 +442,6 @@ def test_huge_or_invalid_configs_are_refused_before_building(tmp_path):
     assert_all_refused(files)
 
 
-def test_the_loader_checks_the_fit_modes_the_canvas_knows():
-    from pidm_core import fit_modes, placement
-
-    assert fit_modes.FIT_MODES == placement.FIT_MODES  # checkpoint reads the names without importing the canvas
-
-
 def test_a_large_valid_config_against_a_small_file_fails_fast(tmp_path):
     """Within every bound, the largest network (8 levels of 16384 channels, 8 blocks each) is built on
     the meta device (no memory) and compared with the file's one tensor: an error in seconds."""
