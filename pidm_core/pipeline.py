@@ -344,13 +344,7 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
     are gathered (None = the model's device).
     """
     network = _network(model)
-    if texture.size != network.config.image_size:
-        raise ValueError(f"the texture was encoded for a {texture.size}px model but this model is "
-                         f"{network.config.image_size}px: encode the source with the same model")
-    if texture.config is not None and texture.config != network.config:
-        raise ValueError("texture was encoded by another model (another network config): encode the source with "
-                         "the model you sample with")
-    guidance.require_supported(settings.guidance, getattr(model, "info", None))
+    _check_texture_for(model, network, texture, settings)
     device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
     if plan is None:
         plan = plan_for(model, texture, poses, settings, img2img=init_image is not None, free_bytes=free_bytes)
@@ -367,26 +361,45 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
         row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
         maps = pose_maps([placements[i] for i in rows], row_poses).to(device)
         on_device = [None if x is None else _rows(x, rows).to(device) for x in (init, mask, ref)]
-        what = f"sampling {plural(len(rows), 'image')} at {size}x{size}"
-        hint = "" if n == 1 else (f"set a smaller chunk_size (frames sampled at once; this chunk held frames "
-                                  f"{frames[0] + 1}-{frames[-1] + 1} of {n}), or give fewer poses or source images "
-                                  "per run")
-        with explain_out_of_memory(what, dtype, hint):
+        with explain_out_of_memory(f"sampling {plural(len(rows), 'image')} at {size}x{size}", dtype,
+                                   _chunk_hint(frames, n)):
             out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
                                  seeds=[plan.seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
                                  reference=on_device[2],
                                  callback=_chunk_callback(callback, number, plan.steps, len(plan.chunks), frames))
-        out = out[:len(frames)]
-        if not torch.isfinite(out).all():
-            raise FloatingPointError(
-                "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this "
-                "model; if that does not help, the model file may be damaged (download or convert it again)"
-            )
-        images = texture.placements[0].output_images(out).to(output_device or device)
+        images = texture.placements[0].output_images(_finite(out[:len(frames)])).to(output_device or device)
         if result is None:
             result = torch.empty((n, *images.shape[1:]), dtype=images.dtype, device=images.device)
         result[frames[0]:frames[-1] + 1] = images
     return result
+
+
+def _check_texture_for(model, network: PIDMNetwork, texture: SourceTexture, settings: SamplingSettings) -> None:
+    """The texture was encoded by this network, and the model supports the guidance asked for."""
+    if texture.size != network.config.image_size:
+        raise ValueError(f"the texture was encoded for a {texture.size}px model but this model is "
+                         f"{network.config.image_size}px: encode the source with the same model")
+    if texture.config is not None and texture.config != network.config:
+        raise ValueError("texture was encoded by another model (another network config): encode the source with "
+                         "the model you sample with")
+    guidance.require_supported(settings.guidance, getattr(model, "info", None))
+
+
+def _chunk_hint(frames: list[int], n: int) -> str:
+    """What to try when one chunk of a longer run does not fit in memory."""
+    if n == 1:
+        return ""
+    return (f"set a smaller chunk_size (frames sampled at once; this chunk held frames {frames[0] + 1}-{frames[-1] + 1} "
+            f"of {n}), or give fewer poses or source images per run")
+
+
+def _finite(out: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(out).all():
+        raise FloatingPointError(
+            "sampling produced NaN or infinite values; lower the guidance scales or use fp32 (dtype) for this "
+            "model; if that does not help, the model file may be damaged (download or convert it again)"
+        )
+    return out
 
 
 def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks: int, frames: list[int]):

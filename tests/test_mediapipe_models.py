@@ -24,24 +24,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from pidm_core.pose import mediapipe_pose
+from tests.optional import missing
 from tests.scripts import load
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "tests" / "photos"
 CACHE = Path(os.environ.get("PIDM_CACHE", Path.home() / ".cache" / "comfyui-pidm"))
 OFFICIAL = CACHE / "mediapipe-official"  # scripts/setup_env.sh: pip install --target ... mediapipe==1.2.2
-IN_CI = os.environ.get("CI") == "true"
 JOINT_TOLERANCE_PX = 5.0  # measured 3.6
 MASK_IOU = 0.99  # measured 1.0
 NAMES = ("messi5.jpg", "basketball1.png")
 
 
 def _missing(what: str) -> None:
-    """Fail in CI (the set-up script provides it), skip on a developer's machine without it."""
-    (pytest.fail if IN_CI else pytest.skip)(f"{what} (scripts/setup_env.sh installs it)")
+    missing(f"{what} (scripts/setup_env.sh installs it)")
 
 
 def _rgb(name: str) -> np.ndarray:
@@ -89,7 +87,6 @@ OFFICIAL_SCRIPT = r"""
 import json, sys
 import cv2, numpy as np, mediapipe
 from pidm_core.pose import mediapipe_pose
-from tests.scripts import load
 from pidm_core.pose.detect import detect_people
 out = {"version": mediapipe.__version__, "file": mediapipe.__file__,
        "legacy": mediapipe_pose.why_unavailable("legacy"), "api": mediapipe_pose.resolve_api()}

@@ -3,14 +3,13 @@
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from pidm_core import diffusion, guidance, pipeline, samplers
+from pidm_core import diffusion, guidance, samplers
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
 from pidm_core.pipeline import generate_from_tensors

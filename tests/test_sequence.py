@@ -4,7 +4,6 @@ count across chunks, interrupts, per-frame noise, and the automatic chunk size."
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch

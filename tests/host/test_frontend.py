@@ -13,14 +13,13 @@ browser downloads are never used); scripts/setup_env.sh installs both.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.optional import chromium_path, missing
 import requests
 
 from pidm_core.pose.formats import pose_keypoint_from_poses
@@ -41,23 +40,11 @@ MOUSE_DRAG = (30, -60)
 TOUCH_DRAG = (-24, 36)
 
 
-def _chromium() -> str | None:
-    return os.environ.get("PIDM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+_chromium = chromium_path
 
 
 def _missing(what: str):
-    message = f"{what}: run `bash scripts/setup_env.sh` (it installs Debian's chromium and playwright)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    folder = Path(os.environ.get("PIDM_ARTIFACTS") or tempfile.mkdtemp(prefix="pidm-frontend-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nfrontend screenshots: {folder}")
-    return folder
+    missing(f"{what}: run `bash scripts/setup_env.sh` (it installs Debian's chromium and playwright)")
 
 
 def _walk_pose_file(server) -> str:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.optional import chromium_path, missing
 import requests
 
 from conftest import PACK_NAME, ComfyServer, _require_host, launcher
@@ -98,10 +98,7 @@ def test_pages_follow_the_schema_and_point_at_examples(comfy):
 
 # --- the docs panel in a real browser ---------------------------------------------------------------
 
-def _skip_or_fail(message: str):
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+_skip_or_fail = missing
 
 
 class _NewestFrontendServer(ComfyServer):
@@ -134,21 +131,13 @@ def comfy_newest_frontend(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def artifacts() -> Path:
-    folder = Path(os.environ.get("PIDM_ARTIFACTS") or tempfile.mkdtemp(prefix="pidm-node-docs-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nnode docs screenshots: {folder}")
-    return folder
-
-
 @pytest.mark.parametrize("frontend", ["host", "newest"])
 def test_docs_panel_shows_our_page(frontend, request, comfy, artifacts):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _skip_or_fail("the playwright package is not installed: run `bash scripts/setup_env.sh`")
-    chromium = os.environ.get("PIDM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = chromium_path()
     if chromium is None:
         _skip_or_fail("Debian's chromium is not installed: run `bash scripts/setup_env.sh`")
     if frontend == "host":
