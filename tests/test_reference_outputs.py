@@ -15,7 +15,7 @@ from tests.scripts import make_reference_outputs
 def test_outputs_match_the_reference_from_before_the_redesign():
     reference = load_file(make_reference_outputs.OUT)
     outputs = make_reference_outputs.reference_outputs()
-    assert set(outputs) == set(reference)
+    assert set(reference) <= set(outputs)  # a new sampler or case adds outputs; none that were there may go
     for name, expected in reference.items():
         assert outputs[name].shape == expected.shape, name
         assert (outputs[name] - expected).abs().max() <= 1e-5 * expected.abs().max(), name

@@ -273,7 +273,7 @@ def test_bf16_close_to_fp32(tiny):
 def test_outputs_match_the_reference_from_before_the_settings_object():
     reference = load_file(make_reference_outputs.SAMPLING_OUT)
     outputs = make_reference_outputs.sampling_reference()
-    assert set(outputs) == set(reference)
+    assert set(reference) <= set(outputs)  # a new sampler or case adds outputs; none that were there may go
     for key, expected in reference.items():
         assert (outputs[key] - expected).abs().max() <= 1e-5 * expected.abs().max(), key
 
