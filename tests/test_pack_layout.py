@@ -79,3 +79,35 @@ def test_the_test_photos_are_in_the_repository_with_their_licence():
     assert {p.name for p in photos.iterdir()} == {"basketball1.png", "messi5.jpg", "SOURCES.md", "LICENSE-Apache-2.0.txt"}
     sources = (photos / "SOURCES.md").read_text()
     assert "basketball1.png" in sources and "messi5.jpg" in sources and "Apache License 2.0" in sources
+
+
+PROGRAM_ALIASES = {"train", "evaluate", "generate", "convert"}  # pidm_core/X.py: `python -m pidm_core.X` runs cli/X
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules a file imports (relative imports resolved against ``package``)."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_library_imports_no_program_and_no_host():
+    offenders = []
+    for path in (ROOT / "pidm_core").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[1] == "cli" or (len(parts) == 2 and parts[1] in PROGRAM_ALIASES):
+            continue
+        package = ".".join(parts[:-1]) if path.name != "__init__.py" else ".".join(parts[:-1])
+        for name in _imported_modules(path, package):
+            if name.startswith("pidm_core.cli") or name.split(".")[0] in {"comfy", "comfy_api", "folder_paths", "nodes"}:
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not offenders, offenders

@@ -53,6 +53,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...pose.render import render_pose_map
+from .. import to_image_tensor
 from .figure import sample_pose, sample_pose_and_parts
 from .identity import (
     BACKGROUND_KINDS,
@@ -142,10 +143,6 @@ def make_pair(seed: int, size: int | tuple[int, int] = 64) -> PersonPair:
     )
 
 
-def _image_tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1.0
-
-
 class SyntheticPairs(Dataset):
     """``length`` procedural pairs; item ``i`` is :func:`make_pair` of seed ``seed_offset + i``.
 
@@ -170,8 +167,8 @@ class SyntheticPairs(Dataset):
             raise IndexError(f"index {index} out of range for {self.length} pairs")
         pair = make_pair(self.seed_offset + index % self.length, (self.height, self.width))
         return {
-            "source_image": _image_tensor(pair.source_image),
-            "target_image": _image_tensor(pair.target_image),
+            "source_image": to_image_tensor(pair.source_image),
+            "target_image": to_image_tensor(pair.target_image),
             "source_pose": torch.from_numpy(render_pose_map(pair.source_keypoints, self.height, self.width)),
             "target_pose": torch.from_numpy(render_pose_map(pair.target_keypoints, self.height, self.width)),
             "source_keypoints": torch.from_numpy(pair.source_keypoints.copy()),
