@@ -29,6 +29,7 @@ from pidm_core.checkpoint import (
 )
 from pidm_core.config import PIDMConfig, get_config
 from pidm_core.network import CrossAttentionBlock, PIDMNetwork, ResBlock
+from tests.tiny_model import tiny_network
 from pidm_core.torch_pickle import PickleStub
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,12 +79,7 @@ class ExecPayload:
 
 
 def _random_network(config=TINY, seed=0) -> PIDMNetwork:
-    torch.manual_seed(seed)
-    net = PIDMNetwork(config).eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, 0.05)
-    return net
+    return tiny_network(seed, every_weight_std=0.05, config=config)
 
 
 def _unused_official_tensors(net: PIDMNetwork) -> dict[str, torch.Tensor]:

@@ -319,7 +319,7 @@ def host():
 @pytest.fixture
 def tiny_file(tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_model import save_tiny_model
+    from tests.tiny_model import save_tiny_model
 
     return save_tiny_model(tmp_path / "tiny.safetensors")
 

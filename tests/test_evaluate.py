@@ -16,13 +16,12 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from pidm_core.checkpoint import ModelInfo, save_model
-from pidm_core.config import get_config
 from pidm_core.data.deepfashion import DeepFashionPairs
 from pidm_core.cli.evaluate import main
 from pidm_core.evaluation import evaluate, shard_indices
 from pidm_core.metrics import psnr_score, ssim_score, ssim_window
-from pidm_core.network import PIDMNetwork
 from pidm_core.samplers import SamplingSettings
+from tests.tiny_model import tiny_network
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "deepfashion_tiny"
@@ -103,18 +102,6 @@ def test_shards_cover_every_pair_once_in_whole_batches(world, batch_size):
 
 # ---------------------------------------------------------------------------------------------
 # evaluator
-
-
-def tiny_network(seed: int = 0) -> PIDMNetwork:
-    """Random tiny_32 weights; the zero-initialised layers (cross-attention outputs, the last conv)
-    get small random values too, so the source texture changes the output."""
-    torch.manual_seed(seed)
-    network = PIDMNetwork(get_config("tiny_32"))
-    with torch.no_grad():
-        for param in network.parameters():
-            if not param.any():
-                param.normal_(0, 0.02)
-    return network.eval()
 
 
 @pytest.fixture(scope="module")

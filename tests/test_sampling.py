@@ -10,11 +10,10 @@ import torch
 from safetensors.torch import load_file
 
 from pidm_core import diffusion, guidance, samplers
-from pidm_core.config import get_config
-from pidm_core.network import PIDMNetwork
 from pidm_core.pipeline import generate_from_tensors
 from pidm_core.samplers import SamplingSettings
 from tests.scripts import make_reference_outputs
+from tests.tiny_model import tiny_network
 
 SCHEDULE = diffusion.linear_schedule()
 
@@ -214,13 +213,7 @@ def ddim_3_steps(seed: int) -> SamplingSettings:
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    net = PIDMNetwork(get_config("tiny_32")).eval()
-    with torch.no_grad():  # give zero-initialised output layers weights so outputs depend on inputs
-        for p in net.parameters():
-            if not p.any():
-                p.normal_(0, 0.02)
-    return net
+    return tiny_network()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
