@@ -37,7 +37,8 @@ def test_checkpoint_still_offers_the_choice():
 def test_this_cpu_is_read_at_run_time():
     native = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     assert devices.cpu_has_bf16_instructions() == native or not hasattr(torch.cpu, "_is_avx512_bf16_supported")
-    assert devices._convolution_seconds(torch.float32, repeats=1) > 0
+    probe = devices._convolution_seconds(torch.float32, repeats=1)
+    assert probe > 0
     assert devices.auto_dtype_cpu() in (torch.float32, torch.bfloat16)
     if not devices.cpu_has_bf16_instructions():
         assert devices.auto_dtype_cpu() == torch.float32

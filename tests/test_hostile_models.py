@@ -375,18 +375,14 @@ def test_hostile_pickles_are_refused_before_unpickling(tmp_path):
     assert_all_refused(cases)
 
 
-def test_official_like_pickle_passes_the_check_quickly():
+def test_official_like_pickle_passes_the_check():
     """The official last.pt's shape (model, ema, Adam state of 852 tensors): well within every bound."""
-    import time
-
     sd = lambda: collections.OrderedDict((k, View(Storage(k, 1), (1,))) for k in OFFICIAL_SHAPES)  # noqa: E731
     optimizer = {"state": {i: {"step": View(Storage(f"s{i}", 1), ()), "exp_avg": View(Storage(f"a{i}", 1), (1,)),
                                "exp_avg_sq": View(Storage(f"q{i}", 1), (1,))} for i in range(852)},
                  "param_groups": [{"lr": 2e-5, "betas": (0.9, 0.999), "params": list(range(852))}]}
     data = torch_pickle({"model": sd(), "ema": sd(), "optimizer": optimizer, "scheduler": {"last_epoch": 3}})
-    start = time.perf_counter()
     assert check_pickle(data) == len(data)
-    assert time.perf_counter() - start < 2.0
 
 
 # ---------------------------------------------------------------------------------------------
