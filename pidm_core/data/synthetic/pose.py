@@ -77,81 +77,137 @@ class _Articulation:
     legs: dict
 
 
+# Limb articulations, each (abduction_1, flexion_1, abduction_2, flexion_2) in degrees, drawn with
+# ``u`` (the generator's ``rng.uniform``). Every helper draws its values in a fixed order: the seeds of
+# the training data depend on it.
+
+
+def _hanging_arm(u) -> tuple:
+    a1, f1 = u(4, 16), u(-10, 14)
+    return a1, f1, a1 + u(-6, 6), f1 + u(0, 35)
+
+
+def _arm_on_hip(u) -> tuple:  # elbow out, forearm back in and down to the waist
+    return u(30, 45), u(-15, 5), u(-65, -35), u(-15, 5)
+
+
+def _raised_arm(u) -> tuple:
+    a1, f1 = u(140, 172), u(-10, 10)
+    return a1, f1, min(a1 + u(-5, 20), 190.0), f1 + u(-5, 10)
+
+
+def _held_out_arm(u) -> tuple:
+    a1, f1 = u(75, 100), u(-10, 15)
+    return a1, f1, a1 + u(-25, 15), f1 + u(0, 20)
+
+
+def _arm_behind(u) -> tuple:  # upper arm back, forearm inward behind the back
+    return u(5, 15), u(-35, -15), u(-95, -60), u(-60, -30)
+
+
+def _swinging_arm(u, forward: bool) -> tuple:
+    a1, f1 = u(4, 10), (u(12, 30) if forward else u(-28, -10))
+    return a1, f1, a1 + u(-4, 4), f1 + u(10, 35)
+
+
+def _standing_leg(u) -> tuple:
+    a, f = u(1, 8), u(-4, 6)
+    return a, f, a, f - u(0, 12)  # knees only bend backward: the shin flexes less than the thigh
+
+
+def _striding_leg(u, forward: bool) -> tuple:
+    a, f = u(0, 4), (u(16, 30) if forward else u(-24, -10))
+    return a, f, a, f - (u(0, 12) if forward else u(20, 45))
+
+
+def _casual_arm(u) -> tuple:
+    return _arm_on_hip(u) if u() < 0.25 else _hanging_arm(u)
+
+
+def _both(u, limb) -> dict:
+    return {s: limb(u) for s in SIDES}
+
+
+def _stride(u, lead: int) -> tuple[dict, dict]:
+    """Legs and arms of a step: the ``lead`` leg forward, the opposite arm swinging forward."""
+    legs = {lead: _striding_leg(u, True), -lead: _striding_leg(u, False)}
+    arms = {lead: _swinging_arm(u, False), -lead: _swinging_arm(u, True)}
+    return legs, arms
+
+
+# One function per pose kind: ``(u, lead, yaw)`` -> ``(yaw, arms, legs)``, where ``lead`` is the side
+# that steps forward / raises / goes behind and ``yaw`` (degrees) the frontal yaw already drawn for
+# every kind (kept so the draws stay in order), which a kind may replace by its own.
+
+
+def _standing(u, lead: int, yaw: float) -> tuple:
+    arms = _both(u, _casual_arm)
+    return yaw, arms, _both(u, _standing_leg)
+
+
+def _back(u, lead: int, yaw: float) -> tuple:
+    _, arms, legs = _standing(u, lead, yaw)
+    return 180 + u(-30, 30), arms, legs
+
+
+def _walking(u, lead: int, yaw: float) -> tuple:
+    yaw = u(-45, 45)
+    legs, arms = _stride(u, lead)
+    return yaw, arms, legs
+
+
+def _arms_raised(u, lead: int, yaw: float) -> tuple:
+    yaw = u(-25, 25)
+    arms = _both(u, _raised_arm)
+    return yaw, arms, _both(u, _standing_leg)
+
+
+def _arms_out(u, lead: int, yaw: float) -> tuple:
+    yaw = u(-25, 25)
+    arms = _both(u, _held_out_arm)
+    return yaw, arms, _both(u, _standing_leg)
+
+
+def _one_arm_up(u, lead: int, yaw: float) -> tuple:
+    yaw = u(-30, 30)
+    arms = {lead: _raised_arm(u), -lead: _casual_arm(u)}
+    return yaw, arms, _both(u, _standing_leg)
+
+
+def _side(u, lead: int, yaw: float) -> tuple:
+    yaw = (1 if u() < 0.5 else -1) * u(65, 100)
+    if u() < 0.5:  # walking past the camera
+        legs, arms = _stride(u, lead)
+        return yaw, arms, legs
+    legs = _both(u, _standing_leg)
+    return yaw, _both(u, _hanging_arm), legs
+
+
+def _hands_behind(u, lead: int, yaw: float) -> tuple:
+    yaw = u(-40, 40)
+    arms = {lead: _arm_behind(u), -lead: _arm_behind(u) if u() < 0.5 else _hanging_arm(u)}
+    return yaw, arms, _both(u, _standing_leg)
+
+
+_KIND_LIMBS = {
+    "standing": _standing,
+    "walking": _walking,
+    "arms_raised": _arms_raised,
+    "arms_out": _arms_out,
+    "one_arm_up": _one_arm_up,
+    "side": _side,
+    "back": _back,
+    "hands_behind": _hands_behind,
+}
+
+
 def _articulation(rng: np.random.Generator, kind: str) -> _Articulation:
     u = rng.uniform
-
-    def hanging() -> tuple:
-        a1, f1 = u(4, 16), u(-10, 14)
-        return a1, f1, a1 + u(-6, 6), f1 + u(0, 35)
-
-    def on_hip() -> tuple:  # elbow out, forearm back in and down to the waist
-        return u(30, 45), u(-15, 5), u(-65, -35), u(-15, 5)
-
-    def raised() -> tuple:
-        a1, f1 = u(140, 172), u(-10, 10)
-        return a1, f1, min(a1 + u(-5, 20), 190.0), f1 + u(-5, 10)
-
-    def held_out() -> tuple:
-        a1, f1 = u(75, 100), u(-10, 15)
-        return a1, f1, a1 + u(-25, 15), f1 + u(0, 20)
-
-    def behind() -> tuple:  # upper arm back, forearm inward behind the back
-        return u(5, 15), u(-35, -15), u(-95, -60), u(-60, -30)
-
-    def swing(forward: bool) -> tuple:
-        a1, f1 = u(4, 10), (u(12, 30) if forward else u(-28, -10))
-        return a1, f1, a1 + u(-4, 4), f1 + u(10, 35)
-
-    def leg_stand() -> tuple:
-        a, f = u(1, 8), u(-4, 6)
-        return a, f, a, f - u(0, 12)  # knees only bend backward: the shin flexes less than the thigh
-
-    def leg_stride(forward: bool) -> tuple:
-        a, f = u(0, 4), (u(16, 30) if forward else u(-24, -10))
-        return a, f, a, f - (u(0, 12) if forward else u(20, 45))
-
-    def casual_arm() -> tuple:
-        return on_hip() if u() < 0.25 else hanging()
-
     lead = -1 if u() < 0.5 else 1  # the side that steps forward / raises / goes behind
-    arms: dict = {}
-    legs: dict = {}
     yaw = u(-35, 35)
-    if kind in ("standing", "back"):
-        arms = {s: casual_arm() for s in SIDES}
-        legs = {s: leg_stand() for s in SIDES}
-        if kind == "back":
-            yaw = 180 + u(-30, 30)
-    elif kind == "walking":
-        yaw = u(-45, 45)
-        legs = {lead: leg_stride(True), -lead: leg_stride(False)}
-        arms = {lead: swing(False), -lead: swing(True)}
-    elif kind == "arms_raised":
-        yaw = u(-25, 25)
-        arms = {s: raised() for s in SIDES}
-        legs = {s: leg_stand() for s in SIDES}
-    elif kind == "arms_out":
-        yaw = u(-25, 25)
-        arms = {s: held_out() for s in SIDES}
-        legs = {s: leg_stand() for s in SIDES}
-    elif kind == "one_arm_up":
-        yaw = u(-30, 30)
-        arms = {lead: raised(), -lead: casual_arm()}
-        legs = {s: leg_stand() for s in SIDES}
-    elif kind == "side":
-        yaw = (1 if u() < 0.5 else -1) * u(65, 100)
-        if u() < 0.5:
-            legs = {lead: leg_stride(True), -lead: leg_stride(False)}
-            arms = {lead: swing(False), -lead: swing(True)}
-        else:
-            legs = {s: leg_stand() for s in SIDES}
-            arms = {s: hanging() for s in SIDES}
-    elif kind == "hands_behind":
-        yaw = u(-40, 40)
-        arms = {lead: behind(), -lead: behind() if u() < 0.5 else hanging()}
-        legs = {s: leg_stand() for s in SIDES}
-    else:
+    if kind not in _KIND_LIMBS:
         raise ValueError(f"unknown pose kind {kind!r}; expected one of {POSE_KINDS}")
+    yaw, arms, legs = _KIND_LIMBS[kind](u, lead, yaw)
     return _Articulation(yaw=yaw, head_turn=u(-20, 20), head_roll=u(-8, 8), arms=arms, legs=legs)
 
 

@@ -177,6 +177,76 @@ def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
+def _scene_aspect(rng: np.random.Generator, aspect: float | None) -> float:
+    """``aspect`` (width / height) checked, or a drawn one when None. The draw happens even when
+    ``aspect`` is given, so the rest of the scene does not depend on it."""
+    drawn_aspect = SCENE_ASPECTS[int(rng.integers(len(SCENE_ASPECTS)))]
+    aspect = drawn_aspect if aspect is None else float(aspect)
+    if not 0.25 <= aspect <= 4.0:
+        raise ValueError(f"scene aspect (width / height) must be within 0.25..4, got {aspect}")
+    return aspect
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """Where figures may stand in a scene (px): every box ``margin`` inside the borders, feet below
+    the floor line ``floor_y`` where the box's height allows."""
+
+    height: int
+    width: int
+    margin: float
+    floor_y: float
+
+    def feet_range(self, box_height: float) -> tuple[float, float]:
+        """Lowest and highest bottom edge of a figure box ``box_height`` px tall."""
+        low, high = max(self.margin + box_height, self.floor_y), self.height - 1 - self.margin
+        return (min(low, high), high)
+
+    def place(self, pose: FigurePose, identity: Identity, x0: float, y1: float) -> tuple[FigurePose, list[Part]]:
+        return _place(pose, identity, x0, y1, self.height, self.width)
+
+
+def _place_source(stage: _Stage, identity: Identity, pose: FigurePose, u_source: np.ndarray
+                  ) -> tuple[tuple[FigurePose, list[Part]], float, float]:
+    """``(pose, parts)`` of the source figure moved to ``u_source`` (fractions of the free room across
+    and of the feet range), then the centre x of its box and its bottom y (px), where the target steps from."""
+    lo, hi = _figure_box(figure_parts(identity, pose))
+    size = hi - lo
+    x_free = max(0.0, stage.width - 1 - 2 * stage.margin - size[0])
+    low, high = stage.feet_range(size[1])
+    x0, y1 = stage.margin + u_source[0] * x_free, low + u_source[1] * (high - low)
+    return stage.place(pose, identity, x0, y1), x0 + size[0] / 2, y1
+
+
+def _place_target(stage: _Stage, identity: Identity, pose: FigurePose, centre_x: float, y1: float
+                  ) -> tuple[FigurePose, list[Part]]:
+    """The target figure centred on ``centre_x`` with its bottom at ``y1`` (px), both clipped so its
+    box stays inside the scene and its feet on the floor."""
+    lo, hi = _figure_box(figure_parts(identity, pose))
+    size = hi - lo
+    margin = stage.margin
+    x0 = float(np.clip(centre_x - size[0] / 2, margin, max(margin, stage.width - 1 - margin - size[0])))
+    low, high = stage.feet_range(size[1])
+    return stage.place(pose, identity, x0, float(np.clip(y1, low, high)))
+
+
+def _photograph(backdrop: _Backdrop, figures: list, person_scale: float, height: int, width: int
+                ) -> tuple[np.ndarray, list[tuple]]:
+    """The empty background and, per ``(pose, parts)`` of ``figures``, its photo, coverage mask, and
+    pose with the keypoints a detector would see."""
+    s = SUPERSAMPLE
+    backdrop_big = _render_backdrop(backdrop, height * s, width * s)
+    background = cv2.resize(backdrop_big, (width, height), interpolation=cv2.INTER_AREA)
+    outline_px = max(1, int(round(person_scale * height * s / 250)))  # as thick, per person, as in training pairs
+    shots = []
+    for pose, parts in figures:
+        visible_pose = pose.keypoints.copy()
+        visible_pose[~_visible_joints(pose, parts), :] = 0.0
+        image = paint_parts(backdrop_big.copy(), parts, pose, outline_px)
+        shots.append((image, _coverage(parts, pose, outline_px), replace(pose, keypoints=visible_pose)))
+    return background, shots
+
+
 def make_scene(seed: int, height: int = 256, aspect: float | None = None) -> Scene:
     """The scene of ``seed``: one identity in two poses in one larger photo, ``height`` pixels tall.
 
@@ -187,10 +257,7 @@ def make_scene(seed: int, height: int = 256, aspect: float | None = None) -> Sce
         raise ValueError(f"scene height must be an integer of at least 32 pixels, got {height!r}")
     rng = np.random.default_rng(seed)
     identity = sample_identity(rng)
-    drawn_aspect = SCENE_ASPECTS[int(rng.integers(len(SCENE_ASPECTS)))]
-    aspect = drawn_aspect if aspect is None else float(aspect)
-    if not 0.25 <= aspect <= 4.0:
-        raise ValueError(f"scene aspect (width / height) must be within 0.25..4, got {aspect}")
+    aspect = _scene_aspect(rng, aspect)
     width = max(32, int(round(height * aspect)))
     person_scale = float(rng.uniform(*PERSON_SCALE_RANGE))
     backdrop = _sample_backdrop(rng, identity, aspect)
@@ -199,44 +266,16 @@ def make_scene(seed: int, height: int = 256, aspect: float | None = None) -> Sce
     u_source = rng.uniform(size=2)  # where the source stands, as fractions of the free room
     step, forward = rng.uniform(-MAX_STEP, MAX_STEP), rng.uniform(-0.05, 0.05)
 
-    margin = SCENE_MARGIN * height
-    floor_y = backdrop.horizon * height
-
-    def feet_range(box_height: float) -> tuple[float, float]:
-        low, high = max(margin + box_height, floor_y), height - 1 - margin
-        return (min(low, high), high)
-
-    lo, hi = _figure_box(figure_parts(identity, source_pose))
-    size = hi - lo
-    x_free = max(0.0, width - 1 - 2 * margin - size[0])
-    low, high = feet_range(size[1])
-    source_x0, source_y1 = margin + u_source[0] * x_free, low + u_source[1] * (high - low)
-    source_pose, source_parts = _place(source_pose, identity, source_x0, source_y1, height, width)
-
-    lo_t, hi_t = _figure_box(figure_parts(identity, target_pose))
-    size_t = hi_t - lo_t
-    centre_x = source_x0 + size[0] / 2 + step * person_scale * height
-    target_x0 = float(np.clip(centre_x - size_t[0] / 2, margin, max(margin, width - 1 - margin - size_t[0])))
-    low, high = feet_range(size_t[1])
-    target_y1 = float(np.clip(source_y1 + forward * height, low, high))
-    target_pose, target_parts = _place(target_pose, identity, target_x0, target_y1, height, width)
-
-    s = SUPERSAMPLE
-    backdrop_big = _render_backdrop(backdrop, height * s, width * s)
-    background = cv2.resize(backdrop_big, (width, height), interpolation=cv2.INTER_AREA)
-    outline_px = max(1, int(round(person_scale * height * s / 250)))  # as thick, per person, as in training pairs
-    images, masks, keypoints, poses = [], [], [], []
-    for pose, parts in ((source_pose, source_parts), (target_pose, target_parts)):
-        images.append(paint_parts(backdrop_big.copy(), parts, pose, outline_px))
-        masks.append(_coverage(parts, pose, outline_px))
-        visible_pose = pose.keypoints.copy()
-        visible_pose[~_visible_joints(pose, parts), :] = 0.0
-        keypoints.append(visible_pose)
-        poses.append(replace(pose, keypoints=visible_pose))
+    stage = _Stage(height, width, SCENE_MARGIN * height, backdrop.horizon * height)
+    source, source_centre_x, source_y1 = _place_source(stage, identity, source_pose, u_source)
+    target_centre_x = source_centre_x + step * person_scale * height
+    target = _place_target(stage, identity, target_pose, target_centre_x, source_y1 + forward * height)
+    background, shots = _photograph(backdrop, [source, target], person_scale, height, width)
+    (source_image, source_mask, source_pose), (target_image, target_mask, target_pose) = shots
     return Scene(
-        source_image=images[0], target_image=images[1], background=background,
-        source_keypoints=keypoints[0], target_keypoints=keypoints[1],
-        source_mask=masks[0], target_mask=masks[1],
-        source_box=_box(masks[0]), target_box=_box(masks[1]),
-        person_scale=person_scale, identity=identity, source_pose=poses[0], target_pose=poses[1],
+        source_image=source_image, target_image=target_image, background=background,
+        source_keypoints=source_pose.keypoints, target_keypoints=target_pose.keypoints,
+        source_mask=source_mask, target_mask=target_mask,
+        source_box=_box(source_mask), target_box=_box(target_mask),
+        person_scale=person_scale, identity=identity, source_pose=source_pose, target_pose=target_pose,
     )
