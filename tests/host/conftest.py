@@ -17,9 +17,9 @@ import importlib.util
 import io
 import json
 import os
-import tempfile
 import struct
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.optional import chromium_path, missing
 import requests
 
 from pidm_core.pose.formats import pose_keypoint_from_poses
 from pidm_core.pose.keypoints import Pose
+from tests.optional import chromium_path, missing
 
 pytestmark = pytest.mark.host
 
