@@ -73,10 +73,11 @@ def say(message: str) -> None:
     print(f"ComfyUI-PIDM install.py: {message}", flush=True)
 
 
-def python_says(code: str, *args: str) -> str:
-    """What a fresh interpreter (this one's executable) prints for ``code`` with ``args``."""
+def python_says(code: str, *args: str, check: bool = False) -> str:
+    """What a fresh interpreter (this one's executable) prints for ``code`` with ``args``; ``check``: a failing
+    run raises CalledProcessError (reported by main) instead of printing nothing."""
     command = [sys.executable, "-c", code, *args]
-    return subprocess.run(command, capture_output=True, text=True, check=False).stdout.strip()
+    return subprocess.run(command, capture_output=True, text=True, check=check).stdout.strip()
 
 
 def runs(code: str) -> bool:
@@ -137,7 +138,7 @@ def pip_install(args: list[str]) -> None:
 
 def missing_requirements(distribution: str) -> list[str]:
     """A distribution's declared dependencies that are not installed, less those left out on purpose."""
-    lines = python_says(MISSING_REQUIREMENTS, distribution).splitlines()
+    lines = python_says(MISSING_REQUIREMENTS, distribution, check=True).splitlines()
     return [line for line in lines if line and requirement_name(line) not in LEFT_OUT]
 
 

@@ -4,7 +4,10 @@ is replaced by a plain note; any other conflict is shown as pip wrote it."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +51,7 @@ def _run_main(monkeypatch, *, cv2: bool = True, controlnet_aux: bool = True, med
     usable = {"import cv2": cv2, install.DETECTORS[0][2]: controlnet_aux}
     monkeypatch.setattr(install, "runs", lambda code: usable[code])
     monkeypatch.setattr(install, "python_says",
-                        lambda code, *args: mediapipe_state if code == install.PROBE else "\n".join((missing or {})[args[0]]))
+                        lambda code, *args, check=False: mediapipe_state if code == install.PROBE else "\n".join((missing or {})[args[0]]))
     monkeypatch.setattr(install, "pip_install", lambda args: calls.append(list(args)))
     assert install.main() == 0
     return calls
@@ -87,3 +90,5 @@ def test_the_probe_and_the_requirement_reader_run():
     assert install.runs("import cv2") and not install.runs("raise SystemExit(1)")
     missing = install.missing_requirements("controlnet-aux")  # all installed in the test venv but its cv2
     assert all(install.requirement_name(line) not in install.LEFT_OUT for line in missing)
+    with pytest.raises(subprocess.CalledProcessError):  # a reader that fails is an error, not "nothing missing"
+        install.missing_requirements("no-such-distribution")
