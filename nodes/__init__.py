@@ -8,7 +8,7 @@ ComfyUI it holds only :data:`compat.HOST_API` (the node modules import ComfyUI).
 from .compat import HOST_API, ComfyExtension, v1_mappings
 
 if HOST_API is not None:
-    from . import model, photo, pose, pose_editor, sampler, texture
+    from . import model, photo, pose, pose_editor, sampler, texture, video_poses, video_sampler
 
     NODES = [
         *model.NODES,
@@ -17,6 +17,8 @@ if HOST_API is not None:
         *pose_editor.NODES,
         *sampler.NODES,
         *photo.NODES,
+        *video_poses.NODES,
+        *video_sampler.NODES,
     ]
 
 if HOST_API == "v3":
