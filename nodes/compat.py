@@ -137,6 +137,8 @@ def _stand_in_io() -> types.SimpleNamespace:
         Combo=_comfy_type("COMBO", _ComboInput),
         Image=_comfy_type("IMAGE"),
         Mask=_comfy_type("MASK"),
+        Audio=_comfy_type("AUDIO"),
+        Video=_comfy_type("VIDEO"),  # no V1 host has a node that makes one; listed so the schemas read the same
         Custom=_comfy_type,
         UploadType=types.SimpleNamespace(image="image_upload", model="file_upload"),
     )
