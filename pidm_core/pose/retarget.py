@@ -21,6 +21,10 @@ confidences, on the source's canvas. A target joint whose chain to the neck is b
 the nose missing) is carried rigidly: its offset from the neck is scaled by the overall ratio. When
 a neck is missing, the midpoint of the shoulders stands in for it (the neck stays missing in the
 result). A zero-length target bone has no direction: its child lands on its parent.
+
+A driving video is retargeted as one motion by :func:`retarget_motion` (anchor ``"motion"``): one
+scale for the whole sequence, the driving actor's ground line on the source's ground line, and the
+driving actor's path across the frame kept, scaled by that one scale.
 """
 
 from __future__ import annotations
@@ -32,7 +36,17 @@ import numpy as np
 from .geometry import fit_to_canvas
 from .keypoints import LIMBS, NECK, Pose, root_xy
 
-ANCHORS = ("neck", "center", "target")
+# "motion" (appended: saved workflows store the others by name) places the figure as retarget_motion does.
+ANCHORS = ("neck", "center", "target", "motion")
+ANKLES = (10, 13)
+# Per bone, the driving actor's length is this percentile over the frames that show the bone: a limb
+# pointing at the camera looks shorter (never longer), so a high percentile is near its true length,
+# while a quarter of the frames may still hold a wrong, too-long detection.
+TYPICAL_LENGTH_PERCENTILE = 75.0
+# The driving ground line is this percentile of the lower ankle's y over the frames: feet are on the
+# ground in most frames and a jump lifts them (smaller y), while a fifth of the frames may hold a
+# wrong, too-low ankle.
+GROUND_PERCENTILE = 80.0
 
 
 def bone_lengths(pose: Pose) -> np.ndarray:
@@ -131,8 +145,11 @@ def retarget_pose(target: Pose, source: Pose, anchor: str = "neck") -> Pose:
     """The target pose on the source's body proportions, on the source's canvas (see module doc).
 
     ``target``: the pose to reach (its limb directions are kept). ``source``: the person whose bone
-    lengths and position are used. ``anchor``: ``"neck"`` | ``"center"`` | ``"target"``.
+    lengths and position are used. ``anchor``: ``"neck"`` | ``"center"`` | ``"target"`` | ``"motion"``
+    (feet on the source's ground, neck above the source's neck: :func:`retarget_motion` of one frame).
     """
+    if anchor == "motion":
+        return retarget_motion([target], source)[0]
     target = _on_source_canvas(target, source)
     ratio = overall_ratio(source, target)
     new_xy = _rebuild(target, bone_lengths(source), ratio)
@@ -150,6 +167,8 @@ def retarget_sequence(targets: Sequence[Pose], source: Pose, anchor: str = "neck
     """
     if not targets:
         raise ValueError("retarget_sequence: no target frames")
+    if anchor == "motion":
+        return retarget_motion(targets, source)
     targets = [_on_source_canvas(t, source) for t in targets]
     ratio = float(np.median([overall_ratio(source, t) for t in targets]))
     lengths = bone_lengths(source)
@@ -177,4 +196,103 @@ def retarget_sequence(targets: Sequence[Pose], source: Pose, anchor: str = "neck
             wanted_root = first_new_root + first_offset + (target_root - first_target_root) * ratio
             offset = wanted_root - new_root
         frames.append(_with_xy(rebuilt, new_xy + offset, source.width, source.height))
+    return frames
+
+
+# --------------------------------------------------------------------------------------------------
+# a whole driving sequence as one motion
+
+
+def typical_bone_lengths(poses: Sequence[Pose]) -> np.ndarray:
+    """float64 ``[17]``: each limb's length over a sequence, the TYPICAL_LENGTH_PERCENTILE of the frames
+    that show it (robust to foreshortened limbs and to frames without it); NaN for a limb no frame shows."""
+    lengths = np.stack([bone_lengths(pose) for pose in poses]) if poses else np.full((1, len(LIMBS)), np.nan)
+    typical = np.full(len(LIMBS), np.nan)
+    for limb in range(len(LIMBS)):
+        seen = lengths[:, limb][np.isfinite(lengths[:, limb])]
+        if len(seen):
+            typical[limb] = np.percentile(seen, TYPICAL_LENGTH_PERCENTILE)
+    return typical
+
+
+def motion_scale(targets: Sequence[Pose], source: Pose) -> float:
+    """How much larger the source person is than the driving actor, one number for a whole sequence:
+    summed source lengths over summed typical driving lengths (:func:`typical_bone_lengths`) of the
+    limbs both show; else the ratio of bounding-box heights (the driving one the median over frames);
+    else 1. ``targets`` must already be on the source's canvas."""
+    source_lengths, driving_lengths = bone_lengths(source), typical_bone_lengths(targets)
+    common = np.isfinite(source_lengths) & np.isfinite(driving_lengths)
+    if common.any() and driving_lengths[common].sum() > 0:
+        return float(source_lengths[common].sum() / driving_lengths[common].sum())
+    heights = [box[3] - box[1] for box in (t.bbox() for t in targets) if box is not None and box[3] > box[1]]
+    source_box = source.bbox()
+    if heights and source_box is not None and source_box[3] > source_box[1]:
+        return float((source_box[3] - source_box[1]) / np.median(heights))
+    return 1.0
+
+
+def _lowest_foot_y(xy: np.ndarray, present: np.ndarray) -> float | None:
+    """y of the lower of the present ankles (y grows downwards), or None without ankles."""
+    ankles = [a for a in ANKLES if present[a]]
+    return float(max(xy[a, 1] for a in ankles)) if ankles else None
+
+
+def _motion_point(pose: Pose) -> np.ndarray | None:
+    """The point a figure is carried by: its root (neck, else shoulder midpoint), else the mean of its
+    joints (the point :func:`_rebuild` keeps when it has to scale a root-less figure rigidly)."""
+    root = _root(pose)
+    if root is not None:
+        return root
+    return pose.xy[pose.present].astype(np.float64).mean(axis=0) if pose.present.any() else None
+
+
+def retarget_motion(targets: Sequence[Pose], source: Pose) -> list[Pose]:
+    """A driving motion (one pose per frame, e.g. from a video) on the source person's proportions.
+
+    - every frame gets the source's bone lengths and the driving frame's limb directions (as
+      :func:`retarget_pose`); bones the source lacks take the driving length times the scale below;
+    - one scale for the whole sequence (:func:`motion_scale`), so nothing breathes from frame to frame;
+    - root motion kept: the driving person's path across the frame, times that scale, starting at the
+      source person's position (the first frame with joints puts its neck on the source's neck in x);
+    - feet on the ground: the driving ground line (GROUND_PERCENTILE of the lower ankle's y) maps
+      onto the source's (its lower ankle's y), and in each frame the figure's lower ankle goes where
+      the driving lower ankle's height above its ground line, times the scale, puts it. Frames without
+      ankles are placed like their neighbours that have them. When the source or the whole sequence has
+      no ankle, the figure follows the driving root instead.
+
+    A frame without joints (a video frame where the person was not found) comes back without joints;
+    every frame comes back on the source's canvas with the driving frame's confidences.
+    """
+    if not targets:
+        raise ValueError("retarget_motion: no target frames; connect a pose sequence")
+    if not source.present.any():
+        raise ValueError("retarget_motion: the source pose has no joint; use a pose in which the source person "
+                         "was found")
+    targets = [_on_source_canvas(t, source) for t in targets]
+    shown = [i for i, t in enumerate(targets) if t.present.any()]
+    frames = [Pose(np.zeros_like(t.keypoints), source.width, source.height) for t in targets]
+    if not shown:
+        return frames
+    scale = motion_scale([targets[i] for i in shown], source)
+    lengths = bone_lengths(source)
+
+    # The plane map p -> anchor + (p - reference) * scale carries the driving motion onto the source.
+    reference, anchor = _motion_point(targets[shown[0]]), _motion_point(source)
+    placed = {}
+    for i in shown:
+        point = _motion_point(targets[i])
+        placed[i] = _rebuild(targets[i], lengths, scale) + (anchor + (point - reference) * scale - point)
+
+    # Vertical correction that puts the lower ankle on the mapped ground, where the frame shows one.
+    source_ground = _lowest_foot_y(source.xy, source.present)
+    feet = {i: _lowest_foot_y(targets[i].xy, targets[i].present) for i in shown}
+    with_feet = [i for i in shown if feet[i] is not None]
+    if source_ground is not None and with_feet:
+        driving_ground = float(np.percentile([feet[i] for i in with_feet], GROUND_PERCENTILE))
+        lift = [source_ground + (feet[i] - driving_ground) * scale
+                - _lowest_foot_y(placed[i], targets[i].present) for i in with_feet]
+        for i, dy in zip(shown, np.interp(shown, with_feet, lift)):
+            placed[i][:, 1] += dy
+    for i in shown:
+        frames[i] = _with_xy(targets[i], placed[i], source.width, source.height)
     return frames
