@@ -8,7 +8,9 @@
   the wheel. Same networks as the bundle: tests/test_mediapipe_models.py measures the two against each other.
 
 :func:`open_pose` gives a callable ``rgb -> (landmarks [33, 3] in pixels with visibility, or None; person
-mask float32 [H, W] in [0, 1], or None)``; :func:`open_selfie` a callable ``rgb -> mask``.
+mask float32 [H, W] in [0, 1], or None)``; :func:`open_pose_people` a callable ``(rgb, timestamp_ms) ->
+list of landmarks [33, 3]``, several people per image and MediaPipe's video mode (landmarks tracked from
+the previous frame) for frames of a video; :func:`open_selfie` a callable ``rgb -> mask``.
 :func:`why_unavailable` says, without raising, why neither API can run here.
 """
 
@@ -114,10 +116,10 @@ def _open_tasks_pose(segmentation: bool) -> Iterator[PoseCall]:
 
 
 @contextlib.contextmanager
-def _open_legacy_pose(segmentation: bool) -> Iterator[PoseCall]:
+def _open_legacy_pose(segmentation: bool, static: bool = True) -> Iterator[PoseCall]:
     import mediapipe as mp
 
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=segmentation,
+    with mp.solutions.pose.Pose(static_image_mode=static, model_complexity=1, enable_segmentation=segmentation,
                                 min_detection_confidence=MIN_DETECTION) as pose_model:
 
         def run(rgb: np.ndarray):
@@ -138,6 +140,55 @@ def open_pose(segmentation: bool = False, api: str = "auto"):
     ``segmentation``, their mask from the same call."""
     chosen = resolve_api(api)
     return _open_tasks_pose(segmentation) if chosen == "tasks" else _open_legacy_pose(segmentation)
+
+
+PeopleCall = Callable[[np.ndarray, int], "list[np.ndarray]"]
+
+
+@contextlib.contextmanager
+def _open_tasks_people(num_poses: int, video: bool) -> Iterator[PeopleCall]:
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+    options = vision.PoseLandmarkerOptions(
+        base_options=BaseOptions(model_asset_buffer=POSE_TASK.read_bytes()), running_mode=mode,
+        num_poses=num_poses, output_segmentation_masks=False,
+        min_pose_detection_confidence=MIN_DETECTION, min_pose_presence_confidence=MIN_PRESENCE,
+        min_tracking_confidence=MIN_PRESENCE)
+    with vision.PoseLandmarker.create_from_options(options) as landmarker:
+
+        def run(rgb: np.ndarray, timestamp_ms: int = 0) -> list[np.ndarray]:
+            image = _tasks_image(rgb)
+            result = landmarker.detect_for_video(image, int(timestamp_ms)) if video else landmarker.detect(image)
+            height, width = rgb.shape[:2]
+            return [np.array([(p.x * width, p.y * height, p.visibility or 0.0) for p in person])
+                    for person in result.pose_landmarks]
+
+        yield run
+
+
+@contextlib.contextmanager
+def _open_legacy_people(video: bool) -> Iterator[PeopleCall]:
+    with _open_legacy_pose(False, static=not video) as run_pose:
+
+        def run(rgb: np.ndarray, timestamp_ms: int = 0) -> list[np.ndarray]:
+            landmarks, _mask = run_pose(rgb)
+            return [] if landmarks is None else [landmarks]
+
+        yield run
+
+
+def open_pose_people(num_poses: int = 1, video: bool = False, api: str = "auto"):
+    """``with open_pose_people(2, video=True) as run: people = run(rgb, timestamp_ms)`` for the frames of
+    one video: up to ``num_poses`` people per image (landmarks [33, 3] in pixels with visibility).
+    ``video``: MediaPipe's video mode, which follows the landmarks of the previous frame instead of
+    detecting afresh (timestamps must grow; its own smoothing uses them). The legacy API finds one
+    person whatever ``num_poses`` is."""
+    if num_poses < 1:
+        raise ValueError(f"num_poses must be at least 1, got {num_poses}")
+    chosen = resolve_api(api)
+    return _open_tasks_people(int(num_poses), video) if chosen == "tasks" else _open_legacy_people(video)
 
 
 @contextlib.contextmanager
