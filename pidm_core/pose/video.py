@@ -53,19 +53,19 @@ class VideoPoses:
         parts = [f"{total} frame(s), person found in {len(self.found)}, chosen at frame {self.frame_indices[self.chosen_at]}"]
         for label, positions in (("filled", self.filled), ("held (long gaps)", self.held), ("empty", self.empty)):
             if positions:
-                parts.append(f"{label}: {_ranges([self.frame_indices[p] for p in positions])}")
+                parts.append(f"{label}: {_ranges(positions, self.frame_indices)}")
         return "; ".join(parts)
 
 
-def _ranges(indices: Sequence[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (at most 12 ranges shown)."""
+def _ranges(positions: Sequence[int], indices: Sequence[int]) -> str:
+    """Runs of consecutive positions as video frame indices: ``"12-28, 70"`` (at most 12 runs shown)."""
     runs: list[list[int]] = []
-    for i in indices:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
+    for p in positions:
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
         else:
-            runs.append([i, i])
-    shown = [f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:12]]
+            runs.append([p, p])
+    shown = [f"{indices[a]}-{indices[b]}" if b > a else f"{indices[a]}" for a, b in runs[:12]]
     return ", ".join(shown) + (f" and {len(runs) - 12} more" if len(runs) > 12 else "")
 
 
