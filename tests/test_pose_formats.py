@@ -370,3 +370,65 @@ def test_unknown_suffix_lists_the_table(tmp_path):
     with pytest.raises(ValueError, match=r"unsupported pose file type '\.yaml'; expected one of \.json, \.coco\.json, "
                                          r"\.txt, \.csv, \.npy"):
         formats.pose_format(tmp_path / "pose.yaml")
+
+
+# --- the frame rate of a saved sequence ---------------------------------------------------------------
+
+
+def test_json_keeps_the_frame_rate_and_stays_a_plain_pose_keypoint(tmp_path):
+    poses = [standing_pose(), standing_pose(missing=(3, 4))]
+    path = tmp_path / "walk.json"
+    save_pose_file(path, poses, frame_rate=29.97)
+    read = formats.read_pose_file(path)
+    assert read.frame_rate == pytest.approx(29.97)
+    for pose, back in zip(poses, read.poses):
+        assert_same_pose(back, pose)
+    data = json.loads(path.read_text())
+    assert isinstance(data, list) and [frame["frame_rate"] for frame in data] == [29.97, 29.97]
+    # another tool reading the list as a POSE_KEYPOINT gets the same poses
+    for pose, back in zip(poses, poses_from_pose_keypoint(data)):
+        assert_same_pose(back, pose)
+    # without a rate the file has none, and one OpenPose dict may carry one too
+    save_pose_file(tmp_path / "still.json", poses[:1])
+    assert formats.read_pose_file(tmp_path / "still.json").frame_rate is None
+    (tmp_path / "one.json").write_text(json.dumps({**data[0], "frame_rate": 12}))
+    assert formats.read_pose_file(tmp_path / "one.json").frame_rate == 12.0
+
+
+@pytest.mark.parametrize("rates, message", [
+    ([25, 30], "give different frame rates (25 and 30)"),
+    (["25", "25"], "'frame_rate' must be a number of frames per second, got str"),
+    ([True, True], "'frame_rate' must be a number of frames per second, got bool"),
+    ([0, 0], "must be a frame rate above 0 and at most 1000"),
+    ([1e9, 1e9], "must be a frame rate above 0 and at most 1000"),
+    ([float("nan"), float("nan")], "must be a frame rate above 0 and at most 1000"),
+])
+def test_bad_stored_frame_rates_name_the_file(tmp_path, rates, message):
+    frames = pose_keypoint_from_poses([standing_pose(), standing_pose()])
+    path = tmp_path / "bad_rate.json"
+    path.write_text(json.dumps([{**frame, "frame_rate": rate} for frame, rate in zip(frames, rates)]))
+    with pytest.raises(ValueError, match=re.escape(message)) as error:
+        formats.read_pose_file(path)
+    assert "bad_rate.json" in str(error.value)
+
+
+def test_saving_is_bounded_and_never_replaces_a_file_when_asked(tmp_path):
+    pose = standing_pose(missing=())
+    with pytest.raises(ValueError, match="cannot store a frame rate; save as .json"):
+        save_pose_file(tmp_path / "p.npy", [pose], frame_rate=25)
+    with pytest.raises(ValueError, match="frame_rate must be a frame rate above 0"):
+        save_pose_file(tmp_path / "p.json", [pose], frame_rate=-1)
+    with pytest.raises(ValueError, match="at most 10000 frames"):
+        save_pose_file(tmp_path / "long.json", [pose] * (formats.MAX_FRAMES + 1))
+    assert not (tmp_path / "long.json").exists() and not (tmp_path / "p.json").exists()
+    # the longest sequence a file may hold is written within the size Load Pose reads, and reads back
+    longest = tmp_path / "longest.json"
+    save_pose_file(longest, [pose] * formats.MAX_FRAMES, frame_rate=25)
+    assert longest.stat().st_size < formats.MAX_POSE_FILE_BYTES
+    read = formats.read_pose_file(longest)
+    assert len(read.poses) == formats.MAX_FRAMES and read.frame_rate == 25
+    assert_same_pose(read.poses[-1], pose)
+    before = longest.read_bytes()
+    with pytest.raises(FileExistsError):
+        save_pose_file(longest, [pose], overwrite=False)
+    assert longest.read_bytes() == before

@@ -1,14 +1,20 @@
 """Pose files in and out: POSE_KEYPOINT / OpenPose JSON, COCO keypoints JSON, PIDM .txt, DeepFashion .csv, numpy.
 
 Pose files are read and written through :data:`POSE_FORMATS`, one :class:`PoseFormat` (file-name
-ending, description, reader, writer) per format; a new format is one entry there. The rules every
+ending, description, reader, encoder) per format; a new format is one entry there. The rules every
 reader shares are in :mod:`.formats`.
+
+A ``.json`` pose file may carry its sequence's frame rate: each frame dict of the POSE_KEYPOINT list
+gets a ``"frame_rate"`` number (frames per second), a key other readers of the list ignore, so the
+file stays a plain POSE_KEYPOINT for every other tool. :func:`read_pose_file` gives it back.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..paths import read_bounded
+from ..paths import read_bounded, size_text
 from .bounded import MAX_FRAMES, MAX_PEOPLE_PER_FRAME, MAX_POSE_FILE_BYTES, npy_header, parse_pose_json
 from .geometry import resize_canvas
 from .joint_sets import COCO17_VALUES, COCO18_TO_COCO17, coco18_from_coco17, pose_from_array, pose_to_array
@@ -28,6 +34,11 @@ from .keypoints import NUM_JOINTS, Pose, canvas_side
 DEEPFASHION_WIDTH = 176
 DEEPFASHION_HEIGHT = 256
 PIDM_TXT_X_OFFSET = 40.0
+
+# The rate a sequence whose file stores none is played at (ComfyUI's CreateVideo default), and the
+# highest rate a file may store (ComfyUI's video savers accept up to 1000 fps).
+DEFAULT_FRAME_RATE = 30.0
+MAX_FRAME_RATE = 1000.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -61,10 +72,16 @@ def _pidm_txt_pose(source: Any, path: str | Path, x_offset_px: float = PIDM_TXT_
 def save_pidm_txt(path: str | Path, pose: Pose, x_offset_px: float = PIDM_TXT_X_OFFSET) -> None:
     """Write the official PIDM .txt layout; the pose is first stretched to the 176×256 DeepFashion
     canvas (the inverse of the official 176→256 mapping) and shifted by +40 px in x."""
+    Path(path).write_text(_pidm_txt_text(pose, x_offset_px))
+
+
+def _pidm_txt_text(pose: Pose, x_offset_px: float = PIDM_TXT_X_OFFSET) -> str:
     pose = resize_canvas(pose, DEEPFASHION_WIDTH, DEEPFASHION_HEIGHT)
     xy = pose_to_array(pose).astype(np.float64)
     xy[pose.present, 0] += x_offset_px
-    np.savetxt(path, xy, fmt="%.3f")
+    text = io.StringIO()
+    np.savetxt(text, xy, fmt="%.3f")
+    return text.getvalue()
 
 
 def _parse_int_list(text: str, where: str) -> list[float]:
@@ -120,8 +137,12 @@ def deepfashion_csv_row(name: str, pose: Pose) -> str:
 
 def write_deepfashion_csv(path: str | Path, named_poses: dict[str, Pose]) -> None:
     """Write a GFLA-style annotation file (header plus one row per pose)."""
+    Path(path).write_text(_deepfashion_csv_text(named_poses))
+
+
+def _deepfashion_csv_text(named_poses: dict[str, Pose]) -> str:
     rows = ["name:keypoints_y:keypoints_x"] + [deepfashion_csv_row(n, p) for n, p in named_poses.items()]
-    Path(path).write_text("\n".join(rows) + "\n")
+    return "\n".join(rows) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,58 +226,110 @@ class ReadRequest:
 
 
 @dataclass(frozen=True)
+class PoseFile:
+    """What a pose file holds: one pose per frame, and the frames per second when the file stores it."""
+
+    poses: list[Pose]
+    frame_rate: float | None = None
+
+
+@dataclass(frozen=True)
 class PoseFormat:
     """One pose file format: the file-name ending it is known by, what it holds (Load Pose lists it),
-    ``read(data, path, request) -> poses`` (one per frame) and ``write(path, poses, normalized)``."""
+    ``read(data, path, request) -> PoseFile`` (one pose per frame), ``encode(path, poses, normalized,
+    frame_rate) -> bytes`` (the file's content; ``path`` names it in errors and rows) and whether the
+    format stores a frame rate."""
 
     suffix: str
     description: str
-    read: Callable[[bytes, Path, ReadRequest], list[Pose]]
-    write: Callable[[Path, Sequence[Pose], bool], None]
+    read: Callable[[bytes, Path, ReadRequest], PoseFile]
+    encode: Callable[[Path, Sequence[Pose], bool, float | None], bytes]
+    keeps_frame_rate: bool = False
 
 
-def _read_pose_keypoint_json(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
-    return poses_from_pose_keypoint(parse_pose_json(data, str(path)), request.person_index, request.threshold,
-                                    canvas_size=request.canvas_size, name=str(path))
+def frame_rate_value(value: Any, name: str) -> float:
+    """``value`` as a frame rate in frames per second: a finite number in (0, MAX_FRAME_RATE];
+    ValueError naming ``name`` otherwise (NaN, 0, "25", True)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number of frames per second, got {type(value).__name__}")
+    if not (math.isfinite(value) and 0 < value <= MAX_FRAME_RATE):
+        raise ValueError(f"{name} must be a frame rate above 0 and at most {MAX_FRAME_RATE:g} frames per second, "
+                         f"got {float(value):g}")
+    return float(value)
 
 
-def _write_pose_keypoint_json(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
-    path.write_text(json.dumps(pose_keypoint_from_poses(poses, normalized)))
+def _stored_frame_rate(data: Any, path: Path) -> float | None:
+    """The ``"frame_rate"`` the frames of a POSE_KEYPOINT file carry (they must agree), or None."""
+    frames = data if isinstance(data, list) else [data]
+    rates = [frame["frame_rate"] for frame in frames if isinstance(frame, dict) and "frame_rate" in frame]
+    if not rates:
+        return None
+    first = frame_rate_value(rates[0], f"{path}: 'frame_rate'")
+    for rate in rates[1:]:
+        if frame_rate_value(rate, f"{path}: 'frame_rate'") != first:
+            raise ValueError(f"{path}: its frames give different frame rates ({first:g} and {float(rate):g}); a "
+                             f"sequence has one: keep one 'frame_rate' value")
+    return first
 
 
-def _read_coco_json(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+def pose_keypoint_json(poses: Sequence[Pose], normalized: bool = False, frame_rate: float | None = None) -> str:
+    """A POSE_KEYPOINT list as compact JSON text (one person per frame, pixels unless ``normalized``),
+    each frame with ``"frame_rate"`` when one is given. Coordinates are rounded to 1/1000 px (1e-6 of
+    the canvas when normalised), so 10000 frames stay well under MAX_POSE_FILE_BYTES."""
+    digits = 6 if normalized else 3
+    frames = pose_keypoint_from_poses(poses, normalized)
+    for frame in frames:
+        for person in frame["people"]:
+            person["pose_keypoints_2d"] = [round(v, digits) for v in person["pose_keypoints_2d"]]
+        if frame_rate is not None:
+            frame["frame_rate"] = frame_rate_value(frame_rate, "frame_rate")
+    return json.dumps(frames, separators=(",", ":"), allow_nan=False)
+
+
+def _read_pose_keypoint_json(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
+    parsed = parse_pose_json(data, str(path))
+    poses = poses_from_pose_keypoint(parsed, request.person_index, request.threshold,
+                                     canvas_size=request.canvas_size, name=str(path))
+    return PoseFile(poses, _stored_frame_rate(parsed, path))  # the frame list is bounded by now
+
+
+def _encode_pose_keypoint_json(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
+    return pose_keypoint_json(poses, normalized, frame_rate).encode()
+
+
+def _read_coco_json(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
     frames = _coco_frames(parse_pose_json(data, str(path), "expected a COCO keypoints dict"), path)
-    return poses_from_pose_keypoint(frames, request.person_index, request.threshold, normalized=False,
-                                    canvas_size=request.canvas_size, name=str(path))
+    return PoseFile(poses_from_pose_keypoint(frames, request.person_index, request.threshold, normalized=False,
+                                             canvas_size=request.canvas_size, name=str(path)))
 
 
-def _write_coco_json(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
-    path.write_text(json.dumps(coco_keypoints_from_poses(poses)))  # COCO keypoints are pixels, always
+def _encode_coco_json(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
+    return json.dumps(coco_keypoints_from_poses(poses)).encode()  # COCO keypoints are pixels, always
 
 
-def _read_pidm_txt(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
-    return [_pidm_txt_pose(io.BytesIO(data), path)]
+def _read_pidm_txt(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
+    return PoseFile([_pidm_txt_pose(io.BytesIO(data), path)])
 
 
-def _write_pidm_txt(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
+def _encode_pidm_txt(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
     if len(poses) != 1:
         raise ValueError(f"{path}: a PIDM .txt file holds one pose, got {len(poses)}")
-    save_pidm_txt(path, poses[0])
+    return _pidm_txt_text(poses[0]).encode()
 
 
-def _read_deepfashion_csv(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+def _read_deepfashion_csv(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a text file; expected GFLA rows 'name: [y, ...]: [x, ...]'") from None
-    return list(_deepfashion_poses(text, path, MAX_FRAMES).values())
+    return PoseFile(list(_deepfashion_poses(text, path, MAX_FRAMES).values()))
 
 
-def _write_deepfashion_csv(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
-    write_deepfashion_csv(path, {f"{path.stem}_{i:05d}": pose for i, pose in enumerate(poses)})
+def _encode_deepfashion_csv(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
+    return _deepfashion_csv_text({f"{path.stem}_{i:05d}": pose for i, pose in enumerate(poses)}).encode()
 
 
-def _read_npy(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
+def _read_npy(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
     shape, _dtype = npy_header(data, path)
     if len(shape) == 3 and shape[0] > MAX_FRAMES:
         raise ValueError(f"{path} holds {shape[0]} frames; at most {MAX_FRAMES} are read at once: split the sequence")
@@ -272,21 +345,24 @@ def _read_npy(data: bytes, path: Path, request: ReadRequest) -> list[Pose]:
     if len(array) == 0:
         raise ValueError(f"{path} holds no frames (shape {array.shape}); save at least one pose")
     width, height = request.canvas_size
-    return [pose_from_array(a, width, height, request.threshold, name=f"{path} frame {i + 1} of {len(array)}")
-            for i, a in enumerate(array)]
+    return PoseFile([pose_from_array(a, width, height, request.threshold, name=f"{path} frame {i + 1} of {len(array)}")
+                     for i, a in enumerate(array)])
 
 
-def _write_npy(path: Path, poses: Sequence[Pose], normalized: bool) -> None:
-    np.save(path, np.stack([pose.keypoints for pose in poses]))
+def _encode_npy(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
+    data = io.BytesIO()
+    np.save(data, np.stack([pose.keypoints for pose in poses]))
+    return data.getvalue()
 
 
 POSE_FORMATS = (
-    PoseFormat(".json", "POSE_KEYPOINT / OpenPose JSON", _read_pose_keypoint_json, _write_pose_keypoint_json),
-    PoseFormat(".coco.json", "COCO keypoints (17 joints, one frame per image)", _read_coco_json, _write_coco_json),
-    PoseFormat(".txt", "the official PIDM keypoints (one pose, 176x256)", _read_pidm_txt, _write_pidm_txt),
+    PoseFormat(".json", "POSE_KEYPOINT / OpenPose JSON (with the frame rate when saved by Save Pose)",
+               _read_pose_keypoint_json, _encode_pose_keypoint_json, keeps_frame_rate=True),
+    PoseFormat(".coco.json", "COCO keypoints (17 joints, one frame per image)", _read_coco_json, _encode_coco_json),
+    PoseFormat(".txt", "the official PIDM keypoints (one pose, 176x256)", _read_pidm_txt, _encode_pidm_txt),
     PoseFormat(".csv", "DeepFashion (GFLA) annotations (one pose per row, 176x256)", _read_deepfashion_csv,
-               _write_deepfashion_csv),
-    PoseFormat(".npy", "numpy [frames, 18, 2|3] in pixels (needs a canvas size)", _read_npy, _write_npy),
+               _encode_deepfashion_csv),
+    PoseFormat(".npy", "numpy [frames, 18, 2|3] in pixels (needs a canvas size)", _read_npy, _encode_npy),
 )
 POSE_FILE_SUFFIXES = tuple(f.suffix for f in POSE_FORMATS)
 
@@ -307,10 +383,21 @@ def load_pose_file(
     person_index: int | str = 0,
     threshold: float = 0.0,
 ) -> list[Pose]:
-    """Poses (one per frame) from a file, by its name's ending (:data:`POSE_FORMATS`).
+    """Poses (one per frame) from a file: :func:`read_pose_file` without the frame rate."""
+    return read_pose_file(path, canvas_size, person_index, threshold).poses
+
+
+def read_pose_file(
+    path: str | Path,
+    canvas_size: tuple[int, int] | None = None,
+    person_index: int | str = 0,
+    threshold: float = 0.0,
+) -> PoseFile:
+    """Poses (one per frame) and the stored frame rate (None when the file has none) from a file, by
+    its name's ending (:data:`POSE_FORMATS`).
 
     ``.json``: POSE_KEYPOINT list or one OpenPose JSON dict (``canvas_size`` when it has no canvas
-    fields); ``.coco.json``: COCO keypoints, one frame per image; ``.txt``: official PIDM keypoints
+    fields; its frames' ``"frame_rate"`` when they carry one); ``.coco.json``: COCO keypoints, one frame per image; ``.txt``: official PIDM keypoints
     (176×256 canvas); ``.csv``: GFLA DeepFashion annotations, every row in file order (176×256);
     ``.npy``: ``[18, 2|3]`` or ``[frames, 18, 2|3]`` in pixels, ``canvas_size`` required.
 
@@ -326,16 +413,37 @@ def load_pose_file(
     return kind.read(data, path, ReadRequest(canvas_size, person_index, threshold))
 
 
-def save_pose_file(path: str | Path, poses: Sequence[Pose], normalized: bool = False) -> None:
-    """Write poses by the name's ending: ``.json`` POSE_KEYPOINT list (pixels unless ``normalized``),
-    ``.coco.json`` COCO keypoints, ``.txt`` official PIDM layout (exactly one pose), ``.csv`` GFLA rows
-    named ``<stem>_<index>``, ``.npy`` float32 ``[frames, 18, 3]`` (confidence 0 = missing; the canvas
-    size is not stored)."""
+def save_pose_file(path: str | Path, poses: Sequence[Pose], normalized: bool = False,
+                   frame_rate: float | None = None, overwrite: bool = True) -> None:
+    """Write poses by the name's ending: ``.json`` POSE_KEYPOINT list (pixels unless ``normalized``;
+    ``frame_rate`` in every frame when given), ``.coco.json`` COCO keypoints, ``.txt`` official PIDM
+    layout (exactly one pose), ``.csv`` GFLA rows named ``<stem>_<index>``, ``.npy`` float32
+    ``[frames, 18, 3]`` (confidence 0 = missing; the canvas size is not stored).
+
+    Only what :func:`read_pose_file` reads back is written: at most MAX_FRAMES poses and
+    MAX_POSE_FILE_BYTES of file, else ValueError before anything is written. ``overwrite=False``
+    never replaces a file: FileExistsError when ``path`` exists (a saver then tries its next name).
+    """
     path = Path(path)
     kind = pose_format(path)
     if not poses:
         raise ValueError(f"{path}: no poses to write")
-    kind.write(path, poses, normalized)
+    if len(poses) > MAX_FRAMES:
+        raise ValueError(f"{path}: {len(poses)} poses; a pose file holds at most {MAX_FRAMES} frames (what Load Pose "
+                         f"reads at once): save the sequence in parts")
+    if frame_rate is not None and not kind.keeps_frame_rate:
+        raise ValueError(f"{path}: a {kind.suffix} file cannot store a frame rate; save as .json to keep it")
+    data = kind.encode(path, poses, normalized, frame_rate)
+    if len(data) > MAX_POSE_FILE_BYTES:
+        raise ValueError(f"{path} would be {size_text(len(data))}; pose files are read up to "
+                         f"{size_text(MAX_POSE_FILE_BYTES)}: save the sequence in parts")
+    with open(path, "wb" if overwrite else "xb") as handle:
+        try:
+            handle.write(data)
+        except BaseException:
+            handle.close()
+            os.unlink(path)  # no half-written pose file is left for Load Pose to list
+            raise
 
 
 def natural_sort_key(name: str) -> list:
