@@ -1,4 +1,4 @@
-"""Pose nodes: detect, load, render, retarget and interpolate COCO-18 poses as POSE_KEYPOINT.
+"""Pose nodes: detect, load, save, render, retarget and interpolate COCO-18 poses as POSE_KEYPOINT.
 
 POSE_KEYPOINT is comfyui_controlnet_aux's format (a list, one entry per frame, of
 ``{"people": [{"pose_keypoints_2d": [x, y, c] * 18}], "canvas_width", "canvas_height"}``), so
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import PurePosixPath, PureWindowsPath
 
 import comfy.model_management as mm
 import folder_paths
@@ -114,29 +115,47 @@ class PIDMPoseFromImage(io.ComfyNode):
         return io.NodeOutput(pose, _images(skeletons), masks, ui=pose_ui(pose, image))
 
 
-def _pose_files() -> list[str]:
-    root = folder_paths.get_input_directory()
+# ComfyUI's annotated-name convention (folder_paths.annotated_filepath, core LoadImage): "name [output]"
+# names a file of the output folder. Load Pose lists the output folder's .json files that way: what
+# Save Pose writes there is reused without copying it to input/.
+OUTPUT_MARK = " [output]"
+INPUT_MARK = " [input]"
+OUTPUT_LISTED_SUFFIXES = (".json",)  # Save Pose's format; the output folder holds other packs' .txt and .npy
+
+
+def _files_in(root: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Relative names (with '/') of the files under ``root`` with one of ``suffixes``; hidden files and
+    links leading out of ``root`` are not offered (and refused if named anyway)."""
     real_root = os.path.realpath(root)
     found = []
     for folder, _dirs, files in os.walk(root):
         for name in files:
             path = os.path.join(folder, name)
-            # links leading out of the input folder are not offered (and refused if named anyway)
-            if (name.lower().endswith(formats.POSE_FILE_SUFFIXES) and not name.startswith(".")
+            if (name.lower().endswith(suffixes) and not name.startswith(".")
                     and os.path.commonpath([os.path.realpath(path), real_root]) == real_root):
                 found.append(os.path.relpath(path, root).replace(os.sep, "/"))
     return sorted(found, key=formats.natural_sort_key)
 
 
+def _pose_files() -> list[str]:
+    inputs = _files_in(folder_paths.get_input_directory(), formats.POSE_FILE_SUFFIXES)
+    outputs = _files_in(folder_paths.get_output_directory(), OUTPUT_LISTED_SUFFIXES)
+    return inputs + [name + OUTPUT_MARK for name in outputs]
+
+
 def _pose_file_path(file: str) -> str:
-    """The real path of a pose file inside ComfyUI's input folder. The name comes from a request (the
-    host does not check combo values), so absolute names, '..' and links leading out are refused,
-    and nothing of any file is quoted."""
-    folder = folder_paths.get_input_directory()
-    path = resolve_inside(file, [folder], "Load Pose file")
+    """The real path of a pose file inside ComfyUI's input folder, or its output folder for a name that
+    ends in " [output]". The name comes from a request (the host does not check combo values), so
+    absolute names, '..' and links leading out are refused, and nothing of any file is quoted."""
+    name, folder, where = file, folder_paths.get_input_directory(), "input"
+    if isinstance(file, str) and file.endswith(OUTPUT_MARK):
+        name, folder, where = file[:-len(OUTPUT_MARK)], folder_paths.get_output_directory(), "output"
+    elif isinstance(file, str) and file.endswith(INPUT_MARK):
+        name = file[:-len(INPUT_MARK)]
+    path = resolve_inside(name, [folder], "Load Pose file")
     if path is None:
-        raise ValueError(f"Load Pose file {quoted(file)} is not in ComfyUI's input folder ({folder}); put the pose "
-                         f"file there and choose it from the list")
+        raise ValueError(f"Load Pose file {quoted(file)} is not in ComfyUI's {where} folder ({folder}); put the pose "
+                         f"file there and choose it from the list (press R to refresh the list after a save)")
     if not path.lower().endswith(formats.POSE_FILE_SUFFIXES):
         raise ValueError(f"Load Pose file {quoted(file)} is not a pose file; expected one of "
                          f"{', '.join(formats.POSE_FILE_SUFFIXES)}")
@@ -152,12 +171,15 @@ class PIDMLoadPose(io.ComfyNode):
             node_id="PIDMLoadPose",
             display_name="Load Pose",
             category="PIDM/pose",
-            description="Loads poses from a file in the input folder: "
+            description="Loads poses from a file in the input folder, or a .json file in the output folder "
+                        "(listed as 'name [output]', e.g. what Save Pose wrote): "
                         + "; ".join(f"{kind.suffix}: {kind.description}" for kind in formats.POSE_FORMATS) + ".",
             inputs=[
                 io.Combo.Input("file", options=_pose_files(),
-                               tooltip=f"Pose file in ComfyUI's input folder ({', '.join(formats.POSE_FILE_SUFFIXES)}); "
-                                       "every frame or row becomes one pose."),
+                               tooltip=f"Pose file in ComfyUI's input folder ({', '.join(formats.POSE_FILE_SUFFIXES)}), "
+                                       "or a .json file in the output folder, listed as 'name [output]' (what Save "
+                                       "Pose wrote; press R to refresh the list after a save). Every frame or row "
+                                       "becomes one pose."),
                 person_input(),
                 io.Int.Input("canvas_width", default=0, min=0, max=16384,
                              tooltip="Canvas width in pixels for files that do not store one (.npy, OpenPose "
@@ -166,7 +188,12 @@ class PIDMLoadPose(io.ComfyNode):
                              tooltip="Canvas height in pixels for files that do not store one; 0 = take it "
                                      "from the file."),
             ],
-            outputs=[PoseKeypointType.Output(display_name="pose", tooltip="The file's poses, one frame each.")],
+            outputs=[
+                PoseKeypointType.Output(display_name="pose", tooltip="The file's poses, one frame each."),
+                io.Float.Output(display_name="frame_rate",
+                                tooltip=f"Frames per second the file stores (Save Pose writes it), else "
+                                        f"{formats.DEFAULT_FRAME_RATE:g} (CreateVideo's default)."),
+            ],
         )
 
     @classmethod
@@ -185,9 +212,106 @@ class PIDMLoadPose(io.ComfyNode):
         canvas = (canvas_width, canvas_height) if canvas_width > 0 and canvas_height > 0 else None
         if (canvas_width > 0) != (canvas_height > 0):
             raise ValueError(f"give both canvas_width and canvas_height, or neither (got {canvas_width}x{canvas_height})")
-        poses = formats.load_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
-        pose = formats.pose_keypoint_from_poses(poses)
-        return io.NodeOutput(pose, ui=pose_ui(pose))
+        read = formats.read_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
+        pose = formats.pose_keypoint_from_poses(read.poses)
+        frame_rate = formats.DEFAULT_FRAME_RATE if read.frame_rate is None else read.frame_rate
+        return io.NodeOutput(pose, frame_rate, ui=pose_ui(pose))
+
+
+def _is_plain_prefix(prefix: str) -> bool:
+    """A relative name without '..' parts, NUL or hidden (dot) file name: the names get_save_image_path
+    keeps inside the output folder, and Load Pose lists."""
+    if not prefix.strip() or "\x00" in prefix:
+        return False
+    for flavour in (PurePosixPath, PureWindowsPath):  # "C:\\x" and "\\\\server\\x" are absolute too
+        path = flavour(prefix)
+        if path.is_absolute() or path.anchor or ".." in path.parts or not path.parts or path.parts[-1].startswith("."):
+            return False
+    return True
+
+
+def _inside_output(folder: str, output: str) -> bool:
+    """Whether ``folder`` (or, while it does not exist, its nearest existing parent) really lies in the
+    output folder: a linked subfolder leading out is refused before anything is created through it."""
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    real_output = os.path.realpath(output)
+    return os.path.commonpath([os.path.realpath(folder), real_output]) == real_output
+
+
+def _save_pose_path(prefix: str) -> tuple[str, str, int]:
+    """(folder, file name stem, first counter) for a Save Pose prefix, by ComfyUI's own rule
+    (folder_paths.get_save_image_path: subfolders, %date% fields and the counter as SaveImage)."""
+    what = "Save Pose filename_prefix"
+    output = folder_paths.get_output_directory()
+    advice = "use a name, or subfolder/name, inside ComfyUI's output folder (absolute paths and '..' are refused)"
+    if not isinstance(prefix, str) or not _is_plain_prefix(prefix):
+        raise ValueError(f"{what} {quoted(prefix)} is not a file name inside the output folder; {advice}")
+    if not _inside_output(os.path.join(output, os.path.dirname(os.path.normpath(prefix))), output):
+        raise ValueError(f"{what} {quoted(prefix)} names a linked folder that leads outside the output folder; {advice}")
+    try:
+        folder, stem, counter, _subfolder, _prefix = folder_paths.get_save_image_path(prefix, output)
+    except Exception:  # noqa: BLE001 - core raises a bare Exception (and logs the paths) for a folder outside
+        raise ValueError(f"{what} {quoted(prefix)} cannot be saved to; {advice}") from None
+    if not _inside_output(folder, output):
+        raise ValueError(f"{what} {quoted(prefix)} names a linked folder that leads outside the output folder; {advice}")
+    return folder, stem, counter
+
+
+class PIDMSavePose(io.ComfyNode):
+    """Writes POSE_KEYPOINT frames to ComfyUI's output folder as JSON, with the frame rate."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PIDMSavePose",
+            display_name="Save Pose",
+            category="PIDM/pose",
+            description="Writes a pose or a pose sequence into ComfyUI's output folder as POSE_KEYPOINT / "
+                        "OpenPose JSON with its frame rate, so that a video's poses are found once and reused: "
+                        "Load Pose lists the file as 'name [output]'.",
+            is_output_node=True,
+            inputs=[
+                PoseKeypointType.Input("pose", tooltip="The pose frames to save (one person per frame is written)."),
+                io.String.Input("filename_prefix", default="pidm_poses",
+                                tooltip="File name start, as in Save Image: 'name' or 'subfolder/name' inside "
+                                        "the output folder; a counter and .json are added (name_00001_.json)."),
+                person_input(),
+                io.Float.Input("frame_rate", default=0.0, min=0.0, max=formats.MAX_FRAME_RATE, step=0.01,
+                               optional=True,
+                               tooltip="Frames per second stored with the poses (connect Poses From Video's "
+                                       "frame_rate); 0 = none stored, Load Pose then gives "
+                                       f"{formats.DEFAULT_FRAME_RATE:g}."),
+            ],
+            outputs=[],
+        )
+
+    @classmethod
+    def validate_inputs(cls, frame_rate=None):
+        return check_numbers(cls, frame_rate=frame_rate)
+
+    @classmethod
+    def execute(cls, pose, filename_prefix: str, person_index: int, frame_rate: float | None = None) -> io.NodeOutput:
+        poses = poses_from_input(pose, person_index, "pose")
+        rate = formats.frame_rate_value(frame_rate, "Save Pose frame_rate") if frame_rate else None
+        folder, stem, counter = _save_pose_path(filename_prefix)
+        for _attempt in range(1000):  # another save may take a name between the count and the write
+            path = os.path.join(folder, f"{stem}_{counter:05}_.json")
+            try:
+                formats.save_pose_file(path, poses, frame_rate=rate, overwrite=False)
+                break
+            except FileExistsError:
+                counter += 1
+        else:
+            raise ValueError(f"Save Pose filename_prefix {quoted(filename_prefix)}: no free file name after "
+                             f"{stem}_{counter:05}_.json; choose another prefix")
+        output = folder_paths.get_output_directory()
+        name = os.path.relpath(path, output).replace(os.sep, "/")
+        subfolder, filename = os.path.split(name)
+        ui = pose_ui(formats.pose_keypoint_from_poses(poses))
+        ui["pidm_saved"] = [{"filename": filename, "subfolder": subfolder, "type": "output",
+                             "load_pose_file": name + OUTPUT_MARK}]
+        return io.NodeOutput(ui=ui)
 
 
 class PIDMRenderPose(io.ComfyNode):
@@ -245,14 +369,18 @@ class PIDMRetargetPose(io.ComfyNode):
             category="PIDM/pose",
             description="Keeps the target pose's limb directions but uses the source person's bone lengths, so "
                         "a pose taken from somebody else does not stretch the source person. A sequence keeps "
-                        "its motion across the canvas.",
+                        "its motion across the canvas; anchor 'motion' retargets a driving video as one motion "
+                        "(one scale, feet on the ground).",
             inputs=[
                 PoseKeypointType.Input("target", tooltip="The pose(s) to reach: their limb directions are kept."),
                 PoseKeypointType.Input("source", tooltip="The source person's pose (first frame): their bone "
                                                          "lengths, canvas and position are used."),
                 io.Combo.Input("anchor", options=list(retarget.ANCHORS), default="neck",
                                tooltip="Where the new figure is placed: 'neck' on the source's neck, 'center' on "
-                                       "the source's bounding-box centre, 'target' where the target stands."),
+                                       "the source's bounding-box centre, 'target' where the target stands. "
+                                       "'motion' for a driving video: the whole sequence as one motion, with one "
+                                       "scale, the feet on the source's ground line and the driving person's "
+                                       "path across the frame kept."),
                 person_input(),
             ],
             outputs=[PoseKeypointType.Output(display_name="pose", tooltip="Retargeted pose(s) on the source's "
@@ -302,4 +430,4 @@ class PIDMInterpolatePoses(io.ComfyNode):
         return io.NodeOutput(poses, ui=pose_ui(poses))
 
 
-NODES = [PIDMPoseFromImage, PIDMLoadPose, PIDMRenderPose, PIDMRetargetPose, PIDMInterpolatePoses]
+NODES = [PIDMPoseFromImage, PIDMLoadPose, PIDMSavePose, PIDMRenderPose, PIDMRetargetPose, PIDMInterpolatePoses]
