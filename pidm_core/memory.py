@@ -96,8 +96,10 @@ def sampling_memory_bytes(config: PIDMConfig, batch: int, guidance_rows: int, dt
 
 
 # Automatic chunk size (pidm_core.pipeline.sample): activations of one chunk may take this part of the
-# free memory; on the CPU also at most CPU_CHUNK_MAX_BYTES: per frame, chunks of 8-16 frames of the
-# embedded model (about 120-230 MiB) were the fastest and 34 frames (about 500 MiB) 1.2-1.6x slower
+# free memory. A long CPU run takes the size timed fastest on the machine within that part
+# (pidm_core.chunk_timing: past a size, every call page-faults its large tensors in again); a short one,
+# not worth timing, also stays under CPU_CHUNK_MAX_BYTES: per frame, chunks of 8-16 frames of the embedded
+# model (about 120-230 MiB) were the fastest and 34 frames (about 500 MiB) 1.2-1.6x slower
 # (benchmarks/bench_sequence.py --chunk-size sweep), and the rest of the machine needs its memory.
 FREE_FRACTION = {"cpu": 0.5, "other": 0.8}
 CPU_CHUNK_MAX_BYTES = 256 << 20

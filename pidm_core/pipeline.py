@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -324,6 +324,51 @@ def plan_for(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sam
     return plan_sampling(model, settings, texture.batch_size, len(poses), img2img=img2img, free_bytes=free_bytes)
 
 
+def sample_chunks(model, texture: SourceTexture, poses: Sequence[Pose],
+                  settings: SamplingSettings = DEFAULT_SETTINGS, *, init_image: Optional[torch.Tensor] = None,
+                  appearance_mask: Optional[torch.Tensor] = None, reference: Optional[torch.Tensor] = None,
+                  callback: samplers.Callback = None, free_bytes: Optional[int] = None,
+                  output_device: Optional[torch.device] = None,
+                  plan: Optional[SamplingPlan] = None) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """:func:`sample` one chunk at a time: yields ``(frames, images)`` as each chunk of the plan finishes, the
+    output indices and their images [len(frames), H, W, 3] in [0, 1], in order. Nothing is kept between chunks,
+    so a consumer that writes each chunk away (a video file) holds one chunk whatever the sequence's length.
+
+    The arguments are :func:`sample`'s. Every input is checked (and the plan made) in this call, before the
+    first chunk runs; the frames are those :func:`sample` returns, bit for bit."""
+    network = _network(model)
+    _check_texture_for(model, network, texture, settings)
+    if plan is None:
+        plan = plan_for(model, texture, poses, settings, img2img=init_image is not None, free_bytes=free_bytes)
+    n = plan.frames
+    if n != output_count(texture.batch_size, len(poses)):
+        raise ValueError(f"the sampling plan is for {plural(n, 'image')}, but these inputs give "
+                         f"{output_count(texture.batch_size, len(poses))}: make the plan for the inputs you sample")
+    check_poses(poses)
+    fitted = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
+    placements = target_placements(texture, poses)  # framed before the first chunk: no work lost
+    return _run_chunks(network, texture, poses, settings, plan, fitted, placements, callback, output_device)
+
+
+def _run_chunks(network: PIDMNetwork, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings,
+                plan: SamplingPlan, fitted, placements: list[Placement], callback: samplers.Callback,
+                output_device: Optional[torch.device]) -> Iterator[tuple[list[int], torch.Tensor]]:
+    device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
+    size, n = texture.size, plan.frames
+    for number, chunk in enumerate(plan.chunks):
+        frames, rows = list(chunk), plan.batch(chunk)
+        row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
+        maps = pose_maps([placements[i] for i in rows], row_poses).to(device)
+        on_device = [None if x is None else _rows(x, rows).to(device) for x in fitted]
+        with explain_out_of_memory(f"sampling {plural(len(rows), 'image')} at {size}x{size}", dtype,
+                                   _chunk_hint(frames, n)):
+            out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
+                                 seeds=[plan.seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
+                                 reference=on_device[2],
+                                 callback=_chunk_callback(callback, number, plan.steps, len(plan.chunks), frames))
+        yield frames, texture.placements[0].output_images(_finite(out[:len(frames)])).to(output_device or device)
+
+
 def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS, *,
            init_image: Optional[torch.Tensor] = None, appearance_mask: Optional[torch.Tensor] = None,
            reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None,
@@ -341,33 +386,13 @@ def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: Sampl
     so memory stays bounded for a sequence of any length; every frame draws its noise from its own seed,
     so the images do not depend on the chunking (bit for bit on CPU in fp32). ``callback`` sees one progress
     count across all chunks (``i`` of ``total``) and the chunk's ``frames``. output_device: where the images
-    are gathered (None = the model's device).
+    are gathered (None = the model's device). :func:`sample_chunks` gives the same images chunk by chunk.
     """
-    network = _network(model)
-    _check_texture_for(model, network, texture, settings)
-    device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
-    if plan is None:
-        plan = plan_for(model, texture, poses, settings, img2img=init_image is not None, free_bytes=free_bytes)
-    n = plan.frames
-    if n != output_count(texture.batch_size, len(poses)):
-        raise ValueError(f"the sampling plan is for {plural(n, 'image')}, but these inputs give "
-                         f"{output_count(texture.batch_size, len(poses))}: make the plan for the inputs you sample")
-    check_poses(poses)
-    init, mask, ref = _fitted_inputs(texture, n, init_image, appearance_mask, reference)
-    placements = target_placements(texture, poses)  # framed before the first chunk: no work lost
-    size, result = texture.size, None
-    for number, chunk in enumerate(plan.chunks):
-        frames, rows = list(chunk), plan.batch(chunk)
-        row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
-        maps = pose_maps([placements[i] for i in rows], row_poses).to(device)
-        on_device = [None if x is None else _rows(x, rows).to(device) for x in (init, mask, ref)]
-        with explain_out_of_memory(f"sampling {plural(len(rows), 'image')} at {size}x{size}", dtype,
-                                   _chunk_hint(frames, n)):
-            out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
-                                 seeds=[plan.seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
-                                 reference=on_device[2],
-                                 callback=_chunk_callback(callback, number, plan.steps, len(plan.chunks), frames))
-        images = texture.placements[0].output_images(_finite(out[:len(frames)])).to(output_device or device)
+    chunks = sample_chunks(model, texture, poses, settings, init_image=init_image, appearance_mask=appearance_mask,
+                           reference=reference, callback=callback, free_bytes=free_bytes, output_device=output_device,
+                           plan=plan)
+    result, n = None, output_count(texture.batch_size, len(poses))
+    for frames, images in chunks:
         if result is None:
             result = torch.empty((n, *images.shape[1:]), dtype=images.dtype, device=images.device)
         result[frames[0]:frames[-1] + 1] = images

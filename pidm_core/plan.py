@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from . import diffusion, memory
+from . import chunk_timing, diffusion, memory
 from .config import PIDMConfig
 from .errors import plural
 from .samplers import SamplingSettings
@@ -69,10 +69,14 @@ def frame_seeds(settings: SamplingSettings, n: int) -> list[int]:
     return [(settings.seed + index) % 2**64 for index in range(n)]
 
 
-def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None) -> int:
+def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None,
+                   steps: Optional[int] = None) -> int:
     """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
-    exceed the free memory), or (0) the most whose activations fit it (:func:`memory.auto_chunk_size`);
-    ``free_bytes`` None = read it for the network's device."""
+    exceed the free memory), or (0) automatic: on the CPU, for a run of at least
+    :data:`chunk_timing.MIN_FRAME_STEPS` frames × ``steps`` (None = ``settings.steps``), the size that samples
+    fastest per frame on this machine among those that fit the free memory (:mod:`pidm_core.chunk_timing`,
+    measured once per process); otherwise the most frames whose activations fit the free memory
+    (:func:`memory.auto_chunk_size`). ``free_bytes`` None = read it for the network's device."""
     network = getattr(network, "network", network)
     parameter = next(network.parameters())
     rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
@@ -83,6 +87,13 @@ def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Opti
         if parameter.device.type == "cpu":
             check_cpu_chunk(network.config, settings.chunk_size, chunk, n, rows, parameter.dtype, free_bytes)
         return chunk
+    steps = settings.steps if steps is None else steps
+    if parameter.device.type == "cpu" and n * steps >= chunk_timing.MIN_FRAME_STEPS:
+        budget = memory.chunk_budget_bytes(free_bytes)
+        limit = min(n, memory.largest_chunk(network.config, rows, parameter.dtype, budget, memory.MAX_CHUNK_FRAMES))
+        if limit >= 2:
+            return chunk_timing.measured_chunk_size(network, settings.guidance, settings.appearance_scale,
+                                                    settings.pose_scale, rows, limit)
     return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
 
 
@@ -110,10 +121,11 @@ def plan_sampling(network, settings: SamplingSettings, n_sources: int, n_poses: 
     ``free_bytes``: memory free for activations (None = read it for the network's device)."""
     network = getattr(network, "network", network)
     n = output_count(n_sources, n_poses)
-    chunks = tuple(tuple(chunk) for chunk in frame_chunks(n, chunk_size_for(network, settings, n, free_bytes)))
     rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
     steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
                                                   settings.denoise if img2img else 1.0))
+    chunk = chunk_size_for(network, settings, n, free_bytes, steps)
+    chunks = tuple(tuple(frames) for frames in frame_chunks(n, chunk))
     plan = SamplingPlan(n, chunks, tuple(frame_seeds(settings, n)), rows, steps, memory_bytes=0)
     dtype = next(network.parameters()).dtype
     return replace(plan, memory_bytes=memory.sampling_memory_bytes(network.config, plan.largest_batch, rows, dtype))
