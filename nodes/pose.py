@@ -302,6 +302,9 @@ class PIDMSavePose(io.ComfyNode):
                 break
             except FileExistsError:
                 counter += 1
+            except OSError as error:  # e.g. a name too long for the file system, a full disk, no permission
+                raise ValueError(f"Save Pose filename_prefix {quoted(filename_prefix)}: the file cannot be written "
+                                 f"({error.strerror}); choose a shorter prefix or check the output folder") from None
         else:
             raise ValueError(f"Save Pose filename_prefix {quoted(filename_prefix)}: no free file name after "
                              f"{stem}_{counter:05}_.json; choose another prefix")

@@ -98,8 +98,8 @@ def test_save_pose_then_load_pose_gives_the_same_poses_and_frame_rate(client):
     assert second.name == "walk_00002_.json" and read_pose_file(second).frame_rate is None
 
 
-@pytest.mark.parametrize("prefix", ["../escaped/poses", "pidm_save_test/../../escaped/poses", "absolute", "",
-                                    "linked/poses", "linked/new/poses", ".hidden"])
+@pytest.mark.parametrize("prefix", ["../escaped/poses", "pidm_save_test/../../escaped/poses", "absolute", "", "C:\\poses",
+                                    "linked/poses", "linked/new/poses", ".hidden", "long"])
 def test_a_prefix_outside_the_output_folder_is_refused(client, tmp_path, prefix):
     output = client.server.dirs["output"]
     outside = client.server.root / "escaped"
@@ -109,6 +109,8 @@ def test_a_prefix_outside_the_output_folder_is_refused(client, tmp_path, prefix)
         link.symlink_to(outside, target_is_directory=True)
     if prefix == "absolute":
         prefix = str(outside / "poses")
+    elif prefix == "long":
+        prefix = "x" * 300  # longer than a file name may be
     try:
         graph = {"walk": _load(WALK_FILE), "save": _save(["walk", 0], prefix, 25.0)}
         error = client.node_error(graph, "PIDMSavePose", "Save Pose filename_prefix", "output folder")
