@@ -1,0 +1,79 @@
+"""Synthetic driving videos with known truth, for the pose-from-video benchmarks and the example workflow.
+
+    python scripts/make_driving_videos.py --out DIR                 # every case, seed 0: 640x480, 25 fps, 150 frames
+    python scripts/make_driving_videos.py --out DIR --cases crossing occluded --seeds 0 1 2 --frames 300
+    python scripts/make_driving_videos.py --example assets/driving_walk.mp4   # the bundled example clip
+
+Each case is written as ``driving_<case>_seed<seed>.mp4`` (H.264, yuv420p, CRF 28: lossy, as downloaded
+videos are) and ``driving_<case>_seed<seed>.npz``, its truth (pidm_core.data.synthetic.driving:
+keypoints [T, P, 18, 3] in video pixels, the target person's index, fps, blank / occluded / absent
+frames, person heights); load it with ``pidm_core.data.synthetic.driving_files.load_truth``. The same
+command writes the same bytes again on the same PyAV / FFmpeg build.
+
+The example clip (``--example``) is the "single" case's walker, small and short, with a melody of a
+few tones as its AAC audio track, so that a workflow's output can be checked for frame rate and sound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pidm_core.data.synthetic.driving import DRIVING_CASES, make_driving_video  # noqa: E402
+from pidm_core.data.synthetic.driving_files import (  # noqa: E402
+    DEFAULT_CRF,
+    encode_h264,
+    tone_melody,
+    write_driving_case,
+)
+
+EXAMPLE_CASE, EXAMPLE_SEED = "single", 0
+EXAMPLE_SIZE = (320, 240)  # width, height
+EXAMPLE_FPS = 12
+EXAMPLE_FRAMES = 42  # 3.5 s
+EXAMPLE_AUDIO_RATE = 22_050
+
+
+def make_example(path: Path, crf: int = DEFAULT_CRF) -> Path:
+    """The bundled driving clip: :data:`EXAMPLE_FRAMES` frames of the walker at :data:`EXAMPLE_FPS`
+    fps, :data:`EXAMPLE_SIZE`, with a tone melody as long as the video."""
+    video = make_driving_video(EXAMPLE_CASE, seed=EXAMPLE_SEED, frames=EXAMPLE_FRAMES, size=EXAMPLE_SIZE,
+                               fps=EXAMPLE_FPS)
+    audio = tone_melody(EXAMPLE_FRAMES / EXAMPLE_FPS, EXAMPLE_AUDIO_RATE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return encode_h264(iter(video.images), path, EXAMPLE_FPS, crf=crf, audio=(audio, EXAMPLE_AUDIO_RATE))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="folder for driving_<case>_seed<seed>.mp4 and .npz")
+    parser.add_argument("--cases", nargs="+", choices=DRIVING_CASES, default=list(DRIVING_CASES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="H.264 constant quality (higher: lossier)")
+    parser.add_argument("--example", type=Path, help="write the bundled example clip to this path instead")
+    args = parser.parse_args(argv)
+    if args.example is None and args.out is None:
+        parser.error("give --out DIR (benchmark videos) or --example PATH (the bundled clip)")
+    if args.example is not None:
+        path = make_example(args.example, args.crf)
+        print(f"{path}: {EXAMPLE_FRAMES} frames, {EXAMPLE_SIZE[0]}x{EXAMPLE_SIZE[1]}, {EXAMPLE_FPS} fps, "
+              f"AAC audio; {path.stat().st_size / 1024:.0f} KiB")
+    if args.out is not None:
+        for seed in args.seeds:
+            for case in args.cases:
+                mp4, npz = write_driving_case(args.out, case, seed, args.frames, (args.width, args.height),
+                                              args.fps, args.crf)
+                print(f"{mp4} ({mp4.stat().st_size / 1024:.0f} KiB) + {npz.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
