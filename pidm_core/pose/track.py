@@ -14,9 +14,10 @@ only that person's joints (never the frames). :meth:`PersonTracker.finish` gives
   is refused; that frame counts as not found. After :data:`REACQUIRE_AFTER_S` without the person, the
   position no longer limits the search (they may come back anywhere) and the colours must match closer.
 * **Left and right**: detectors swap a person's sides from frame to frame (a person seen from the front
-  or back looks much the same mirrored). For arms, legs and face separately, each frame keeps the side
-  assignment closest to the prediction; each run of frames then takes, as a whole, the assignment that
-  most of its frames had from the detector, so the labels stay consistent over time.
+  or back looks much the same mirrored). While tracking, each candidate is compared with the prediction
+  in the side assignment closest to it. The sides kept are decided at the end, for arms, legs and face
+  separately, as the labelling of the whole video that moves the joints least from frame to frame
+  while agreeing with the detector where moving costs nothing either way (:func:`consistent_sides`).
 * **Gaps**: a joint (or the whole person) missing for at most ``max_gap`` frames between two frames
   that show it is interpolated linearly, with the lower of the two confidences; frames where the person
   was not found but now have joints are reported in :attr:`Track.filled`. Longer gaps, and frames before
@@ -44,12 +45,15 @@ POSITION_GATE = 0.35  # mean joint distance to the prediction, in person heights
 POSITION_GATE_GROWTH = 0.06  # ... plus this per frame without a sighting
 SIZE_GATE = 0.5  # |log(size / track size)| above this: a different person (or a bad detection)
 APPEARANCE_GATE = 0.55  # Bhattacharyya distance of clothes colours: above it, someone else
-REACQUIRE_GATE = 0.4  # stricter, when the person is searched for anywhere in the frame
+REACQUIRE_GATE = 0.5  # stricter, when the person is searched for anywhere in the frame
 REACQUIRE_AFTER_S = 1.0
 SIZE_WEIGHT, APPEARANCE_WEIGHT = 0.5, 1.0
+CHOICE_WINDOW_S = 1.0  # the person is chosen in this much video after people first appear
+SIDE_PRIOR = 0.01  # cost (person heights) of a frame labelled against the detector's sides
 JOINT_MEMORY_S = 0.5  # a joint last seen longer ago than this does not take part in the prediction
 VELOCITY_SMOOTHING = 0.5  # share of the newest displacement in the body velocity
 APPEARANCE_LEARNING = 0.1  # share of a clear new view in the clothes-colour model
+LEARN_GATE = 0.4  # ... taken only when its colours are this close to the model already
 COLOUR_LEVELS = 6  # per RGB channel: 216 bins
 HISTOGRAM_SAMPLES = 48  # a region is sampled on at most this many points per side
 
@@ -185,10 +189,38 @@ class Track:
     refused: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """One frame's people as the tracker keeps them: joints [18, 3], clothes histograms (or None), and
+    whether each stands clear of everyone else (only then are their colours learnt)."""
+
+    people: list
+    colours: list
+    clear: list
+
+
+def _seen(people: list[np.ndarray], rgb: np.ndarray | None) -> _Seen:
+    people = [np.asarray(p, dtype=np.float64) for p in people]
+    boxes = [pose_box(p) for p in people]
+    clear = []
+    for i, box in enumerate(boxes):
+        margin = 0.1 * (box[3] - box[1]) if box else 0.0
+        clear.append(box is not None and not any(
+            j != i and other is not None and _boxes_overlap(box, other, margin) for j, other in enumerate(boxes)))
+    colours = [clothes_histogram(rgb, p) if rgb is not None else None for p in people]
+    return _Seen(people, colours, clear)
+
+
 class PersonTracker:
     """Follows one person frame by frame (module doc): ``update(people, rgb)`` per frame, then
     ``finish(max_gap)``. ``person``: ``"largest"`` or a 0-based index counted left to right.
-    ``frame_rate``: frames per second of the frames given (after any frame step)."""
+    ``frame_rate``: frames per second of the frames given (after any frame step).
+
+    The person is chosen in the first :data:`CHOICE_WINDOW_S` after people first appear, at the first
+    frame there that shows the most people (a detector often misses someone in a single frame, and
+    "the second from the left" means nothing in a frame where one of two is missed); until then only
+    the people of those frames are kept (joints and colour histograms, never the frames). The frames
+    before the choice are then followed backwards from it, the later ones forwards."""
 
     def __init__(self, width: int, height: int, frame_rate: float, person: int | str = "largest"):
         if person != "largest" and (isinstance(person, bool) or not isinstance(person, (int, np.integer)) or person < 0):
@@ -198,8 +230,8 @@ class PersonTracker:
             raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
         self.width, self.height, self.person = int(width), int(height), person
         self.frame_rate = float(frame_rate)
-        self._rows: list[np.ndarray] = []  # the person's raw (side-corrected) joints per frame, or None
-        self._flips: list[dict] = []  # per found frame: group -> flipped relative to the detector
+        self._rows: list[np.ndarray | None] = []  # the person's joints per frame as the detector labelled them
+        self._pending: list[_Seen] = []  # frames since people first appeared, while the person is not chosen
         self._refused: list[int] = []
         self._chosen_at: int | None = None
         self._last = np.zeros((NUM_JOINTS, 3))
@@ -213,44 +245,74 @@ class PersonTracker:
 
     @property
     def frames(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + len(self._pending)
 
-    def update(self, people: list[np.ndarray], rgb: np.ndarray | None = None) -> int | None:
-        """Take one frame's people; returns the index (into ``people``) of the followed person, or None."""
-        position = len(self._rows)
-        people = [np.asarray(p, dtype=np.float64) for p in people]
-        if self._chosen_at is None:
-            chosen = self._choose(people)
-            if chosen is None:
-                self._rows.append(None)
-                self._flips.append({})
-                return None
-            self._chosen_at = position
-            self._accept(position, people[chosen], {g: False for g in SIDE_GROUPS}, rgb, True)
-            return chosen
-        chosen, flips = self._associate(position, people, rgb)
-        if chosen is None:
+    def update(self, people: list[np.ndarray], rgb: np.ndarray | None = None) -> None:
+        """Take one frame's people (``[18, 3]`` each) and the frame they were found in (for the colours
+        of their clothes; None: position and size only)."""
+        seen = _seen(people, rgb)
+        if self._chosen_at is not None:
+            self._step(len(self._rows), seen)
+        elif self._pending or seen.people:
+            self._pending.append(seen)
+            if len(self._pending) >= max(1, round(CHOICE_WINDOW_S * self.frame_rate)):
+                self._decide()
+        else:
             self._rows.append(None)
-            self._flips.append({})
-            return None
-        oriented = people[chosen]
-        for group, flipped in flips.items():
-            if flipped:
-                oriented = flip_group(oriented, group)
-        alone = self._alone(people, chosen)
-        self._accept(position, oriented, flips, rgb, alone)
-        return chosen
 
-    def _choose(self, people: list[np.ndarray]) -> int | None:
-        if not people:
-            return None
+    def _choice(self, seen: _Seen) -> int | None:
+        """The requested person among one frame's people, or None when the frame has too few."""
+        people = seen.people
         if self.person == "largest":
             areas = [(b[2] - b[0]) * (b[3] - b[1]) if (b := pose_box(p)) else 0.0 for p in people]
-            return int(np.argmax(areas))
+            return int(np.argmax(areas)) if people else None
         if len(people) <= self.person:
             return None
         order = sorted(range(len(people)), key=lambda i: (pose_box(people[i])[0] + pose_box(people[i])[2]) / 2)
         return order[self.person]
+
+    def _decide(self, final: bool = False) -> None:
+        """Choose the person in the pending frames (module doc), if one of them shows enough people."""
+        counts = [len(seen.people) for seen in self._pending]
+        at = int(np.argmax(counts))
+        chosen = self._choice(self._pending[at])
+        if chosen is None:
+            if final:
+                return
+            # an index beyond the people seen so far: wait for a frame with enough of them (joints only)
+            if len(self._pending) > 10 * max(1, round(CHOICE_WINDOW_S * self.frame_rate)):
+                self._rows.extend([None] * len(self._pending))
+                self._pending = []
+            return
+        pending, first = self._pending, len(self._rows)
+        self._pending = []
+        self._rows.extend([None] * len(pending))
+        backwards = PersonTracker(self.width, self.height, self.frame_rate, self.person)
+        backwards._start(0, pending[at], chosen)
+        for k, seen in enumerate(reversed(pending[:at])):
+            backwards._step(k + 1, seen)
+        for k, row in enumerate(backwards._rows[1:]):
+            self._rows[first + at - 1 - k] = row
+        self._refused.extend(first + at - p for p in backwards._refused)
+        self._start(first + at, pending[at], chosen)
+        for k, seen in enumerate(pending[at + 1:]):
+            self._step(first + at + 1 + k, seen)
+
+    def _start(self, position: int, seen: _Seen, chosen: int) -> None:
+        self._chosen_at = position
+        self._accept(position, seen.people[chosen], seen.people[chosen], seen.colours[chosen], True)
+
+    def _step(self, position: int, seen: _Seen) -> None:
+        while len(self._rows) <= position:
+            self._rows.append(None)
+        chosen, flips = self._associate(position, seen)
+        if chosen is None:
+            return
+        oriented = seen.people[chosen]
+        for group, flipped in flips.items():
+            if flipped:
+                oriented = flip_group(oriented, group)
+        self._accept(position, oriented, seen.people[chosen], seen.colours[chosen], seen.clear[chosen])
 
     def _prediction(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """Predicted joints (constant body velocity since each was seen) and which of them are known."""
@@ -277,13 +339,14 @@ class PersonTracker:
             return None
         return float(np.linalg.norm(points[both, :2] - predicted[both], axis=1).sum() / both.sum())
 
-    def _associate(self, position: int, people: list[np.ndarray], rgb) -> tuple[int | None, dict]:
+    def _associate(self, position: int, seen: _Seen) -> tuple[int | None, dict]:
+        """The person among ``seen``'s people (index, side flips), or None: gates and costs of the module doc."""
         missed = position - self._last_found - 1
         searching = missed >= REACQUIRE_AFTER_S * self.frame_rate
         predicted, known = self._prediction(position)
         size = max(self._size, 1.0)
         best, best_cost, best_flips, refused = None, np.inf, {}, False
-        for index, candidate in enumerate(people):
+        for index, candidate in enumerate(seen.people):
             flips = self._orient(candidate, predicted, known)
             oriented = candidate
             for group, flipped in flips.items():
@@ -298,7 +361,7 @@ class PersonTracker:
                     np.linalg.norm(centre - last_centre - self._velocity * (missed + 1))) / size
             candidate_size = pose_size(oriented, self.width, self.height)
             size_change = abs(np.log(max(candidate_size, 1.0) / size)) if candidate_size > 0 else 0.0
-            colours = colour_distance(self._colours, clothes_histogram(rgb, oriented)) if rgb is not None else None
+            colours = colour_distance(self._colours, seen.colours[index])
             if searching:
                 if colours is None or colours > REACQUIRE_GATE or size_change > 2 * SIZE_GATE:
                     continue
@@ -316,13 +379,9 @@ class PersonTracker:
             self._refused.append(position)
         return best, best_flips
 
-    def _alone(self, people: list[np.ndarray], chosen: int) -> bool:
-        box = pose_box(people[chosen])
-        margin = 0.1 * max(self._size, 1.0)
-        return not any(i != chosen and (other := pose_box(p)) is not None and _boxes_overlap(box, other, margin)
-                       for i, p in enumerate(people))
-
-    def _accept(self, position: int, joints: np.ndarray, flips: dict, rgb, learn_colours: bool) -> None:
+    def _accept(self, position: int, joints: np.ndarray, raw: np.ndarray, colours, learn_colours: bool) -> None:
+        """Take ``joints`` (sides matched to the track) as the person's; the detector's own labelling
+        ``raw`` is what is kept: sides are decided over the whole video in :meth:`finish`."""
         present = joints[:, 2] > 0
         centre, last_centre = pose_centre(joints), pose_centre(self._last)
         if centre is not None and last_centre is not None and self._last_found >= 0:
@@ -334,13 +393,16 @@ class PersonTracker:
         size = pose_size(joints, self.width, self.height)
         if size > 0:
             self._size = size if self._size == 0 else 0.8 * self._size + 0.2 * size
-        if learn_colours and rgb is not None:
-            colours = clothes_histogram(rgb, joints)
-            if colours is not None:
-                self._colours = colours if self._colours is None else (
-                    (1 - APPEARANCE_LEARNING) * self._colours + APPEARANCE_LEARNING * colours)
-        self._rows.append(joints.astype(np.float32))
-        self._flips.append(flips)
+        if learn_colours and colours is not None:
+            if self._colours is None:
+                self._colours = colours
+            elif colour_distance(self._colours, colours) <= LEARN_GATE:
+                # only views that already look like the person teach the model: someone the detector
+                # missed standing behind or in front of them would otherwise creep into it
+                self._colours = (1 - APPEARANCE_LEARNING) * self._colours + APPEARANCE_LEARNING * colours
+        while len(self._rows) <= position:
+            self._rows.append(None)
+        self._rows[position] = raw.astype(np.float32)
 
     # ---- the whole video
 
@@ -351,39 +413,57 @@ class PersonTracker:
             raise ValueError(f"max_gap must be a whole number of frames >= 0, got {max_gap!r}")
         if long_gaps not in LONG_GAPS:
             raise ValueError(f"long_gaps must be one of {LONG_GAPS}, got {long_gaps!r}")
+        if self._pending:
+            self._decide(final=True)
         if self._chosen_at is None:
             wanted = "nobody" if self.person == "largest" else f"never {self.person + 1} people at once"
-            raise ValueError(f"no person to follow: {wanted} found in {len(self._rows)} frame(s)")
+            raise ValueError(f"no person to follow: {wanted} found in {self.frames} frame(s)")
         found = np.array([row is not None for row in self._rows])
         keypoints = np.zeros((len(self._rows), NUM_JOINTS, 3), np.float32)
         keypoints[found] = np.stack([row for row in self._rows if row is not None])
-        keypoints = consistent_sides(keypoints, found, self._flips, max(1, int(REACQUIRE_AFTER_S * self.frame_rate)))
+        keypoints = consistent_sides(keypoints, found, max(self._size, 1.0))
         keypoints = fill_joint_gaps(keypoints, max_gap)
         has_joints = (keypoints[:, :, 2] > 0).any(axis=1)
         filled = [int(i) for i in np.nonzero(~found & has_joints)[0]]
         keypoints, still_missing = hold_or_empty(keypoints, long_gaps)
         held = still_missing if long_gaps == "hold" else []
         empty = still_missing if long_gaps == "empty" else []
-        return Track(keypoints, found, filled, held, empty, self._chosen_at, list(self._refused))
+        return Track(keypoints, found, filled, held, empty, self._chosen_at, sorted(self._refused))
 
 
-def consistent_sides(keypoints: np.ndarray, found: np.ndarray, flips: list[dict], break_after: int) -> np.ndarray:
-    """Each run of sightings (separated by more than ``break_after`` frames without one) takes, per side
-    group, the assignment most of its frames had from the detector: the per-frame choice keeps sides
-    consistent within the run, this picks which of the two consistent labellings the run gets."""
+def consistent_sides(keypoints: np.ndarray, found: np.ndarray, size: float) -> np.ndarray:
+    """Left and right of each side group chosen over the whole video: per found frame, keep the
+    detector's labelling or exchange it, whichever sequence costs least, where exchanging costs
+    :data:`SIDE_PRIOR` person heights and every frame-to-frame move of the group's joints costs its
+    length in person heights (divided by the frames between). A one-frame swap by the detector is
+    two long jumps and gets undone; a change of labels while the joints pass each other (a person
+    turning round) costs little and follows the detector. Solved exactly (Viterbi, two states)."""
     keypoints = keypoints.copy()
     positions = np.nonzero(found)[0]
-    if len(positions) == 0:
+    if len(positions) < 2:
         return keypoints
-    runs = np.split(positions, np.nonzero(np.diff(positions) > break_after + 1)[0] + 1)
-    for run in runs:
-        for group in SIDE_GROUPS:
-            # the running parity: frame i's joints are flipped relative to the detector iff its flag
-            # says so; the labelling of the run is the one most detector frames agree with
-            flipped = sum(bool(flips[i].get(group, False)) for i in run)
-            if flipped * 2 > len(run):
-                for i in run:
-                    keypoints[i] = flip_group(keypoints[i], group)
+    for group in SIDE_GROUPS:
+        joints = np.array(SIDE_GROUPS[group])
+        views = [keypoints[positions][:, joints], keypoints[positions][:, [FLIP_PERMUTATION[j] for j in joints]]]
+        cost = np.array([0.0, SIDE_PRIOR])
+        back = np.zeros((len(positions), 2), int)
+        for k in range(1, len(positions)):
+            gap = positions[k] - positions[k - 1]
+            step = np.zeros((2, 2))  # [previous state, this state]
+            for a in range(2):
+                for b in range(2):
+                    before, now = views[a][k - 1], views[b][k]
+                    both = (before[:, 2] > 0) & (now[:, 2] > 0)
+                    if both.any():
+                        step[a, b] = np.linalg.norm(now[both, :2] - before[both, :2], axis=1).mean() / size / gap
+            total = cost[:, None] + step
+            back[k] = total.argmin(axis=0)
+            cost = total.min(axis=0) + np.array([0.0, SIDE_PRIOR])
+        state = int(cost.argmin())
+        for k in range(len(positions) - 1, -1, -1):
+            if state:
+                keypoints[positions[k]] = flip_group(keypoints[positions[k]], group)
+            state = back[k, state]
     return keypoints
 
 

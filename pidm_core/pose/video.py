@@ -23,7 +23,7 @@ from .people import DEFAULT_DETECT_SIDE, DEFAULT_MAX_PEOPLE, DEFAULT_THRESHOLD, 
 from .smooth import DEFAULT_METHOD, DEFAULT_STRENGTH, smooth_keypoints
 from .track import PersonTracker
 
-DEFAULT_MAX_GAP_S = 0.5  # longest gap interpolated, in seconds of the frames given (12 frames at 25 fps)
+DEFAULT_MAX_GAP_S = 1.0  # longest gap interpolated, in seconds of the frames given (25 frames at 25 fps)
 
 
 @dataclass(frozen=True)
