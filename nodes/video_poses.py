@@ -14,7 +14,7 @@ import comfy.utils
 import numpy as np
 import torch
 
-from ..pidm_core.pose import detect, formats, people, smooth
+from ..pidm_core.pose import detect, formats, people, smooth, track
 from ..pidm_core.pose import video as video_poses
 from ..pidm_core.video import read
 from .compat import PoseKeypointType, check_numbers, io
@@ -22,7 +22,6 @@ from .pose import _openpose_dirs, person_choice, person_input
 from .previews import PREVIEW_FRAMES, THUMBNAIL_MAX_PX, pose_ui
 
 DEFAULT_FRAME_RATE = 25.0  # for an IMAGE batch, which carries no rate of its own
-LONG_GAPS = ("hold", "empty")  # pidm_core.pose.video.poses_from_frames(long_gaps=...)
 
 
 def _thumbnail(rgb: np.ndarray) -> np.ndarray:
@@ -67,7 +66,7 @@ class PIDMPosesFromVideo(io.ComfyNode):
                 io.Float.Input("max_gap_seconds", default=video_poses.DEFAULT_MAX_GAP_S, min=0.0, max=60.0,
                                step=0.1, tooltip="Longest stretch without the person that is filled by "
                                                  "interpolating between the frames around it."),
-                io.Combo.Input("long_gaps", options=list(LONG_GAPS), default="hold",
+                io.Combo.Input("long_gaps", options=list(track.LONG_GAPS), default="hold",
                                tooltip="Longer stretches without the person: 'hold' = keep the nearest pose "
                                        "seen, 'empty' = no pose (the sampler then draws no one there). The "
                                        "report output lists them either way."),
