@@ -32,7 +32,7 @@ from pidm_core.data.synthetic.driving_files import (  # noqa: E402
 )
 
 EXAMPLE_CASE, EXAMPLE_SEED = "single", 0
-EXAMPLE_SIZE = (320, 240)  # width, height
+EXAMPLE_SIZE = (384, 288)  # width, height: 4:3, a width x264 encodes byte for byte the same (driving_files)
 EXAMPLE_FPS = 12
 EXAMPLE_FRAMES = 42  # 3.5 s
 EXAMPLE_AUDIO_RATE = 22_050

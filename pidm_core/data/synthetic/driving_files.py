@@ -1,18 +1,24 @@
 """Driving videos on disk: H.264 mp4 (what artists' videos are) and the truth beside it as .npz.
 
 Both files are deterministic for a given PyAV / FFmpeg build: the encoder runs on one thread with fixed
-settings, and the .npz is written with fixed zip timestamps (``numpy.savez`` stamps the current time).
+settings and numbered frames, and the .npz is written with fixed zip timestamps (``numpy.savez`` stamps
+the current time). One condition, measured: the width must be a multiple of 128 (640, 384, 256). Other
+widths came out a few bytes different from run to run of one process (160x128: 7883, 7881, 7859 bytes),
+since libavcodec copies each frame into rows padded to 64 bytes that it leaves uninitialised, and x264's
+output depends on them; the decoded pictures differ by no more than the codec's own loss.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import zipfile
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .driving import DRIVING_CASES, DrivingTruth, make_driving_video
@@ -48,27 +54,36 @@ def encode_h264(frames: Iterable[np.ndarray], path: str | Path, fps: int | Fract
     import av  # the video extra: only what writes files needs it
 
     path = Path(path)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"no frames to encode into '{path}'")
+    if first.ndim != 3 or first.shape[2] != 3 or first.shape[0] % 2 or first.shape[1] % 2:
+        raise ValueError(f"frames for '{path}' must be RGB [H, W, 3] with even sides (yuv420p), got {first.shape}")
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-        stream = None
-        for rgb in frames:
-            if stream is None:
-                height, width = rgb.shape[:2]
-                stream = container.add_stream("libx264", rate=Fraction(fps))
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                # One thread and no scene-cut randomness: the same file from the same frames, every time.
-                stream.codec_context.thread_count = 1
-                stream.options = {"crf": str(int(crf)), "preset": "medium", "threads": "1"}
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            container.mux(stream.encode(frame))
-        if stream is None:
-            raise ValueError(f"no frames to encode into '{path}'")
-        container.mux(stream.encode(None))
+        # Every stream is added before the first packet: a container takes no new stream once it writes.
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.height, stream.width = first.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1  # one thread: the same file from the same frames, every time
+        stream.options = {"crf": str(int(crf)), "preset": "medium", "threads": "1"}
+        sound = None
         if audio is not None:
             waveform, rate = audio
             waveform = np.ascontiguousarray(np.clip(waveform, -1, 1), dtype=np.float32)
             layout = "mono" if waveform.shape[0] == 1 else "stereo"
             sound = container.add_stream("aac", rate=int(rate), layout=layout)
             sound.bit_rate = int(audio_bitrate)
+        time_base = 1 / Fraction(fps)
+        for index, rgb in enumerate(itertools.chain([first], frames)):
+            # Converted by OpenCV (BT.601, limited range, as decoders assume; closer to the input than
+            # PyAV's conversion) and numbered here: frames PyAV numbered gave another first file per process.
+            yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.pts, frame.time_base = index, time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if sound is not None:
             chunk = sound.codec_context.frame_size or 1024
             for start in range(0, waveform.shape[1], chunk):
                 piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(waveform[:, start : start + chunk]),
