@@ -2,7 +2,7 @@
 
     python scripts/make_driving_videos.py --out DIR                 # every case, seed 0: 640x480, 25 fps, 150 frames
     python scripts/make_driving_videos.py --out DIR --cases crossing occluded --seeds 0 1 2 --frames 300
-    python scripts/make_driving_videos.py --example assets/driving_walk.mp4   # the bundled example clip
+    python scripts/make_driving_videos.py --example assets/pidm_driving_walk.mp4   # the bundled example clip
 
 Each case is written as ``driving_<case>_seed<seed>.mp4`` (H.264, yuv420p, CRF 28: lossy, as downloaded
 videos are) and ``driving_<case>_seed<seed>.npz``, its truth (pidm_core.data.synthetic.driving:

@@ -188,7 +188,7 @@ def test_bundled_example_clip():
     pytest.importorskip("av")
     from pidm_core.video.read import probe, read_audio, read_frames
 
-    path = ROOT / "assets" / "driving_walk.mp4"
+    path = ROOT / "assets" / "pidm_driving_walk.mp4"
     info = probe(path)
     assert (info.width, info.height, info.frame_count, info.frame_rate) == (384, 288, 42, 12)
     assert info.has_audio and not info.variable_frame_rate
