@@ -3,6 +3,7 @@
     python scripts/make_driving_videos.py --out DIR                 # every case, seed 0: 640x480, 25 fps, 150 frames
     python scripts/make_driving_videos.py --out DIR --cases crossing occluded --seeds 0 1 2 --frames 300
     python scripts/make_driving_videos.py --example assets/pidm_driving_walk.mp4   # the bundled example clip
+    python scripts/make_driving_videos.py --fetch-vtest     # real footage into ~/.cache/comfyui-pidm/downloads
 
 Each case is written as ``driving_<case>_seed<seed>.mp4`` (H.264, yuv420p, CRF 28: lossy, as downloaded
 videos are) and ``driving_<case>_seed<seed>.npz``, its truth (pidm_core.data.synthetic.driving:
@@ -12,12 +13,21 @@ command writes the same bytes again on the same PyAV / FFmpeg build.
 
 The example clip (``--example``) is the "single" case's walker, small and short, with a melody of a
 few tones as its AAC audio track, so that a workflow's output can be checked for frame rate and sound.
+
+Real footage (``--fetch-vtest``): OpenCV's sample ``vtest.avi`` (pedestrians walking in a square, filmed
+from above, 768x576, 795 frames at 10 fps, Apache-2.0 like the photos of tests/photos/), taken from
+Debian's ``opencv-doc`` package with ``apt-get download`` (about 96 MB, fetched once, deleted once the
+video is out of it) into ~/.cache/comfyui-pidm/downloads/vtest.avi, never into the repository. It has
+no truth: it shows whether a pipeline runs and how fast on real, noisy video with several people.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +58,36 @@ def make_example(path: Path, crf: int = DEFAULT_CRF) -> Path:
     return encode_h264(iter(video.images), path, EXAMPLE_FPS, crf=crf, audio=(audio, EXAMPLE_AUDIO_RATE))
 
 
+DOWNLOADS = Path.home() / ".cache" / "comfyui-pidm" / "downloads"
+VTEST_IN_PACKAGE = "./usr/share/doc/opencv-doc/examples/data/vtest.avi"
+
+
+def fetch_vtest(cache: Path = DOWNLOADS) -> Path:
+    """``cache/vtest.avi``, extracted from Debian's opencv-doc package the first time (needs apt-get
+    and dpkg-deb, a Debian or Ubuntu system, and the network); afterwards the cached file."""
+    target = cache / "vtest.avi"
+    if target.is_file():
+        return target
+    for tool in ("apt-get", "dpkg-deb", "tar"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"fetching vtest.avi needs {tool} (Debian's opencv-doc package); "
+                               "or copy samples/data/vtest.avi of OpenCV 4.6.0 to {target} by hand")
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as work:
+        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=work, check=True)
+        package = next(Path(work).glob("opencv-doc_*.deb"))
+        # Only the one video comes out of the package; the rest of its 96 MB goes with the temporary folder.
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(package)], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", work, VTEST_IN_PACKAGE], stdin=tar.stdout, check=True)
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise RuntimeError(f"dpkg-deb could not read {package.name}")
+        partial = target.with_suffix(".avi.part")
+        shutil.move(str(Path(work) / VTEST_IN_PACKAGE), partial)
+        partial.replace(target)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for driving_<case>_seed<seed>.mp4 and .npz")
@@ -59,9 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="H.264 constant quality (higher: lossier)")
     parser.add_argument("--example", type=Path, help="write the bundled example clip to this path instead")
+    parser.add_argument("--fetch-vtest", action="store_true",
+                        help=f"fetch OpenCV's vtest.avi (real pedestrians) into {DOWNLOADS}")
     args = parser.parse_args(argv)
-    if args.example is None and args.out is None:
-        parser.error("give --out DIR (benchmark videos) or --example PATH (the bundled clip)")
+    if args.example is None and args.out is None and not args.fetch_vtest:
+        parser.error("give --out DIR (benchmark videos), --example PATH (the bundled clip) or --fetch-vtest")
+    if args.fetch_vtest:
+        print(fetch_vtest())
     if args.example is not None:
         path = make_example(args.example, args.crf)
         print(f"{path}: {EXAMPLE_FRAMES} frames, {EXAMPLE_SIZE[0]}x{EXAMPLE_SIZE[1]}, {EXAMPLE_FPS} fps, "

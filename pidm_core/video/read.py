@@ -12,7 +12,7 @@ frame by frame like any other; :attr:`VideoInfo.frame_rate` is then its average 
 frames are shown at when written back as a constant-rate video.
 
 A source is a file path or a binary stream (``io.BytesIO``, what ComfyUI's ``VideoFromFile`` holds);
-a stream is rewound before each use.
+a stream is rewound before each use, so two readers of one stream must not be iterated at once.
 """
 
 from __future__ import annotations
