@@ -112,6 +112,16 @@ def test_variable_frame_rate_is_reported_with_the_average_rate(videos):
     assert _indices(read_frames(videos["vfr"])) == list(range(10))
 
 
+def test_a_millisecond_time_base_is_not_a_variable_rate(tmp_path):
+    # Matroska stores 29.97 fps as 33 and 34 ms steps: rounding, not a variable frame rate. It has no
+    # frame index either, so the count is estimated from the duration.
+    path = write_video(tmp_path / "ntsc.mkv", frames=30, fps=Fraction(30000, 1001))
+    info = probe(path)
+    assert not info.variable_frame_rate and info.frame_rate == Fraction(30000, 1001)
+    assert info.frame_count == 30 and not info.frame_count_exact
+    assert _indices(read_frames(path, start=20, step=3)) == [20, 23, 26, 29]
+
+
 # --- read_frames -------------------------------------------------------------------------------
 
 
@@ -328,3 +338,13 @@ def test_bad_image_batches():
     bad[1, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="frame 1 of images holds NaN"):
         list(frames_from_images(bad))
+
+
+def test_an_estimated_count_refuses_only_far_past_the_end(tmp_path):
+    path = write_video(tmp_path / "ntsc.mkv", frames=30, fps=Fraction(30000, 1001))
+    with pytest.raises(ValueError, match=r"start frame 40 is past the end of video '.*ntsc\.mkv' \(frame count estimated\)"):
+        read_frames(path, start=40)
+    with pytest.raises(ValueError, match="frame step 50 is larger than"):
+        read_frames(path, step=50)
+    with pytest.raises(ValueError, match=r"start frame 31 is past the end of video '.*ntsc\.mkv', which has 30 frames"):
+        list(read_frames(path, start=31))  # within the estimate's margin: found out while decoding

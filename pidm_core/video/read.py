@@ -219,6 +219,10 @@ def _check_against_count(total: int, start: int, step: int, label: str) -> None:
         raise ValueError(f"frame step {step} is larger than {label}, which has {total} frames")
 
 
+def _estimate_margin(count: int) -> int:
+    return count + max(2, count // 20)
+
+
 def read_frames(
     source: Source, *, start: int = 0, length: int = 0, step: int = 1, name: str = "video",
     max_pixels: int = MAX_FRAME_PIXELS,
@@ -235,6 +239,9 @@ def read_frames(
     info = probe(source, name, max_pixels=max_pixels)
     if info.frame_count_exact:
         _check_against_count(info.frame_count, start, step, label)
+    elif start >= _estimate_margin(info.frame_count) or step > _estimate_margin(info.frame_count):
+        # An estimated count (from the duration) may be a frame or two short: refuse only beyond that.
+        _check_against_count(info.frame_count, start, step, f"{label} (frame count estimated)")
     return _frames(source, label, info, start, length, step, max_pixels)
 
 
