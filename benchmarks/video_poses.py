@@ -51,7 +51,7 @@ WRONG_PERSON_PX = 0.15  # of the height: a pose closer to another person than th
 # videos
 
 
-def driving_mp4(case: str, seed: int, frames: int, size: tuple[int, int], folder: Path, crf: int = 23):
+def driving_mp4(case: str, seed: int, frames: int, size: tuple[int, int], folder: Path, crf: int = 28):
     """The driving video as an mp4 in ``folder`` (made once) and its truth."""
     from pidm_core.data.synthetic.driving import make_driving_video
     from pidm_core.video.write import VideoWriter
@@ -145,13 +145,23 @@ def scores(pred: np.ndarray, video, filled=(), held=()) -> dict:
 # runs
 
 
+def person_setting(video) -> int | str:
+    """What a user would set to follow the target: with several people, its place left to right in the
+    first frame (the crossing's target starts on the left); alone, "largest"."""
+    if video.keypoints.shape[1] == 1:
+        return "largest"
+    necks = video.keypoints[0, :, 1, 0]
+    return int(np.argsort(np.argsort(necks))[video.target])
+
+
 def tracked_run(path: Path, video, **settings):
     """poses_from_frames on the mp4 with smoothing off, and the track's raw keypoints (for the grid)."""
     from pidm_core.pose.video import poses_from_frames
     from pidm_core.video.read import read_frames
 
     result = poses_from_frames(read_frames(str(path)), width=video.width, height=video.height,
-                               frame_rate=video.fps, smoothing=0.0, name=path.name, **settings)
+                               frame_rate=video.fps, smoothing=0.0, name=path.name,
+                               person=person_setting(video), **settings)
     return np.stack([p.keypoints for p in result.poses]), result
 
 
@@ -176,28 +186,39 @@ def _f(value: float, digits: int = 3) -> str:
 def quality(args, folder: Path) -> dict:
     from pidm_core.pose.smooth import DEFAULT_METHOD, DEFAULT_STRENGTH, smooth_keypoints
 
-    print(f"## Quality ({args.frames} frames, {args.size[0]}x{args.size[1]}, H.264 crf {args.crf}, seed {args.seed}; "
-          f"smoothed = {DEFAULT_METHOD} at {DEFAULT_STRENGTH})\n")
-    print("| case | run | PCK@0.05 | PCK@0.1 | wrong person (frames) | switches | L/R swapped frames | "
-          "jitter px (truth) | filled frames | filled error (× height) | filled PCK@0.1 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    raw = {}
-    for case in args.cases:
-        path, video = driving_mp4(case, args.seed, args.frames, tuple(args.size), folder, args.crf)
-        keypoints, result = tracked_run(path, video)
-        raw[case] = (keypoints, video, result)
-        rows = [("tracked, not smoothed", keypoints),
-                ("tracked, smoothed", smooth_keypoints(keypoints, video.fps, DEFAULT_STRENGTH, DEFAULT_METHOD))]
-        if not args.no_baseline:
-            rows.insert(0, ("Pose From Image per frame", baseline_run(path)))
-        for label, pred in rows:
-            s = scores(pred, video, result.filled if label.startswith("tracked") else ())
-            print(f"| {case} | {label} | {_f(s['pck05'])} | {_f(s['pck10'])} | {s['wrong']} of {s['frames']} | "
-                  f"{s['switches']} | {s['swapped']} | {_f(s['jitter'], 2)} ({_f(s['truth_jitter'], 2)}) | "
-                  f"{s['filled'] if label.startswith('tracked') else '–'} | {_f(s['filled_error'])} | "
-                  f"{_f(s['filled_pck10'])} |")
-        print(f"|  | held {len(result.held)}, found {len(result.found)} of {len(result.poses)}; "
-              f"blank {len(video.blank_frames)}, target absent {len(video.absent_frames)} |||||||||")
+    print(f"## Quality ({args.frames} frames, {args.size[0]}x{args.size[1]}, H.264 crf {args.crf}, seeds "
+          f"{' '.join(map(str, args.seeds))}; smoothed = {DEFAULT_METHOD} at {DEFAULT_STRENGTH})\n")
+    print("| case | run | PCK@0.05 | PCK@0.1 | wrong person (frames) | switches | L/R swapped frames (changes) | "
+          "jitter px (truth) | filled frames | filled error (× height) | filled PCK@0.1 | held |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    raw, totals = {}, {}
+    for seed in args.seeds:
+        for case in args.cases:
+            path, video = driving_mp4(case, seed, args.frames, tuple(args.size), folder, args.crf)
+            keypoints, result = tracked_run(path, video)
+            raw[f"{case} {seed}"] = (keypoints, video, result)
+            rows = [("tracked", keypoints),
+                    ("tracked + smoothed", smooth_keypoints(keypoints, video.fps, DEFAULT_STRENGTH, DEFAULT_METHOD))]
+            if not args.no_baseline:
+                rows.insert(0, ("Pose From Image per frame", baseline_run(path)))
+            for label, pred in rows:
+                ours = label.startswith("tracked")
+                s = scores(pred, video, result.filled if ours else (), result.held if ours else ())
+                totals.setdefault(label, []).append(s)
+                print(f"| {case} {seed} | {label} | {_f(s['pck05'])} | {_f(s['pck10'])} | {s['wrong']} of "
+                      f"{len(pred)} | {s['switches']} | {s['swapped']} ({s['side_changes']}) | "
+                      f"{_f(s['jitter'], 2)} ({_f(s['truth_jitter'], 2)}) | {s['filled'] if ours else '–'} | "
+                      f"{_f(s['filled_error'])} | {_f(s['filled_pck10'])} | {len(result.held) if ours else '–'} |")
+    print("\nMean over the videos above:\n")
+    print("| run | PCK@0.05 | PCK@0.1 | wrong person (frames) | switches | L/R swapped frames (changes) | "
+          "jitter / truth's |")
+    print("|---|---|---|---|---|---|---|")
+    for label, rows in totals.items():
+        mean = lambda key: float(np.nanmean([r[key] for r in rows]))  # noqa: E731
+        ratio = float(np.nanmean([r["jitter"] / r["truth_jitter"] for r in rows]))
+        print(f"| {label} | {_f(mean('pck05'))} | {_f(mean('pck10'))} | {sum(r['wrong'] for r in rows)} | "
+              f"{sum(r['switches'] for r in rows)} | {sum(r['swapped'] for r in rows)} "
+              f"({sum(r['side_changes'] for r in rows)}) | {_f(ratio, 2)} |")
     print()
     return raw
 
@@ -205,57 +226,51 @@ def quality(args, folder: Path) -> dict:
 def smoothing_grid(raw: dict) -> None:
     from pidm_core.pose.smooth import METHODS, smooth_keypoints
 
-    print("## Smoothing: PCK@0.05 / jitter px (truth's jitter in the header), tracked joints of each case\n")
-    cases = list(raw)
-    print("| method | strength | " + " | ".join(f"{c} ({_f(jitter(raw[c][1].keypoints[:, raw[c][1].target]), 2)})"
-                                              for c in cases) + " | mean PCK@0.05 | mean PCK@0.1 |")
-    print("|---|---|" + "---|" * (len(cases) + 2))
+    print("## Smoothing: mean over the videos of the quality table (tracked joints)\n")
+    print("| method | strength | PCK@0.05 | PCK@0.1 | jitter / truth's | filled PCK@0.1 |")
+    print("|---|---|---|---|---|---|")
     for method in METHODS:
         for strength in STRENGTHS:
-            cells, p05, p10 = [], [], []
-            for case in cases:
-                keypoints, video, _ = raw[case]
-                s = scores(smooth_keypoints(keypoints, video.fps, strength, method), video)
-                cells.append(f"{_f(s['pck05'])} / {_f(s['jitter'], 2)}")
-                p05.append(s["pck05"])
-                p10.append(s["pck10"])
-            print(f"| {method} | {strength} | " + " | ".join(cells) + f" | {_f(np.mean(p05))} | {_f(np.mean(p10))} |")
+            rows = [scores(smooth_keypoints(k, v.fps, strength, method), v, r.filled, r.held) for k, v, r in raw.values()]
+            mean = lambda key: float(np.nanmean([r[key] for r in rows]))  # noqa: E731
+            ratio = float(np.nanmean([r["jitter"] / r["truth_jitter"] for r in rows]))
+            print(f"| {method} | {strength} | {_f(mean('pck05'))} | {_f(mean('pck10'))} | {_f(ratio, 2)} | "
+                  f"{_f(mean('filled_pck10'))} |")
     print()
 
 
 def speed(args, folder: Path) -> None:
     from pidm_core.pose import mediapipe_pose
-    from pidm_core.pose.formats import coco18_from_mediapipe33
     from pidm_core.pose.video import poses_from_frames
     from pidm_core.video.read import read_frames
 
-    path, video = driving_mp4("crossing", args.seed, args.frames, (640, 480), folder, args.crf)
-    print(f"## Speed at 640x480 ({path.name}, {args.frames} frames)\n")
-    print("| what | frames per second |")
-    print("|---|---|")
-    start = time.perf_counter()
-    count = sum(1 for _ in read_frames(str(path)))
-    print(f"| decoding the mp4 alone (pidm_core.video.read) | {count / (time.perf_counter() - start):.0f} |")
-    frames = [rgb for _, rgb in read_frames(str(path))]
-    for video_mode in (False, True):
-        for people in (1, 2):
-            with mediapipe_pose.open_pose_people(people, video=video_mode) as run:
-                run(frames[0], 0)
-                start = time.perf_counter()
-                found = 0
-                for i, rgb in enumerate(frames):
-                    found += len([coco18_from_mediapipe33(p) for p in run(rgb, 40 * (i + 1))])
-                elapsed = time.perf_counter() - start
-            mode = "video" if video_mode else "image"
-            print(f"| MediaPipe alone, {mode} mode, num_poses={people} ({found / len(frames):.2f} people/frame) | "
-                  f"{len(frames) / elapsed:.1f} |")
-    del frames
-    for repeat in range(2):
+    print(f"## Speed at 640x480 ({args.frames} frames per video, seed {args.seeds[0]})\n")
+    print("| video | what | frames per second |")
+    print("|---|---|---|")
+    for case in ("crossing", "single"):
+        path, video = driving_mp4(case, args.seeds[0], args.frames, (640, 480), folder, args.crf)
         start = time.perf_counter()
-        result = poses_from_frames(read_frames(str(path)), width=640, height=480, frame_rate=video.fps)
-        elapsed = time.perf_counter() - start
-        print(f"| poses_from_frames from the mp4 (decode, detect, track, smooth), run {repeat + 1} | "
-              f"{len(result.poses) / elapsed:.1f} |")
+        count = sum(1 for _ in read_frames(str(path)))
+        print(f"| {case} | decoding the mp4 alone (pidm_core.video.read) | {count / (time.perf_counter() - start):.0f} |")
+        frames = [rgb for _, rgb in read_frames(str(path))]
+        for video_mode in (False, True):
+            for people in (1, 2):
+                with mediapipe_pose.open_pose_people(people, video=video_mode) as run:
+                    run(frames[0], 0)
+                    start = time.perf_counter()
+                    found = sum(len(run(rgb, 40 * (i + 1))) for i, rgb in enumerate(frames))
+                    elapsed = time.perf_counter() - start
+                mode = "video" if video_mode else "image"
+                print(f"| {case} | MediaPipe alone, {mode} mode, num_poses={people} ({found / len(frames):.2f} "
+                      f"people/frame) | {len(frames) / elapsed:.1f} |")
+        del frames
+        for video_mode in (True, False):
+            start = time.perf_counter()
+            result = poses_from_frames(read_frames(str(path)), width=640, height=480, frame_rate=video.fps,
+                                       video_mode=video_mode, person=person_setting(video))
+            elapsed = time.perf_counter() - start
+            print(f"| {case} | poses_from_frames from the mp4 (decode, detect, track, smooth), "
+                  f"{'video' if video_mode else 'image'} mode | {len(result.poses) / elapsed:.1f} |")
     print()
 
 
@@ -331,8 +346,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--size", type=int, nargs=2, default=[640, 480])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--crf", type=int, default=23, help="x264 quality of the encoded driving videos")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--crf", type=int, default=28, help="x264 quality of the encoded driving videos "
+                        "(28 as scripts/make_driving_videos.py)")
     parser.add_argument("--no-baseline", action="store_true", help="skip Pose From Image per frame")
     parser.add_argument("--memory-frames", type=int, nargs="+", default=[1500, 6000])
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "pidm_video_poses",

@@ -8,10 +8,12 @@ can tell the person it follows from someone walking past, and its cost per frame
 * Frames larger than ``detect_side`` (longest side, default 640) are shrunk before detection and the
   joints scaled back; MediaPipe looks at a 256 px crop of each person anyway, so 720p or 4K frames
   cost what a 640 px frame costs and give the same joints.
-* ``"mediapipe"``: MediaPipe Pose (Tasks API) with ``num_poses = max_people``, in its image mode: every
-  frame is detected afresh, so a person who comes back or steps out from behind another is found again
-  (video mode follows the previous frame's people and was slower with two people:
-  benchmarks/video_poses.py, docs/video_poses.md). The legacy API finds one person at most.
+* ``"mediapipe"``: MediaPipe Pose (Tasks API) with ``num_poses = max_people``, by default in its video
+  mode (``video_mode=True``): each frame starts from the people of the frame before, and the person
+  detector runs again only while fewer than ``max_people`` are followed. On the synthetic driving videos
+  it found the person in more frames than the image mode (which detects every frame afresh) and was
+  faster with two people in view (benchmarks/video_poses.py, docs/video_poses.md). The legacy API
+  finds one person at most.
 * ``"openpose"``: controlnet_aux's OpenPose body network (every person, natively), where its weights are
   found as :mod:`.detect` finds them; much slower on a CPU.
 * ``"auto"``: as :func:`~pidm_core.pose.detect.resolve_backend` decides for photos (openpose when its
@@ -46,6 +48,7 @@ DEFAULT_MAX_PEOPLE = 2  # the followed person and one other: enough to tell them
 MAX_PEOPLE = 10
 DEFAULT_DETECT_SIDE = 640
 DEFAULT_THRESHOLD = 0.3
+DEFAULT_VIDEO_MODE = True  # measured: more people found and faster with two in view (docs/video_poses.md)
 
 PeopleDetector = Callable[[np.ndarray], "list[np.ndarray]"]
 
@@ -82,7 +85,7 @@ def _check_frame(rgb: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def _raw_detector(name: str, max_people: int, openpose_dirs, allow_download: bool, device,
-                  video_mode: bool) -> Iterator[Callable[[np.ndarray], list]]:
+                  video_mode: bool, frame_rate: float) -> Iterator[Callable[[np.ndarray], list]]:
     """A callable ``rgb -> raw people [18, 3]`` (px of that rgb, raw scores) for a resolved backend."""
     if name == "openpose":
         body = _load_openpose_body(_openpose_weights_path(openpose_dirs, allow_download), device)
@@ -93,11 +96,11 @@ def _raw_detector(name: str, max_people: int, openpose_dirs, allow_download: boo
     except ImportError as error:
         raise PoseDetectorUnavailableError(f"the mediapipe backend cannot run: {error}") from error
     with opened as run:
-        clock = {"ms": 0}
+        clock = {"frames": 0}
 
         def detect(rgb: np.ndarray) -> list:
-            clock["ms"] += 40  # video mode needs growing timestamps; frames are 40 ms apart as far as it knows
-            return [coco18_from_mediapipe33(landmarks) for landmarks in run(rgb, clock["ms"])]
+            clock["frames"] += 1  # video mode needs growing timestamps (its own smoothing reads them)
+            return [coco18_from_mediapipe33(landmarks) for landmarks in run(rgb, round(clock["frames"] * 1000 / frame_rate))]
 
         yield detect
 
@@ -112,7 +115,8 @@ def open_people_detector(
     openpose_dirs: Sequence[str | Path] = (),
     allow_download: bool = False,
     device: object | None = None,
-    video_mode: bool = False,
+    video_mode: bool = DEFAULT_VIDEO_MODE,
+    frame_rate: float = 25.0,
 ) -> Iterator[PeopleDetector]:
     """``with open_people_detector() as detect: people = detect(rgb)`` for the frames of one video.
 
@@ -120,7 +124,8 @@ def open_people_detector(
     the pixels of ``rgb``, largest first; an empty list when nobody is found. ``backend``: ``"auto"`` |
     ``"mediapipe"`` | ``"openpose"`` (module doc). ``threshold``: minimum joint confidence (0..1).
     ``detect_side``: frames with a longer side are shrunk to it for detection (>= 64). ``video_mode``:
-    MediaPipe's video running mode (follows the previous frame's people; measured slower with two).
+    MediaPipe's video running mode (follows the previous frame's people), fed one frame every
+    1/``frame_rate`` seconds.
     Raises ValueError for bad settings, :class:`PoseDetectorUnavailableError` when no backend can run.
     """
     if isinstance(max_people, bool) or not isinstance(max_people, (int, np.integer)) or not (
@@ -130,7 +135,10 @@ def open_people_detector(
     if isinstance(detect_side, bool) or not isinstance(detect_side, (int, np.integer)) or detect_side < 64:
         raise ValueError(f"detect_side must be a whole number of pixels >= 64, got {detect_side!r}")
     name = resolve_backend(backend, openpose_dirs)
-    with _raw_detector(name, int(max_people), openpose_dirs, allow_download, device, video_mode) as raw:
+    if not (isinstance(frame_rate, (int, float, np.integer, np.floating)) and 0 < float(frame_rate) < 1000):
+        raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
+    with _raw_detector(name, int(max_people), openpose_dirs, allow_download, device, video_mode,
+                       float(frame_rate)) as raw:
 
         def detect(rgb: np.ndarray) -> list[np.ndarray]:
             rgb = _check_frame(rgb)

@@ -4,15 +4,21 @@
 :func:`~pidm_core.pose.people.open_people_detector`) and the frame itself, one frame at a time, and keeps
 only that person's joints (never the frames). :meth:`PersonTracker.finish` gives a :class:`Track`.
 
-* **Choice**: at the first frame where people appear, ``person="largest"`` takes the largest (box of its
-  joints); an index takes that person counted left to right by the centre of their box, as Pose From
-  Image counts, at the first frame that shows at least ``index + 1`` people. The choice is never redone.
+* **Choice**: ``person="largest"`` takes the largest (box of its joints); an index takes that person
+  counted left to right by the centre of their box, as Pose From Image counts. The choice is made once,
+  in the first :data:`CHOICE_WINDOW_S` after people first appear, at the first frame there that shows
+  the most people (a detector often misses one of two people in a frame, and "person 0" must not become
+  whoever was found alone); the frames before it are followed backwards from it. An index beyond the
+  people seen waits for a frame that shows enough of them.
 * **Identity**: each later frame's people are compared with the track's prediction: every joint moved
   by the body's velocity (constant velocity since it was last seen), the person's size, and the colours
-  of their clothes (a colour histogram of the torso and thighs, learnt only from frames where nobody
-  overlaps them). Someone crossing in front lands where the prediction is but wears other colours, and
-  is refused; that frame counts as not found. After :data:`REACQUIRE_AFTER_S` without the person, the
-  position no longer limits the search (they may come back anywhere) and the colours must match closer.
+  of their clothes (a colour histogram of the torso and thighs). Someone crossing in front lands where
+  the prediction is but wears other colours, and is refused; that frame counts as not found. The colour
+  model learns only from frames where the person stands clear of everyone detected and already looks
+  like the model (:data:`LEARN_GATE`), so someone the detector missed, standing behind or in front of
+  them, does not creep into it. A detection whose skeleton lies on the wrong body parts samples the
+  wrong colours and is refused too. After :data:`REACQUIRE_AFTER_S` without the person, the position
+  no longer limits the search (they may come back anywhere) and the colours must match closer.
 * **Left and right**: detectors swap a person's sides from frame to frame (a person seen from the front
   or back looks much the same mirrored). While tracking, each candidate is compared with the prediction
   in the side assignment closest to it. The sides kept are decided at the end, for arms, legs and face
@@ -49,7 +55,7 @@ REACQUIRE_GATE = 0.5  # stricter, when the person is searched for anywhere in th
 REACQUIRE_AFTER_S = 1.0
 SIZE_WEIGHT, APPEARANCE_WEIGHT = 0.5, 1.0
 CHOICE_WINDOW_S = 1.0  # the person is chosen in this much video after people first appear
-SIDE_PRIOR = 0.01  # cost (person heights) of a frame labelled against the detector's sides
+SIDE_PRIOR = 0.003  # cost (person heights) of a frame labelled against the detector's sides
 JOINT_MEMORY_S = 0.5  # a joint last seen longer ago than this does not take part in the prediction
 VELOCITY_SMOOTHING = 0.5  # share of the newest displacement in the body velocity
 APPEARANCE_LEARNING = 0.1  # share of a clear new view in the clothes-colour model
@@ -177,8 +183,8 @@ class Track:
     ``found`` bool ``[T]``: the person was detected there; ``filled``: positions not found but
     interpolated from their neighbours; ``held``: positions of long gaps given the nearest sighting;
     ``empty``: positions left without joints; ``chosen_at``: the position where the person was chosen;
-    ``switches_refused``: frames where someone else stood where the person was predicted and was refused
-    for their colours."""
+    ``refused``: frames where someone stood where the person was predicted but was refused for their
+    colours."""
 
     keypoints: np.ndarray
     found: np.ndarray

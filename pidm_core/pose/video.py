@@ -19,7 +19,13 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .keypoints import Pose
-from .people import DEFAULT_DETECT_SIDE, DEFAULT_MAX_PEOPLE, DEFAULT_THRESHOLD, open_people_detector
+from .people import (
+    DEFAULT_DETECT_SIDE,
+    DEFAULT_MAX_PEOPLE,
+    DEFAULT_THRESHOLD,
+    DEFAULT_VIDEO_MODE,
+    open_people_detector,
+)
 from .smooth import DEFAULT_METHOD, DEFAULT_STRENGTH, smooth_keypoints
 from .track import PersonTracker
 
@@ -89,6 +95,7 @@ def poses_from_frames(
     threshold: float = DEFAULT_THRESHOLD,
     max_people: int = DEFAULT_MAX_PEOPLE,
     detect_side: int = DEFAULT_DETECT_SIDE,
+    video_mode: bool = DEFAULT_VIDEO_MODE,
     callback: Callable[[int, int | None], None] | None = None,
     total: int | None = None,
     name: str = "video",
@@ -107,7 +114,8 @@ def poses_from_frames(
     :data:`DEFAULT_MAX_GAP_S` seconds); longer gaps are held at the nearest pose seen
     (``long_gaps="hold"``) or left empty (``"empty"``). ``threshold``: minimum joint confidence.
     ``max_people``: people detected per frame (the person and whoever may cross them).
-    ``detect_side``: frames are shrunk to this longest side for detection. ``callback(done, total)``
+    ``detect_side``: frames are shrunk to this longest side for detection. ``video_mode``: MediaPipe's
+    video running mode (:func:`~.people.open_people_detector`). ``callback(done, total)``
     after each frame; an exception raised there stops the run and propagates. ``name``: the video's
     name in error messages. ``detector``: a people detector to use instead of opening one (a callable
     like :func:`~.people.open_people_detector` gives; ``backend`` and the detection settings are unused).
@@ -123,7 +131,7 @@ def poses_from_frames(
     indices: list[int] = []
     opened = contextlib.nullcontext(detector) if detector is not None else open_people_detector(
         backend, max_people, threshold, detect_side=detect_side, openpose_dirs=openpose_dirs,
-        allow_download=allow_download)
+        allow_download=allow_download, video_mode=video_mode, frame_rate=rate)
     with opened as detect:
         for index, rgb in frames:
             rgb = np.asarray(rgb)
