@@ -191,12 +191,24 @@ class DrivingTruth:
 
 @dataclass(frozen=True)
 class _Occluder:
-    """A pillar in front of everyone: x0..x1 px, full height, two-tone vertical stripes."""
+    """A panel carried past close to the camera, in front of everyone: full height, ``width`` px wide,
+    its left edge at ``x0`` px in frame 0, moving ``speed`` px per frame; two-tone vertical stripes."""
 
     x0: float
-    x1: float
+    width: float
+    speed: float
     colour: tuple
     colour_b: tuple
+
+    def span(self, t: int) -> tuple[float, float]:
+        left = self.x0 + self.speed * t
+        return left, left + self.width
+
+    def mask(self, t: int, height: int, width: int) -> np.ndarray:
+        left, right = self.span(t)
+        mask = np.zeros((height, width), bool)
+        mask[:, max(0, int(round(left))) : max(0, int(round(right)))] = True
+        return mask
 
 
 class _Frames(Sequence):
@@ -222,13 +234,13 @@ class _Frames(Sequence):
         for person, (pose, parts) in self._figures[index]:  # far to near
             paint_parts(canvas, parts, pose, self._outline[person])
         if self._occluder is not None:
-            _paint_occluder(canvas, self._occluder)
+            _paint_occluder(canvas, *self._occluder.span(index), self._occluder)
         return cv2.resize(canvas, (self._width, self._height), interpolation=cv2.INTER_AREA)
 
 
-def _paint_occluder(canvas: np.ndarray, occluder: _Occluder) -> None:
+def _paint_occluder(canvas: np.ndarray, left: float, right: float, occluder: _Occluder) -> None:
     s = SUPERSAMPLE
-    x0, x1 = int(round(occluder.x0 * s)), int(round(occluder.x1 * s))
+    x0, x1 = int(round(left * s)), int(round(right * s))
     stripe = max(2, (x1 - x0) // 6)
     for k, left in enumerate(range(x0, x1, stripe)):
         colour = occluder.colour if k % 2 == 0 else occluder.colour_b
@@ -313,12 +325,17 @@ def _case_walkers(case: str, rng: np.random.Generator, identity: Identity, frame
         path = (_walk(out, 0.5 * width, right), _turn(turn, right, left), _walk(frames - out - turn, -0.5 * width, left))
         return [_Walker(identity, tall, 0.95 * height, 0.22 * width, path, phase0)], frozenset(), None
     if case == "occluded":
-        path = (_walk(frames, 0.8 * width, right),)
+        start_x, distance = 0.1 * width, 0.8 * width
+        path = (_walk(frames, distance, right),)
         blank = frozenset(range(fr(0.2), fr(0.2) + fr(0.03))) | frozenset(range(fr(0.8), fr(0.8) + fr(0.02)))
-        centre, half = (0.56 + jitter(0.02)) * width, 0.12 * height
-        occluder = _Occluder(centre - half, centre + half, tuple(int(c) for c in rng.integers(40, 220, 3)),
+        # A panel wider than the person sweeps leftward past them six times as fast as they walk, over them
+        # when 55 % of the video has gone: a few frames wholly hidden, a few more partly.
+        meet = fr(0.55 + jitter(0.03))
+        panel, speed = 0.36 * height, -6.0 * distance / frames
+        x0 = start_x + distance * meet / frames - panel / 2 - speed * meet
+        occluder = _Occluder(x0, panel, speed, tuple(int(c) for c in rng.integers(40, 220, 3)),
                              tuple(int(c) for c in rng.integers(40, 220, 3)))
-        return [_Walker(identity, tall, 0.95 * height, 0.1 * width, path, phase0)], blank, occluder
+        return [_Walker(identity, tall, 0.95 * height, start_x, path, phase0)], blank, occluder
     if case == "leave_return":
         # Out through the right edge (wholly gone for about a fifth of the video), back from the right seen from behind.
         out, away = fr(0.42), fr(0.12)
@@ -350,10 +367,6 @@ def make_driving_video(case: str, seed: int = 0, frames: int = 150, size: tuple[
     keypoints = np.zeros((frames, len(walkers), NUM_JOINTS, 3), np.float32)
     figures, occluded, absent = [], [], []
     frame_box = np.array([width - 1, height - 1])
-    occluder_mask = None
-    if occluder is not None:
-        occluder_mask = np.zeros((height, width), bool)
-        occluder_mask[:, max(0, int(round(occluder.x0))) : max(0, int(round(occluder.x1)))] = True
     for t in range(frames):
         drawn = []
         for person, walker in enumerate(walkers):
@@ -372,7 +385,8 @@ def make_driving_video(case: str, seed: int = 0, frames: int = 150, size: tuple[
         for k, (_, person, pose, _) in enumerate(drawn):
             for _, _, _, nearer_parts in drawn[k + 1 :]:
                 keypoints[t, person, _covered(pose.joints_px, _silhouette(nearer_parts, height, width)), 2] = 0
-        if occluder_mask is not None:
+        if occluder is not None:
+            occluder_mask = occluder.mask(t, height, width)
             hidden = _covered(keypoints[t, 0, :, :2], occluder_mask) & (keypoints[t, 0, :, 2] > 0)
             if hidden.any() and t not in blank:
                 occluded.append(t)
