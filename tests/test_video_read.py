@@ -348,3 +348,25 @@ def test_an_estimated_count_refuses_only_far_past_the_end(tmp_path):
         read_frames(path, step=50)
     with pytest.raises(ValueError, match=r"start frame 31 is past the end of video '.*ntsc\.mkv', which has 30 frames"):
         list(read_frames(path, start=31))  # within the estimate's margin: found out while decoding
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_a_phone_rotation_is_applied(tmp_path, degrees):
+    # Phones store portrait video as landscape frames and a display matrix; the frames come out as shown.
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        stream.set_display_rotation(degrees)
+        image = np.zeros((24, 32, 3), np.uint8)
+        image[:8, :8] = 255  # a mark in the stored top-left corner
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    info = probe(path)
+    assert info.rotation == degrees % 360
+    assert (info.width, info.height) == ((24, 32) if degrees % 180 else (32, 24))
+    rgb = next(read_frames(path))[1]
+    assert rgb.shape == (info.height, info.width, 3) and rgb.flags.c_contiguous
+    expected = np.rot90(image, degrees // 90)  # counter-clockwise, as FFmpeg's autorotate shows it
+    assert np.abs(rgb.astype(int) - expected).mean() < 10

@@ -44,7 +44,9 @@ class VideoInfo:
 
     ``frame_count`` comes from the container's index where it has one (``frame_count_exact``), else
     from the duration and the average rate (an estimate). ``frame_rate`` is the average rate;
-    ``variable_frame_rate`` says the first frames' intervals differ by more than 10 %.
+    ``variable_frame_rate`` says the first frames' intervals differ by more than 10 %. ``width`` and
+    ``height`` are those of the frames as shown: a phone stores a portrait video as landscape frames
+    plus a ``rotation``, which :func:`read_frames` applies.
     """
 
     width: int
@@ -57,6 +59,7 @@ class VideoInfo:
     frame_count_exact: bool = True
     codec: str = ""
     container: str = ""
+    rotation: int = 0  # degrees counter-clockwise (0, 90, 180, 270) the frames are turned by to be shown
 
 
 def _label(source: Source, name: str) -> str:
@@ -164,9 +167,28 @@ def _duration_s(container, stream) -> float | None:
     return None
 
 
+def _quarter_turns(frame) -> int:
+    """Quarter turns counter-clockwise (0..3) that the frame's display matrix asks for."""
+    rotation = getattr(frame, "rotation", 0) or 0
+    return int(round(rotation / 90)) % 4 if math.isfinite(rotation) else 0
+
+
+def _first_frame_turns(container, stream, label: str) -> int:
+    """The rotation of the first frame: only a decoded frame carries its display matrix in PyAV."""
+    try:
+        container.seek(0, stream=stream, backward=True)
+    except av.error.FFmpegError:
+        pass
+    for frame in _decoded(container, stream, label, lambda: "at frame 0"):
+        return _quarter_turns(frame)
+    raise ValueError(f"{label} has no frames that can be decoded")
+
+
 def probe(source: Source, name: str = "video", *, max_pixels: int = MAX_FRAME_PIXELS) -> VideoInfo:
-    """The :class:`VideoInfo` of ``source`` from its headers; ValueError naming ``name`` for a file that
-    is not a video, has no video stream or no frames, or has frames over ``max_pixels``."""
+    """The :class:`VideoInfo` of ``source`` from its headers, its first packets' timestamps and its first
+    frame (decoded for its rotation, once the size is known to be within ``max_pixels``); ValueError
+    naming ``name`` for a file that is not a video, has no video stream or no frames, or has frames over
+    ``max_pixels``."""
     label = _label(source, name)
     with _opened(source, label) as container:
         stream = _video_stream(container, label)
@@ -186,8 +208,12 @@ def probe(source: Source, name: str = "video", *, max_pixels: int = MAX_FRAME_PI
             raise ValueError(f"{label} has no frames")
         if duration is None:
             duration = float(count / frame_rate)
+        turns = _first_frame_turns(container, stream, label)
+        if turns % 2:
+            width, height = height, width
         return VideoInfo(
             width=width, height=height, frame_rate=frame_rate, frame_count=count, duration_s=float(duration),
+            rotation=90 * turns,
             has_audio=bool(container.streams.audio), variable_frame_rate=_is_variable(times, stream.time_base),
             frame_count_exact=exact, codec=stream.codec_context.name, container=container.format.name,
         )
@@ -260,7 +286,9 @@ def _frames(source: Source, label: str, info: VideoInfo, start: int, length: int
                 return
             _check_frame_size(frame.width, frame.height, f"frame {index} of {label}", max_pixels)
             yielded += 1
-            yield index, frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24")
+            turns = _quarter_turns(frame)
+            yield index, (np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb)
     if yielded == 0:
         if last < 0:
             raise ValueError(f"{label} has no frames that can be decoded")
