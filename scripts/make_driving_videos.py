@@ -2,6 +2,7 @@
 
     python scripts/make_driving_videos.py --out DIR                 # every case, seed 0: 640x480, 25 fps, 150 frames
     python scripts/make_driving_videos.py --out DIR --cases crossing occluded --seeds 0 1 2 --frames 300
+    python scripts/make_driving_videos.py --out DIR --cases single --audio       # with a melody as AAC audio
     python scripts/make_driving_videos.py --example assets/pidm_driving_walk.mp4   # the bundled example clip
     python scripts/make_driving_videos.py --fetch-vtest     # real footage into ~/.cache/comfyui-pidm/downloads
 
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from pidm_core.data.synthetic.driving import DRIVING_CASES, make_driving_video  # noqa: E402
 from pidm_core.data.synthetic.driving_files import (  # noqa: E402
+    AUDIO_RATE,
     DEFAULT_CRF,
     encode_h264,
     tone_melody,
@@ -45,7 +47,7 @@ EXAMPLE_CASE, EXAMPLE_SEED = "single", 0
 EXAMPLE_SIZE = (384, 288)  # width, height: 4:3, a width x264 encodes byte for byte the same (driving_files)
 EXAMPLE_FPS = 12
 EXAMPLE_FRAMES = 42  # 3.5 s
-EXAMPLE_AUDIO_RATE = 22_050
+EXAMPLE_AUDIO_RATE = AUDIO_RATE
 
 
 def make_example(path: Path, crf: int = DEFAULT_CRF) -> Path:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--audio", action="store_true", help="give each video a melody as its AAC audio track")
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="H.264 constant quality (higher: lossier)")
     parser.add_argument("--example", type=Path, help="write the bundled example clip to this path instead")
     parser.add_argument("--fetch-vtest", action="store_true",
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             for case in args.cases:
                 mp4, npz = write_driving_case(args.out, case, seed, args.frames, (args.width, args.height),
-                                              args.fps, args.crf)
+                                              args.fps, args.crf, args.audio)
                 print(f"{mp4} ({mp4.stat().st_size / 1024:.0f} KiB) + {npz.name}")
     return 0
 

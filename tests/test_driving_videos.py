@@ -182,6 +182,13 @@ def test_script_writes_every_case(tmp_path):
     assert module.main(["--out", str(tmp_path), "--frames", "12", "--width", "96", "--height", "64"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         f"driving_{case}_seed0.{ext}" for case in DRIVING_CASES for ext in ("mp4", "npz"))
+    from pidm_core.video.read import probe
+
+    assert not probe(tmp_path / "driving_single_seed0.mp4").has_audio
+    assert module.main(["--out", str(tmp_path / "sound"), "--cases", "single", "--frames", "12", "--width", "128",
+                        "--height", "96", "--audio"]) == 0
+    info = probe(tmp_path / "sound" / "driving_single_seed0.mp4")
+    assert info.has_audio and info.frame_count == 12
 
 
 def test_bundled_example_clip():

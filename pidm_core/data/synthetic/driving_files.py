@@ -25,6 +25,7 @@ from .driving import DRIVING_CASES, DrivingTruth, make_driving_video
 
 DEFAULT_CRF = 28  # lossy, as downloaded videos are: blocky edges and smeared patterns at 640x480
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+AUDIO_RATE = 22_050
 
 
 def save_truth(truth: DrivingTruth, path: str | Path) -> Path:
@@ -99,17 +100,19 @@ def driving_file_stem(case: str, seed: int) -> str:
 
 
 def write_driving_case(out_dir: str | Path, case: str, seed: int = 0, frames: int = 150,
-                       size: tuple[int, int] = (640, 480), fps: int = 25, crf: int = DEFAULT_CRF
-                       ) -> tuple[Path, Path]:
+                       size: tuple[int, int] = (640, 480), fps: int = 25, crf: int = DEFAULT_CRF,
+                       audio: bool = False) -> tuple[Path, Path]:
     """Render driving video ``case`` (:func:`~.driving.make_driving_video`) into ``out_dir`` as
-    ``driving_<case>_seed<seed>.mp4`` and its truth ``.npz``; returns both paths."""
+    ``driving_<case>_seed<seed>.mp4`` and its truth ``.npz``; returns both paths. ``audio`` adds a
+    :func:`tone_melody` track as long as the video (22.05 kHz mono AAC)."""
     if case not in DRIVING_CASES:
         raise ValueError(f"unknown driving video case {case!r}; expected one of {DRIVING_CASES}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     video = make_driving_video(case, seed=seed, frames=frames, size=size, fps=fps)
     stem = driving_file_stem(case, seed)
-    mp4 = encode_h264(iter(video.images), out_dir / f"{stem}.mp4", video.fps, crf=crf)
+    sound = (tone_melody(frames / fps, AUDIO_RATE), AUDIO_RATE) if audio else None
+    mp4 = encode_h264(iter(video.images), out_dir / f"{stem}.mp4", video.fps, crf=crf, audio=sound)
     return mp4, save_truth(video.truth(), out_dir / f"{stem}.npz")
 
 
