@@ -90,6 +90,38 @@ def fetch_vtest(cache: Path = DOWNLOADS) -> Path:
     return target
 
 
+def check_mediapipe(mp4: Path, npz: Path, step: int = 3) -> str:
+    """How often MediaPipe (pidm_core.pose.people, two people at most) finds each walker in the encoded
+    video: of every ``step``-th frame where the walker shows at least 8 joints, those with a detected
+    person whose torso centre lies within 0.15 of the walker's height of the true one."""
+    import numpy as np
+
+    from pidm_core.data.synthetic.driving_files import load_truth
+    from pidm_core.pose.people import open_people_detector
+    from pidm_core.video.read import read_frames
+
+    truth = load_truth(npz)
+    torso = [1, 2, 5, 8, 11]  # neck, shoulders, hips
+    found, shown = np.zeros(truth.keypoints.shape[1], int), np.zeros(truth.keypoints.shape[1], int)
+    with open_people_detector("mediapipe", max_people=2) as detect:
+        for index, rgb in read_frames(mp4, step=step):
+            people = detect(rgb)
+            for person, joints in enumerate(truth.keypoints[index]):
+                seen = joints[torso, 2] > 0
+                if (joints[:, 2] > 0).sum() < 8 or not seen.any():
+                    continue
+                shown[person] += 1
+                centre = joints[torso][seen, :2].mean(axis=0)
+                for detected in people:
+                    mine = detected[torso, 2] > 0
+                    if mine.sum() >= 2 and np.linalg.norm(detected[torso][mine, :2].mean(axis=0) - centre) < (
+                            0.15 * truth.person_heights[person]):
+                        found[person] += 1
+                        break
+    return ", ".join(f"person {p}{' (target)' if p == truth.target else ''}: found in {f}/{n} frames"
+                     for p, (f, n) in enumerate(zip(found, shown)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for driving_<case>_seed<seed>.mp4 and .npz")
@@ -102,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio", action="store_true", help="give each video a melody as its AAC audio track")
     parser.add_argument("--crf", type=int, default=DEFAULT_CRF, help="H.264 constant quality (higher: lossier)")
     parser.add_argument("--example", type=Path, help="write the bundled example clip to this path instead")
+    parser.add_argument("--check-mediapipe", action="store_true",
+                        help="after writing each video, report how often MediaPipe finds its people")
     parser.add_argument("--fetch-vtest", action="store_true",
                         help=f"fetch OpenCV's vtest.avi (real pedestrians) into {DOWNLOADS}")
     args = parser.parse_args(argv)
@@ -118,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             for case in args.cases:
                 mp4, npz = write_driving_case(args.out, case, seed, args.frames, (args.width, args.height),
                                               args.fps, args.crf, args.audio)
-                print(f"{mp4} ({mp4.stat().st_size / 1024:.0f} KiB) + {npz.name}")
+                print(f"{mp4} ({mp4.stat().st_size / 1024:.0f} KiB) + {npz.name}", flush=True)
+                if args.check_mediapipe:
+                    print(f"  MediaPipe, every 3rd frame: {check_mediapipe(mp4, npz)}", flush=True)
     return 0
 
 
