@@ -33,7 +33,6 @@ LOG = logging.getLogger(__name__)
 
 CANDIDATES = (2, 4, 8, 12, 16, 24, 32, 48, 64)  # batch sizes timed, smallest first
 MIN_FRAME_STEPS = 1000  # frames × steps of a run that is worth measuring for (the measurement: ~200 frame-calls)
-TIMED_CALLS = 2  # per size, after one untimed call (new shapes: oneDNN builds its kernels); the fastest counts
 STOP_RATIO = 1.3  # a size this much slower per frame than the best so far ends the search
 SAME_WITHIN = 0.05  # sizes within this share of the fastest count as ties: the smallest of them is taken
 
@@ -49,10 +48,10 @@ def _key(network, mode: str, rows: int) -> tuple:
 
 @torch.no_grad()
 def seconds_per_frame(network, mode: str, appearance_scale: float, pose_scale: float, batch: int,
-                      calls: int = TIMED_CALLS) -> float:
+                      calls: int = 1, warmup: bool = True) -> float:
     """Wall time of one guided network call (what one sampler step costs) for ``batch`` frames, divided by
-    ``batch``: the fastest of ``calls`` timed calls after an untimed one. Inputs are zeros and fixed noise: the
-    time does not depend on their values."""
+    ``batch``: the fastest of ``calls`` timed calls, after an untimed one when ``warmup`` (a new shape: oneDNN
+    builds its kernels). Inputs are zeros and fixed noise: the time does not depend on their values."""
     parameter = next(network.parameters())
     config, device, dtype = network.config, parameter.device, parameter.dtype
     size = config.image_size
@@ -64,12 +63,12 @@ def seconds_per_frame(network, mode: str, appearance_scale: float, pose_scale: f
     x = torch.randn((batch, config.image_channels, size, size), generator=torch.Generator().manual_seed(0)).to(device)
     t = torch.full((batch,), 500, device=device)
     best = float("inf")
-    for call in range(calls + 1):
+    for call in range(calls + int(warmup)):
         start = time.perf_counter()
         denoise(x, t)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if call:
+        if call or not warmup:
             best = min(best, time.perf_counter() - start)
     return best / batch
 
@@ -77,20 +76,29 @@ def seconds_per_frame(network, mode: str, appearance_scale: float, pose_scale: f
 def measured_chunk_size(network, mode: str, appearance_scale: float, pose_scale: float, rows: int,
                         limit: int) -> int:
     """The batch size (at most ``limit``, the most that fits the memory) with the least time per frame on this
-    machine; sizes are timed once per process (module docstring). ``limit`` < 2 gives ``limit``."""
+    machine; sizes are timed once per process (module docstring). ``limit`` < 2 gives ``limit``.
+
+    Two passes: the sizes in ascending order (each after an untimed call), stopping at one :data:`STOP_RATIO`
+    slower than the best, then each of them once more, keeping its faster time. Other work on the machine
+    that comes and goes during the first pass then moves one measurement, not the choice."""
     if limit < 2:
         return max(1, limit)
     key = _key(network, mode, rows)
     with _lock:  # one measurement at a time: two at once would time each other
         found = _measured.setdefault(key, {})
+        timed = []
         for batch in (b for b in CANDIDATES if b <= limit):
             if key in _stopped:
                 break
             if batch in found:
                 continue
             found[batch] = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch)
+            timed.append(batch)
             if found[batch] > STOP_RATIO * min(found.values()):
                 _stopped.add(key)
+        for batch in timed:
+            again = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch, warmup=False)
+            found[batch] = min(found[batch], again)
         usable = {b: s for b, s in found.items() if b <= limit}
     fastest = min(usable.values())
     chosen = min(b for b, s in usable.items() if s <= fastest * (1 + SAME_WITHIN))

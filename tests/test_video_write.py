@@ -86,7 +86,8 @@ def test_comfy_audio_is_read_as_a_view_of_its_first_clip():
     waveform = torch.zeros(1, 2, 100)
     samples, rate = audio_from_comfy({"waveform": waveform, "sample_rate": 16000})
     assert samples.shape == (2, 100) and rate == 16000 and np.shares_memory(samples, waveform.numpy())
-    with pytest.raises(ValueError, match=r"audio waveform must be \[1, channels, samples\] \(one clip\), got shape \(2, 2, 100\)"):
+    with pytest.raises(ValueError, match=r"audio waveform must be \[1, channels, samples\] \(one clip\), "
+                                         r"got shape \(2, 2, 100\)"):
         audio_from_comfy({"waveform": torch.zeros(2, 2, 100), "sample_rate": 16000})
     with pytest.raises(ValueError, match="audio must be ComfyUI AUDIO"):
         audio_from_comfy(torch.zeros(1, 2, 100))

@@ -67,7 +67,8 @@ def audio_from_comfy(audio, name: str = "audio") -> Audio:
         waveform = waveform.float().numpy() if waveform.is_floating_point() else waveform.numpy()
     waveform = np.asarray(waveform)
     if waveform.ndim != 3 or waveform.shape[0] != 1:
-        raise ValueError(f"{name} waveform must be [1, channels, samples] (one clip), got shape {tuple(waveform.shape)}")
+        raise ValueError(f"{name} waveform must be [1, channels, samples] (one clip), "
+                         f"got shape {tuple(waveform.shape)}")
     return waveform[0], audio["sample_rate"]
 
 
@@ -78,7 +79,8 @@ def check_audio(audio: Optional[Audio], name: str = "audio") -> Optional[Audio]:
     try:
         waveform, rate = audio
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (waveform [channels, samples], sample rate), got {type(audio).__name__}") from None
+        raise ValueError(f"{name} must be (waveform [channels, samples], sample rate), "
+                         f"got {type(audio).__name__}") from None
     waveform = np.asarray(waveform)
     if waveform.ndim == 1:
         waveform = waveform[None]

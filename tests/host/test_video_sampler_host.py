@@ -76,7 +76,8 @@ def _saved(client, result) -> dict:
         video = container.streams.video[0]
         sound = container.streams.audio[0] if container.streams.audio else None
         return {"frames": sum(1 for _ in container.decode(video=0)), "rate": video.average_rate,
-                "codec": video.codec.name, "audio_s": None if sound is None else float(sound.duration * sound.time_base)}
+                "codec": video.codec.name,
+                "audio_s": None if sound is None else float(sound.duration * sound.time_base)}
 
 
 def test_a_sequence_becomes_a_saved_video_with_the_driving_rate_and_sound(client):
