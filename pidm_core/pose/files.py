@@ -397,9 +397,10 @@ def read_pose_file(
     its name's ending (:data:`POSE_FORMATS`).
 
     ``.json``: POSE_KEYPOINT list or one OpenPose JSON dict (``canvas_size`` when it has no canvas
-    fields; its frames' ``"frame_rate"`` when they carry one); ``.coco.json``: COCO keypoints, one frame per image; ``.txt``: official PIDM keypoints
-    (176×256 canvas); ``.csv``: GFLA DeepFashion annotations, every row in file order (176×256);
-    ``.npy``: ``[18, 2|3]`` or ``[frames, 18, 2|3]`` in pixels, ``canvas_size`` required.
+    fields; the frame rate from its frames' ``"frame_rate"``); ``.coco.json``: COCO keypoints, one
+    frame per image; ``.txt``: official PIDM keypoints (176×256 canvas); ``.csv``: GFLA DeepFashion
+    annotations, every row in file order (176×256); ``.npy``: ``[18, 2|3]`` or ``[frames, 18, 2|3]``
+    in pixels, ``canvas_size`` required. Only ``.json`` stores a frame rate.
 
     Files are untrusted: a file over MAX_POSE_FILE_BYTES (16 MiB), JSON nested over MAX_JSON_DEPTH, more
     than MAX_FRAMES frames, or a .npy header whose shape the file's bytes cannot hold is a ValueError,
