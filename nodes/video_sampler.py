@@ -60,17 +60,18 @@ class PIDMSampleVideo(io.ComfyNode):
                 *setting_inputs(*FIRST_SETTINGS),
                 person_input(),
                 io.Float.Input("frame_rate", default=24.0, min=0.01, max=float(MAX_FRAME_RATE), step=0.001,
-                               tooltip="Frames per second of the video: the driving video's (Poses From Video's "
-                                       "frame_rate output). 29.97, 23.976 and 59.94 are written as the exact "
-                                       "30000/1001, 24000/1001 and 60000/1001."),
+                               tooltip="Frames per second of the video: connect Poses From Video's frame_rate (the "
+                                       "driving video's, over its frame step). 29.97, 23.976 and 59.94 are written "
+                                       "as the exact 30000/1001, 24000/1001 and 60000/1001."),
                 io.Combo.Input("place", options=list(composite.PLACES), default="pose",
                                tooltip="With a photo: where the new person stands ('pose' = where the target pose "
                                        "is in the photo; 'source' = where the source person stood)."),
                 io.Combo.Input("inpaint", options=list(composite.METHODS), default="telea",
                                tooltip="With a photo and its mask: how the old person's uncovered area is filled."),
                 io.Audio.Input("audio", optional=True,
-                               tooltip="Sound for the video (the driving video's: Get Video Components' audio, or "
-                                       "Load Audio); cut at the video's duration. Unconnected: a silent video."),
+                               tooltip="Sound for the video: Poses From Video's audio (the driving video's sound "
+                                       "over the frames read), or Load Audio; cut at the video's duration. "
+                                       "Unconnected (or no sound): a silent video."),
                 io.Image.Input("photo", optional=True,
                                tooltip="The scene photo the source person was framed from (Encode Source Texture fit "
                                        "'person'): every frame is put back into it (Put Back Into Photo) and the "

@@ -95,7 +95,10 @@ def test_comfy_audio_is_read_as_a_view_of_its_first_clip():
 
 @pytest.mark.parametrize("given, exact", [(29.97, Fraction(30000, 1001)), (30000 / 1001, Fraction(30000, 1001)),
                                           (23.976, Fraction(24000, 1001)), (59.94, Fraction(60000, 1001)),
-                                          (12.5, Fraction(25, 2)), (25, Fraction(25)),
+                                          (14.985, Fraction(15000, 1001)),  # every other frame of 29.97
+                                          (float(Fraction(15000, 1001)), Fraction(15000, 1001)),
+                                          (12.5, Fraction(25, 2)), (25.0, Fraction(25)), (30.03, Fraction(3003, 100)),
+                                          (float(Fraction(24, 7)), Fraction(24, 7)), (25, Fraction(25)),
                                           (Fraction(30000, 1001), Fraction(30000, 1001))])
 def test_frame_rates_are_kept_exact(given, exact):
     assert exact_frame_rate(given) == exact

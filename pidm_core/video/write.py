@@ -29,16 +29,16 @@ AUDIO_RATE_FALLBACK = 48000  # a rate AAC does not take is resampled to this
 AUDIO_BLOCK_SAMPLES = 1 << 16  # samples per channel converted and encoded at once
 DEFAULT_CRF = 18  # x264 constant quality: visually lossless for these pictures, a few hundred KB per 1000 frames
 MAX_FRAME_RATE = 1000
-NTSC_RATES = (24, 30, 48, 60, 120, 240)  # n·1000/1001 rates, which a float widget cannot hold exactly
-NTSC_TOLERANCE = 0.005
+NTSC_TOLERANCE = 0.0005  # of rate·1.001 from a whole n: n·1000/1001 fps, which a float cannot hold exactly
 
 Audio = tuple[np.ndarray, int]  # float32 [channels, samples] in [-1, 1], samples per second
 
 
 def exact_frame_rate(rate: Union[Fraction, float, int], name: str = "frame rate") -> Fraction:
-    """``rate`` as a Fraction: a Fraction or int is kept; a float is read as the NTSC rate n·1000/1001 it rounds
-    from (29.97 and 30000/1001 printed as a float are both 30000/1001), else to a thousandth of a frame
-    (as ComfyUI's CreateVideo does). ValueError unless finite and in (0, MAX_FRAME_RATE]."""
+    """``rate`` as a Fraction: a Fraction or int is kept. A float (what a FLOAT socket carries) is read as the
+    NTSC rate n·1000/1001 it is within :data:`NTSC_TOLERANCE` of (29.97, 23.976, 59.94, and a stepped 14.985),
+    else as the fraction of denominator up to 1001 it is a float of (12.5 = 25/2), else to a thousandth of a
+    frame (as ComfyUI's CreateVideo does). ValueError unless finite and in (0, MAX_FRAME_RATE]."""
     if isinstance(rate, bool) or not isinstance(rate, (Fraction, int, float, np.floating, np.integer)):
         raise ValueError(f"{name} must be a number of frames per second, got {type(rate).__name__}")
     if not math.isfinite(float(rate)) or not 0 < float(rate) <= MAX_FRAME_RATE:
@@ -46,9 +46,12 @@ def exact_frame_rate(rate: Union[Fraction, float, int], name: str = "frame rate"
     if isinstance(rate, (Fraction, int, np.integer)):
         return Fraction(rate)
     value = float(rate)
-    for n in NTSC_RATES:
-        if abs(value - n * 1000 / 1001) < NTSC_TOLERANCE:
-            return Fraction(n * 1000, 1001)
+    ntsc = round(value * 1001 / 1000)
+    if ntsc >= 1 and abs(value * 1001 / 1000 - ntsc) < NTSC_TOLERANCE:
+        return Fraction(ntsc * 1000, 1001)
+    simple = Fraction(value).limit_denominator(1001)
+    if abs(float(simple) - value) < 1e-9 * value:
+        return simple
     exact = Fraction(round(value * 1000), 1000)
     if exact <= 0:
         raise ValueError(f"{name} must be at least 0.001 frames per second, got {rate}")
