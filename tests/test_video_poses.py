@@ -104,8 +104,18 @@ def test_bad_input_names_the_video():
         poses_from_frames(frames_of(wrong), detector=Replay(people), **kwargs)
     with pytest.raises(ValueError, match="frame rate"):
         poses_from_frames(frames_of(images), detector=Replay(people), **{**kwargs, "frame_rate": 0})
+    never = Replay([])  # settings are refused before the first frame is looked at
     with pytest.raises(ValueError, match="smoothing strength"):
-        poses_from_frames(frames_of(images), detector=Replay(people), smoothing=2, **kwargs)
+        poses_from_frames(frames_of(images), detector=never, smoothing=2, **kwargs)
+    with pytest.raises(ValueError, match="smoothing method"):
+        poses_from_frames(frames_of(images), detector=never, smoothing_method="kalman", **kwargs)
+    with pytest.raises(ValueError, match="max_gap"):
+        poses_from_frames(frames_of(images), detector=never, max_gap=-1, **kwargs)
+    with pytest.raises(ValueError, match="long_gaps"):
+        poses_from_frames(frames_of(images), detector=never, long_gaps="drop", **kwargs)
+    with pytest.raises(ValueError, match="person must be"):
+        poses_from_frames(frames_of(images), detector=never, person="tallest", **kwargs)
+    assert never.calls == 0
 
 
 def test_shrinking_for_detection():

@@ -27,7 +27,7 @@ from .people import (
     open_people_detector,
 )
 from .smooth import DEFAULT_METHOD, DEFAULT_STRENGTH, smooth_keypoints
-from .track import PersonTracker
+from .track import LONG_GAPS, PersonTracker
 
 DEFAULT_MAX_GAP_S = 1.0  # longest gap interpolated, in seconds of the frames given (25 frames at 25 fps)
 
@@ -127,6 +127,12 @@ def poses_from_frames(
     rate = _rate(frame_rate, name)
     if max_gap is None:
         max_gap = default_max_gap(rate)
+    # every setting is checked before the first frame is decoded
+    if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
+        raise ValueError(f"{name}: max_gap must be a whole number of frames >= 0, got {max_gap!r}")
+    if long_gaps not in LONG_GAPS:
+        raise ValueError(f"{name}: long_gaps must be one of {LONG_GAPS}, got {long_gaps!r}")
+    smooth_keypoints(np.zeros((1, 18, 3)), rate, smoothing, smoothing_method)
     tracker = PersonTracker(width, height, rate, person)
     indices: list[int] = []
     opened = contextlib.nullcontext(detector) if detector is not None else open_people_detector(
@@ -140,7 +146,6 @@ def poses_from_frames(
                                  f"[{height}, {width}, 3] like the video's other frames")
             tracker.update(detect(rgb), rgb)
             indices.append(int(index))
-            del rgb
             if callback is not None:
                 callback(len(indices), total)
     if not indices:
