@@ -7,6 +7,7 @@ import {
 
 const PREVIEW_NODES = new Set([
     "PIDMPoseFromImage", "PIDMLoadPose", "PIDMRenderPose", "PIDMRetargetPose", "PIDMInterpolatePoses",
+    "PIDMSavePose", "PIDMPosesFromVideo",
 ]);
 const WIDGET_NAME = "pidm_pose_preview";
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 EXAMPLE_PREFIX = "pidm_"
-EXAMPLE_SUFFIXES = (".png", ".json")
+EXAMPLE_SUFFIXES = (".png", ".json", ".mp4")
 LOG_PREFIX = "ComfyUI-PIDM:"
 
 

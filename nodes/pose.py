@@ -39,9 +39,10 @@ def person_input(name: str = "person_index"):
                                 "0.. = position in the POSE_KEYPOINT list.")
 
 
-def poses_from_input(data, person_index: int, name: str) -> list:
-    """A POSE_KEYPOINT input as Pose objects, one per frame, with the person that ``person_index`` picks."""
-    return formats.poses_from_pose_keypoint(data, person_choice(person_index), name=name)
+def poses_from_input(data, person_index: int, name: str, keep_empty: bool = False) -> list:
+    """A POSE_KEYPOINT input as Pose objects, one per frame, with the person that ``person_index`` picks;
+    ``keep_empty``: a frame where nobody was found is a pose without joints instead of an error."""
+    return formats.poses_from_pose_keypoint(data, person_choice(person_index), name=name, keep_empty=keep_empty)
 
 
 def _images(arrays: list[np.ndarray]) -> torch.Tensor:
@@ -212,7 +213,8 @@ class PIDMLoadPose(io.ComfyNode):
         canvas = (canvas_width, canvas_height) if canvas_width > 0 and canvas_height > 0 else None
         if (canvas_width > 0) != (canvas_height > 0):
             raise ValueError(f"give both canvas_width and canvas_height, or neither (got {canvas_width}x{canvas_height})")
-        read = formats.read_pose_file(_pose_file_path(file), canvas, person_choice(person_index))
+        # a video's frame without the person keeps its place (Save Pose writes such frames)
+        read = formats.read_pose_file(_pose_file_path(file), canvas, person_choice(person_index), keep_empty=True)
         pose = formats.pose_keypoint_from_poses(read.poses)
         frame_rate = formats.DEFAULT_FRAME_RATE if read.frame_rate is None else read.frame_rate
         return io.NodeOutput(pose, frame_rate, ui=pose_ui(pose))
@@ -292,7 +294,7 @@ class PIDMSavePose(io.ComfyNode):
 
     @classmethod
     def execute(cls, pose, filename_prefix: str, person_index: int, frame_rate: float | None = None) -> io.NodeOutput:
-        poses = poses_from_input(pose, person_index, "pose")
+        poses = poses_from_input(pose, person_index, "pose", keep_empty=True)  # a video's frame keeps its place
         rate = formats.frame_rate_value(frame_rate, "Save Pose frame_rate") if frame_rate else None
         folder, stem, counter = _save_pose_path(filename_prefix)
         for _attempt in range(1000):  # another save may take a name between the count and the write
@@ -392,7 +394,7 @@ class PIDMRetargetPose(io.ComfyNode):
 
     @classmethod
     def execute(cls, target, source, anchor: str, person_index: int) -> io.NodeOutput:
-        targets = poses_from_input(target, person_index, "target")
+        targets = poses_from_input(target, person_index, "target", keep_empty=anchor == "motion")
         source_pose = poses_from_input(source, person_index, "source")[0]
         pose = formats.pose_keypoint_from_poses(retarget.retarget_sequence(targets, source_pose, anchor))
         return io.NodeOutput(pose, ui=pose_ui(pose))

@@ -35,10 +35,13 @@ CORE_NODE_TYPES = {
     "PreviewImage": ([("images", "IMAGE")], [], []),
     "SaveImage": ([("images", "IMAGE")], ["filename_prefix"], []),
     "SaveAnimatedWEBP": ([("images", "IMAGE")], ["filename_prefix", "fps", "lossless", "quality", "method"], []),
+    "LoadVideo": ([], ["file"], [("VIDEO", "VIDEO")]),
+    "SaveVideo": ([("video", "VIDEO")], ["filename_prefix", "format", "codec"], []),
 }
 # Widgets the web UI stores an extra value after (the upload button; for the pack's nodes, a widget with
 # control_after_generate, read from the schema).
-EXTRA_WIDGET_VALUES = {("LoadImage", "image"): "image", ("LoadImageMask", "channel"): "image"}
+EXTRA_WIDGET_VALUES = {("LoadImage", "image"): "image", ("LoadImageMask", "channel"): "image",
+                       ("LoadVideo", "file"): "image"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 HOST = Path(os.environ.get("PIDM_COMFYUI", Path.home() / ".cache" / "comfyui-pidm" / "comfyui-0.3.75"))
 
@@ -117,14 +120,23 @@ def _pose_from(image, backend="auto"):
                                                           "threshold": 0.3, "allow_download": False}}
 
 
-def _sampler(pose="pose", texture="texture", sampler=SAMPLER, **optional):
-    """The sampler with the library's default settings (for every settings widget the node has), 25 steps."""
-    widgets = [name for name, _extra in pack_node_types()["PIDMSampler"][1]]
-    defaults = {name: value for name, value in dataclasses.asdict(DEFAULT_SETTINGS).items() if name in widgets}
-    inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], **defaults, "steps": STEPS,
+def _widget_defaults(node_id: str, optional: bool = False) -> dict:
+    """The schema default of every required (and with ``optional``, optional) widget of one of the pack's nodes."""
+    node = next(n for n in _pack_nodes() if n.define_schema().node_id == node_id)
+    return {i.id: i.default for i in node.define_schema().inputs
+            if _io_type(i) in WIDGET_TYPES and (optional or not i.optional)}
+
+
+def _sampler(pose="pose", texture="texture", sampler=SAMPLER, node="PIDMSampler", steps=STEPS, **optional):
+    """A sampler node with the library's default settings (for every settings widget the node has), 25 steps;
+    ``optional``: input name -> node id (its first output) or [node id, output index]."""
+    widgets = [name for name, _extra in pack_node_types()[node][1]]
+    settings = {name: value for name, value in dataclasses.asdict(DEFAULT_SETTINGS).items() if name in widgets}
+    inputs = {"model": ["model", 0], "texture": [texture, 0], "pose": [pose, 0], **settings, "steps": steps,
               "sampler": sampler, "person_index": -1}
-    inputs.update({name: [node, 0] for name, node in optional.items()})
-    return {"class_type": "PIDMSampler", "inputs": inputs}
+    inputs.update({name: value for name, value in _widget_defaults(node).items() if name not in inputs})
+    inputs.update({name: link if isinstance(link, list) else [link, 0] for name, link in optional.items()})
+    return {"class_type": node, "inputs": inputs}
 
 
 def _save(prefix, images="sample"):
@@ -141,6 +153,15 @@ def _save_animation(prefix, images="sample"):
     return {"class_type": "SaveAnimatedWEBP", "inputs": {"images": [images, 0], "filename_prefix": prefix,
                                                          "fps": ANIMATION_FPS, "lossless": False, "quality": 90,
                                                          "method": "default"}}
+
+
+VIDEO_STEPS = 10  # per frame: a few hundred frames stay minutes on a CPU (docs/video.md)
+VIDEO_SAMPLER = "ddim"  # deterministic steps: the steadiest frames over held-out sequences (docs/sequences.md)
+
+
+def _poses_from_video(video):
+    """Poses From Video with its defaults."""
+    return {"class_type": "PIDMPosesFromVideo", "inputs": {"video": [video, 0], **_widget_defaults("PIDMPosesFromVideo")}}
 
 
 # name -> (title, [(node id, API node)] in layout order: columns left to right)
@@ -197,6 +218,28 @@ WORKFLOWS = {
         ("filled", {"class_type": "MaskToImage", "inputs": {"mask": ["paste", 1]}}),
         ("show_filled", {"class_type": "PreviewImage", "inputs": {"images": ["filled", 0]}}),
     ]),
+    # The bundled driving video's motion on the person of a scene photo: poses followed through the video,
+    # retargeted as one motion onto the person's proportions and spot, sampled at the driving rate, each frame put
+    # back into the photo, written with the driving video's sound.
+    "video_motion_transfer": ("PIDM: motion from a video into a photo, with its sound", [
+        ("model", _model()), ("photo", _image("pidm_scene.png")),
+        ("video", {"class_type": "LoadVideo", "inputs": {"file": "pidm_driving_walk.mp4"}}),
+        ("source_pose", _pose_from("photo", "mediapipe")), ("driving", _poses_from_video("video")),
+        # the driving poses kept in output/, where Load Pose lists them: a long video is read once
+        ("keep_poses", {"class_type": "PIDMSavePose", "inputs": {
+            "pose": ["driving", 0], "filename_prefix": "pidm/driving_poses", "person_index": -1,
+            "frame_rate": ["driving", 1]}}),
+        ("texture", {"class_type": "PIDMEncodeTexture", "inputs": {
+            "model": ["model", 0], "image": ["photo", 0], "fit": "person", "mask": ["source_pose", 2],
+            "pose": ["source_pose", 0]}}),
+        ("retarget", {"class_type": "PIDMRetargetPose", "inputs": {
+            "target": ["driving", 0], "source": ["source_pose", 0], "anchor": "motion", "person_index": -1}}),
+        ("sample", _sampler(pose="retarget", sampler=VIDEO_SAMPLER, node="PIDMSampleVideo", steps=VIDEO_STEPS,
+                            frame_rate=["driving", 1], audio=["driving", 2], photo="photo",
+                            mask=["source_pose", 2])),
+        ("save", {"class_type": "SaveVideo", "inputs": {"video": ["sample", 0], "filename_prefix":
+                                                        "pidm/video_motion_transfer", "format": "auto", "codec": "auto"}}),
+    ]),
 }
 
 
@@ -214,6 +257,19 @@ def _columns(nodes: list) -> dict:
     return depth
 
 
+def _input_slots(node: dict, nodes: list) -> list[tuple[str, str]]:
+    """A node's input slots in the UI, (name, type): its sockets, then each widget a link feeds (the UI turns
+    such a widget into a socket, typed like the output feeding it)."""
+    sockets, widgets, _outputs = node_type(node["class_type"])
+    slots = [(name, kind) for name, kind, _optional in sockets]
+    classes = dict((node_id, other["class_type"]) for node_id, other in nodes)
+    for widget, _extra in widgets:
+        value = node["inputs"][widget]
+        if isinstance(value, list):
+            slots.append((widget, node_type(classes[value[0]])[2][value[1]][1]))
+    return slots
+
+
 def ui_workflow(name: str) -> dict:
     """The web UI's workflow JSON (litegraph, version 0.4) for the same graph."""
     title, nodes = WORKFLOWS[name]
@@ -223,23 +279,23 @@ def ui_workflow(name: str) -> dict:
     links, ui_nodes = [], []
     outputs_links: dict[tuple[str, int], list[int]] = {}
     for node_id, node in nodes:
-        sockets, widgets, _outputs = node_type(node["class_type"])
-        for socket_name, _type, _optional in sockets:
-            value = node["inputs"].get(socket_name)
-            if isinstance(value, list):
-                source, slot = value
-                link_id = len(links) + 1
-                links.append([link_id, numbers[source], slot, numbers[node_id],
-                              [s[0] for s in sockets].index(socket_name),
-                              node_type(nodes[numbers[source] - 1][1]["class_type"])[2][slot][1]])
-                outputs_links.setdefault((source, slot), []).append(link_id)
+        for index, (socket_name, _type) in enumerate(_input_slots(node, nodes)):
+            if not isinstance(node["inputs"].get(socket_name), list):
+                continue
+            source, slot = node["inputs"][socket_name]
+            link_id = len(links) + 1
+            links.append([link_id, numbers[source], slot, numbers[node_id], index,
+                          node_type(nodes[numbers[source] - 1][1]["class_type"])[2][slot][1]])
+            outputs_links.setdefault((source, slot), []).append(link_id)
     link_of = {(link[3], link[4]): link[0] for link in links}
     for order, (node_id, node) in enumerate(nodes):
         class_type = node["class_type"]
         sockets, widgets, outputs = node_type(class_type)
         values = []
         for widget, extra in widgets:
-            values.append(node["inputs"][widget])
+            value = node["inputs"][widget]
+            # a widget fed by a link keeps its default as the value the UI shows once it is unlinked
+            values.append(_widget_defaults(class_type, optional=True)[widget] if isinstance(value, list) else value)
             if extra is not None:
                 values.append(extra)
         column = columns[node_id]
@@ -252,6 +308,9 @@ def ui_workflow(name: str) -> dict:
             if optional:
                 entry["shape"] = 7
             inputs.append(entry)
+        for index, (widget, widget_type) in enumerate(_input_slots(node, nodes)[len(sockets):], start=len(sockets)):
+            inputs.append({"name": widget, "type": widget_type, "widget": {"name": widget},
+                           "link": link_of[(numbers[node_id], index)]})
         ui_nodes.append({
             "id": numbers[node_id], "type": class_type, "pos": [40 + 360 * column, 60 + row], "size": size,
             "flags": {}, "order": order, "mode": 0, "inputs": inputs,

@@ -432,3 +432,26 @@ def test_saving_is_bounded_and_never_replaces_a_file_when_asked(tmp_path):
     with pytest.raises(FileExistsError):
         save_pose_file(longest, [pose], overwrite=False)
     assert longest.read_bytes() == before
+
+
+def test_keep_empty_frames_keeps_their_place():
+    pose = standing_pose()
+    empty = Pose(np.zeros((18, 3)), 512, 768)
+    data = pose_keypoint_from_poses([pose, empty, pose])
+    data.insert(1, {"people": [], "canvas_width": 512, "canvas_height": 768})
+    with pytest.raises(ValueError, match="frame 2 of 4 has no people"):
+        poses_from_pose_keypoint(data, "largest")
+    read = poses_from_pose_keypoint(data, "largest", keep_empty=True)
+    assert [p.present.any() for p in read] == [True, False, False, True]
+    assert all((p.width, p.height) == (512, 768) for p in read)
+    with pytest.raises(ValueError, match="frame 1 of 1 has no canvas_width"):
+        poses_from_pose_keypoint([{"people": []}], keep_empty=True)
+
+
+def test_a_saved_sequence_with_empty_frames_reads_back_in_place(tmp_path):
+    pose, empty = standing_pose(), Pose(np.zeros((18, 3)), 512, 768)
+    save_pose_file(tmp_path / "gaps.json", [pose, empty, pose], frame_rate=25)
+    with pytest.raises(ValueError, match="frame 2 of 3: the chosen person has no joint"):
+        formats.read_pose_file(tmp_path / "gaps.json")
+    read = formats.read_pose_file(tmp_path / "gaps.json", keep_empty=True)
+    assert [p.present.any() for p in read.poses] == [True, False, True] and read.frame_rate == 25

@@ -218,11 +218,13 @@ def coco_keypoints_from_poses(poses: Sequence[Pose]) -> dict:
 @dataclass(frozen=True)
 class ReadRequest:
     """What a reader may need besides the file: a canvas for files without one, the person to take
-    from frames of several, and the confidence below which a joint is missing."""
+    from frames of several, the confidence below which a joint is missing, and whether a frame where
+    nobody was found is kept as a pose without joints (else it is an error)."""
 
     canvas_size: tuple[int, int] | None = None
     person_index: int | str = 0
     threshold: float = 0.0
+    keep_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ def pose_keypoint_json(poses: Sequence[Pose], normalized: bool = False, frame_ra
 def _read_pose_keypoint_json(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
     parsed = parse_pose_json(data, str(path))
     poses = poses_from_pose_keypoint(parsed, request.person_index, request.threshold,
-                                     canvas_size=request.canvas_size, name=str(path))
+                                     canvas_size=request.canvas_size, name=str(path), keep_empty=request.keep_empty)
     return PoseFile(poses, _stored_frame_rate(parsed, path))  # the frame list is bounded by now
 
 
@@ -300,7 +302,8 @@ def _encode_pose_keypoint_json(path: Path, poses: Sequence[Pose], normalized: bo
 def _read_coco_json(data: bytes, path: Path, request: ReadRequest) -> PoseFile:
     frames = _coco_frames(parse_pose_json(data, str(path), "expected a COCO keypoints dict"), path)
     return PoseFile(poses_from_pose_keypoint(frames, request.person_index, request.threshold, normalized=False,
-                                             canvas_size=request.canvas_size, name=str(path)))
+                                             canvas_size=request.canvas_size, name=str(path),
+                                             keep_empty=request.keep_empty))
 
 
 def _encode_coco_json(path: Path, poses: Sequence[Pose], normalized: bool, frame_rate: float | None) -> bytes:
@@ -392,6 +395,7 @@ def read_pose_file(
     canvas_size: tuple[int, int] | None = None,
     person_index: int | str = 0,
     threshold: float = 0.0,
+    keep_empty: bool = False,
 ) -> PoseFile:
     """Poses (one per frame) and the stored frame rate (None when the file has none) from a file, by
     its name's ending (:data:`POSE_FORMATS`).
@@ -411,7 +415,7 @@ def read_pose_file(
     if canvas_size is not None:
         canvas_size = (canvas_side(canvas_size[0], "canvas width"), canvas_side(canvas_size[1], "canvas height"))
     data = read_bounded(path, MAX_POSE_FILE_BYTES, f"pose file {path}")
-    return kind.read(data, path, ReadRequest(canvas_size, person_index, threshold))
+    return kind.read(data, path, ReadRequest(canvas_size, person_index, threshold, keep_empty))
 
 
 def save_pose_file(path: str | Path, poses: Sequence[Pose], normalized: bool = False,

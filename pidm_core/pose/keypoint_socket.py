@@ -142,6 +142,7 @@ def poses_from_pose_keypoint(
     normalized: bool | None = None,
     canvas_size: tuple[int, int] | None = None,
     name: str = "POSE_KEYPOINT",
+    keep_empty: bool = False,
 ) -> list[Pose]:
     """One :class:`Pose` per frame of a ComfyUI ``POSE_KEYPOINT`` (or one OpenPose JSON dict).
 
@@ -154,7 +155,9 @@ def poses_from_pose_keypoint(
 
     Raises ValueError naming the frame (1-based: "frame 2 of 5") and person for an empty list, a frame
     without people, a wrong nesting, a person with a wrong number of joints, or a chosen person
-    without any joint above the threshold.
+    without any joint above the threshold. With ``keep_empty``, a frame without people or whose
+    chosen person has no joint gives a pose without joints instead (a video frame where nobody was
+    found keeps its place in the sequence); it still needs its canvas.
     """
     frames = _frame_list(data, name)
     poses = []
@@ -164,6 +167,9 @@ def poses_from_pose_keypoint(
             found = type(frame).__name__ if not isinstance(frame, dict) else f"keys {_key_list(frame)}"
             raise ValueError(f"{where}: expected a dict with a 'people' list, got {found}")
         if not frame["people"]:
+            if keep_empty:
+                poses.append(Pose(np.zeros((NUM_JOINTS, 3)), *_canvas(frame, canvas_size, where)))
+                continue
             raise ValueError(f"{where} has no people: the pose estimator found nobody in that image")
         if len(frame["people"]) > MAX_PEOPLE_PER_FRAME:
             raise ValueError(f"{where} holds {len(frame['people'])} people; at most {MAX_PEOPLE_PER_FRAME} per frame are read")
@@ -179,6 +185,9 @@ def poses_from_pose_keypoint(
             if scale_to_px:
                 joints[:, :2] *= (width, height)
             frame_poses.append(Pose(joints, width, height))
+        if keep_empty and not any(pose.present.any() for pose in frame_poses):
+            poses.append(frame_poses[0])  # nobody with a joint: an empty pose on the frame's canvas
+            continue
         poses.append(_select_person(frame_poses, person_index, threshold, where, unusable))
     return poses
 

@@ -34,7 +34,7 @@ WORKFLOWS = sorted(p.stem for p in API_DIR.glob("*.json"))
 UI_WORKFLOWS = sorted(p.stem for p in UI_DIR.glob("*.json"))
 TEST_STEPS = 3
 SOURCE_SIZE = (256, 256)  # assets/pidm_person.png, (width, height)
-EXPECTED_SIZES = {"photo_from_the_wild": (512, 384)}  # assets/pidm_scene.png: put back at the photo's size
+EXPECTED_SIZES = {"photo_from_the_wild": (512, 384), "video_motion_transfer": (512, 384)}  # assets/pidm_scene.png: put back at the photo's size
 EXPECTED_FRAMES = {"pose_sequence_to_frames": 8}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 DEMO_TIMEOUT_S = float(os.environ.get("PIDM_DEMO_TEST_TIMEOUT", "900"))
@@ -51,7 +51,7 @@ def host(comfy_fresh):
 
 
 def _bundled_inputs() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in ASSETS.iterdir() if p.name.startswith("pidm_") and p.suffix in (".png", ".json")}
+    return {p.name: p.read_bytes() for p in ASSETS.iterdir() if p.name.startswith("pidm_") and p.suffix in (".png", ".json", ".mp4")}
 
 
 def _api(name: str) -> dict:
@@ -61,6 +61,7 @@ def _api(name: str) -> dict:
 def test_every_ui_workflow_has_an_api_twin():
     assert set(WORKFLOWS) >= {"photo_to_new_pose", "pose_sequence_to_frames", "appearance_edit_with_mask",
                               "pose_from_second_photo_retargeted", "pose_sequence_to_animation",
+                              "video_motion_transfer",
                               "photo_from_the_wild"}
     assert sorted(p.stem for p in UI_DIR.glob("*.json")) == sorted([*WORKFLOWS, "pose_editor"])
 
@@ -89,11 +90,11 @@ def _ui_to_api(ui: dict, object_info: dict) -> dict:
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
                 if options.get("control_after_generate"):
                     assert values.pop(0) in ("fixed", "increment", "decrement", "randomize")
-                if options.get("image_upload"):
+                if options.get("image_upload") or options.get("video_upload"):
                     trailing += 1  # the upload button's value comes after every other widget
         assert len(values) == trailing, f"{node['type']}: {len(values) - trailing} widget value(s) too many"
-        for socket in node["inputs"]:
-            if socket.get("link") is not None and "widget" not in socket:
+        for socket in node["inputs"]:  # a linked socket, a widget turned into one included, queues its link
+            if socket.get("link") is not None:
                 link = links[socket["link"]]
                 inputs[socket["name"]] = [str(link[1]), link[2]]
         graph[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
@@ -115,7 +116,7 @@ def test_ui_workflow_matches_node_schemas_and_api_twin(host, name):
 def test_loading_the_pack_put_the_example_inputs_into_the_empty_input_folder(host):
     bundled = _bundled_inputs()
     assert set(bundled) == {"pidm_person.png", "pidm_person2.png", "pidm_mask_upper.png", "pidm_pose_arms_raised.json",
-                            "pidm_pose_sequence.json", "pidm_scene.png"}
+                            "pidm_pose_sequence.json", "pidm_scene.png", "pidm_driving_walk.mp4"}
     folder = host.server.dirs["input"]
     # every file there is one of ours, byte for byte (ComfyUI itself adds only folders, e.g. 3d/)
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == bundled
@@ -143,7 +144,7 @@ def test_example_workflow_runs_as_opened_from_the_template_browser(host, name):
     ui = host.get(f"/api/workflow_templates/ComfyUI-PIDM/{name}.json").json()
     graph = _ui_to_api(ui, host.object_info())
     for node in graph.values():
-        if node["class_type"] == "PIDMSampler":
+        if node["class_type"] in ("PIDMSampler", "PIDMSampleVideo"):
             node["inputs"]["steps"] = TEST_STEPS
     start = time.monotonic()
     result = host.run(graph, timeout=900)
@@ -151,6 +152,9 @@ def test_example_workflow_runs_as_opened_from_the_template_browser(host, name):
     saved = _images(host, result, graph)
     if name == "pose_sequence_to_animation":  # one animated WebP, written by ComfyUI's own SaveAnimatedWEBP
         _check_animation(host, result, graph)
+        return
+    if name == "video_motion_transfer":  # an mp4 written by ComfyUI's own SaveVideo
+        _check_video(host, result, graph)
         return
     if name == "pose_editor":  # a pose preview, nothing saved
         previews = _images(host, result, graph, kinds=("PreviewImage",))
@@ -182,6 +186,27 @@ def _check_animation(client, result, graph: dict) -> None:
             frames.append(np.asarray(animation.convert("RGB"), np.float32) / 255.0)
     assert all(frame.std() > 0.01 for frame in frames), "blank frame"
     assert np.abs(frames[-1] - frames[0]).mean() > 0.005, "the person does not move"
+
+
+def _check_video(client, result, graph: dict) -> None:
+    """The saved video has the driving video's frame count, frame rate and sound, and the person moves."""
+    import av
+
+    node_id = next(i for i, node in graph.items() if node["class_type"] == "SaveVideo")
+    reference = client.history(result.prompt_id)["outputs"][str(node_id)]["images"][0]
+    path = client.server.dirs["output"] / reference["subfolder"] / reference["filename"]
+    with av.open(str(ASSETS / "pidm_driving_walk.mp4")) as driving:
+        expected_frames = sum(1 for _ in driving.decode(video=0))
+        expected_rate = driving.streams.video[0].average_rate
+    with av.open(str(path)) as video:
+        stream = video.streams.video[0]
+        assert stream.average_rate == expected_rate
+        assert (stream.width, stream.height) == EXPECTED_SIZES["video_motion_transfer"]
+        assert len(video.streams.audio) == 1, "the driving video's sound"
+        frames = [frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0 for frame in video.decode(video=0)]
+    assert len(frames) == expected_frames
+    assert all(frame.std() > 0.01 for frame in frames), "blank frame"
+    assert np.abs(frames[len(frames) // 2] - frames[0]).mean() > 0.005, "the person does not move"
 
 
 def test_demo_script_writes_the_image_and_exits(tmp_path):

@@ -165,3 +165,22 @@ def test_save_and_load_on_the_v1_host(comfy_v1):
         _assert_same_poses(read_pose_file(again).poses, WALK)
     finally:
         shutil.rmtree(comfy_v1.server.dirs["output"] / "pidm_save_test", ignore_errors=True)
+
+
+def test_frames_without_a_person_keep_their_place(client):
+    """A video frame where nobody was found (no people, or a person without joints) passes through
+    Load Pose, Retarget Pose (anchor motion) and Save Pose as an empty frame."""
+    frames = pose_keypoint_from_poses(WALK)
+    frames[2] = {"people": [], "canvas_width": W, "canvas_height": H}
+    frames[4] = pose_keypoint_from_poses([Pose(np.zeros((18, 3)), W, H)])[0]
+    (client.server.dirs["input"] / "save_pose_gaps.json").write_text(json.dumps(frames))
+    graph = {
+        "walk": _load("save_pose_gaps.json"),
+        "source": _load(SOURCE_FILE),
+        "retarget": {"class_type": "PIDMRetargetPose", "inputs": {"target": ["walk", 0], "source": ["source", 0],
+                                                                  "anchor": "motion", "person_index": -1}},
+        "save": _save(["retarget", 0], "pidm_save_test/gaps", 25.0),
+    }
+    path, _ = _saved(client, client.run(graph), "save")
+    read = read_pose_file(path, keep_empty=True).poses
+    assert [bool(p.present.any()) for p in read] == [True, True, False, True, False, True]
