@@ -78,7 +78,7 @@ def fetch_vtest(cache: Path = DOWNLOADS) -> Path:
     for tool in ("apt-get", "dpkg-deb", "tar"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"fetching vtest.avi needs {tool} (Debian's opencv-doc package); "
-                               "or copy samples/data/vtest.avi of OpenCV 4.6.0 to {target} by hand")
+                               f"or copy samples/data/vtest.avi of OpenCV 4.6.0 to {target} by hand")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as work:
         subprocess.run(["apt-get", "download", "opencv-doc"], cwd=work, check=True)
