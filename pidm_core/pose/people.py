@@ -25,9 +25,12 @@ at least one limb has both ends (as for photos); at most ``max_people`` are retu
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -48,9 +51,8 @@ DEFAULT_MAX_PEOPLE = 2  # the followed person and one other: enough to tell them
 MAX_PEOPLE = 10
 DEFAULT_DETECT_SIDE = 640
 DEFAULT_THRESHOLD = 0.3
+MAX_WORKERS = 8
 DEFAULT_VIDEO_MODE = True  # measured: more people found and faster with two in view (docs/video_poses.md)
-
-PeopleDetector = Callable[[np.ndarray], "list[np.ndarray]"]
 
 
 def detection_scale(width: int, height: int, detect_side: int) -> float:
@@ -85,24 +87,84 @@ def _check_frame(rgb: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def _raw_detector(name: str, max_people: int, openpose_dirs, allow_download: bool, device,
-                  video_mode: bool, frame_rate: float) -> Iterator[Callable[[np.ndarray], list]]:
-    """A callable ``rgb -> raw people [18, 3]`` (px of that rgb, raw scores) for a resolved backend."""
+                  video_mode: bool, frame_rate: float) -> Iterator[Callable[[np.ndarray, int], list]]:
+    """A callable ``(rgb, frame number) -> raw people [18, 3]`` (px of that rgb, raw scores) for a
+    resolved backend; the frame number gives MediaPipe's video mode its timestamps."""
     if name == "openpose":
         body = _load_openpose_body(_openpose_weights_path(openpose_dirs, allow_download), device)
-        yield lambda rgb: _openpose_people(body, rgb)
+        yield lambda rgb, number: _openpose_people(body, rgb)
         return
     try:
         opened = mediapipe_pose.open_pose_people(max_people, video=video_mode)
     except ImportError as error:
         raise PoseDetectorUnavailableError(f"the mediapipe backend cannot run: {error}") from error
     with opened as run:
-        clock = {"frames": 0}
+        yield lambda rgb, number: [coco18_from_mediapipe33(landmarks)
+                                   for landmarks in run(rgb, round(number * 1000 / frame_rate))]
 
-        def detect(rgb: np.ndarray) -> list:
-            clock["frames"] += 1  # video mode needs growing timestamps (its own smoothing reads them)
-            return [coco18_from_mediapipe33(landmarks) for landmarks in run(rgb, round(clock["frames"] * 1000 / frame_rate))]
 
-        yield detect
+class PeopleDetector:
+    """The people of video frames (module doc). ``detector(rgb)`` for one frame at a time;
+    ``detector.stream(frames)`` for ``(index, rgb)`` pairs, giving ``(index, rgb, people)`` in order
+    while up to :attr:`workers` frames are detected at once, each worker a model of its own (MediaPipe
+    runs a frame on one core; in video mode each worker follows every ``workers``-th frame).
+    :attr:`backend`: the backend that runs."""
+
+    def __init__(self, backend: str, raws: list, detect_side: int, threshold: float, max_people: int):
+        self.backend, self._raws = backend, raws
+        self._detect_side, self._threshold, self._max_people = detect_side, threshold, max_people
+        self._number = 0
+
+    @property
+    def workers(self) -> int:
+        return len(self._raws)
+
+    def _people(self, raw, rgb: np.ndarray, number: int) -> list[np.ndarray]:
+        rgb = _check_frame(rgb)
+        height, width = rgb.shape[:2]
+        small, scale = shrink_for_detection(rgb, self._detect_side)
+        people = []
+        for joints in raw(small, number):
+            joints = np.array(joints, dtype=np.float64)
+            joints[:, :2] = (joints[:, :2] + 0.5) / scale - 0.5  # pixel centres map to pixel centres
+            pose = _keep_visible(joints, width, height, self._threshold)
+            if has_limb(pose):
+                people.append(pose)
+        people.sort(key=lambda p: -p.bbox_area())
+        return [p.keypoints.copy() for p in people[:self._max_people]]
+
+    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
+        self._number += 1
+        return self._people(self._raws[0], rgb, self._number)
+
+    def stream(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, list]]:
+        if self.workers == 1:
+            for index, rgb in frames:
+                yield index, rgb, self(rgb)
+            return
+        pending: collections.deque = collections.deque()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="pidm-pose") as pool:
+            try:
+                for index, rgb in frames:
+                    if len(pending) == self.workers:  # the oldest is done before its worker gets another frame
+                        done_index, done_rgb, future = pending.popleft()
+                        yield done_index, done_rgb, future.result()
+                    self._number += 1
+                    raw = self._raws[self._number % self.workers]
+                    pending.append((index, rgb, pool.submit(self._people, raw, rgb, self._number)))
+                while pending:
+                    done_index, done_rgb, future = pending.popleft()
+                    yield done_index, done_rgb, future.result()
+            finally:
+                for _, _, future in pending:
+                    future.cancel()
+
+
+def default_workers() -> int:
+    """Detection workers by default: two where two cores are free to the process (measured: nearly
+    twice the frames per second on a 2-core CPU, docs/video_poses.md), else one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 2 if cores >= 2 else 1
 
 
 @contextlib.contextmanager
@@ -117,15 +179,18 @@ def open_people_detector(
     device: object | None = None,
     video_mode: bool = DEFAULT_VIDEO_MODE,
     frame_rate: float = 25.0,
+    workers: int | None = None,
 ) -> Iterator[PeopleDetector]:
-    """``with open_people_detector() as detect: people = detect(rgb)`` for the frames of one video.
+    """``with open_people_detector() as detect: people = detect(rgb)`` (or ``detect.stream(frames)``)
+    for the frames of one video.
 
     ``people``: up to ``max_people`` float32 ``[18, 3]`` arrays (x_px, y_px, confidence; 0 = missing) in
     the pixels of ``rgb``, largest first; an empty list when nobody is found. ``backend``: ``"auto"`` |
     ``"mediapipe"`` | ``"openpose"`` (module doc). ``threshold``: minimum joint confidence (0..1).
     ``detect_side``: frames with a longer side are shrunk to it for detection (>= 64). ``video_mode``:
     MediaPipe's video running mode (follows the previous frame's people), fed one frame every
-    1/``frame_rate`` seconds.
+    1/``frame_rate`` seconds. ``workers``: models detecting frames at once in :meth:`PeopleDetector.stream`
+    (default :func:`default_workers`; OpenPose always one).
     Raises ValueError for bad settings, :class:`PoseDetectorUnavailableError` when no backend can run.
     """
     if isinstance(max_people, bool) or not isinstance(max_people, (int, np.integer)) or not (
@@ -134,25 +199,14 @@ def open_people_detector(
     threshold = _checked(threshold, "threshold", 0.0, 1.0)
     if isinstance(detect_side, bool) or not isinstance(detect_side, (int, np.integer)) or detect_side < 64:
         raise ValueError(f"detect_side must be a whole number of pixels >= 64, got {detect_side!r}")
-    name = resolve_backend(backend, openpose_dirs)
     if not (isinstance(frame_rate, (int, float, np.integer, np.floating)) and 0 < float(frame_rate) < 1000):
         raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
-    with _raw_detector(name, int(max_people), openpose_dirs, allow_download, device, video_mode,
-                       float(frame_rate)) as raw:
-
-        def detect(rgb: np.ndarray) -> list[np.ndarray]:
-            rgb = _check_frame(rgb)
-            height, width = rgb.shape[:2]
-            small, scale = shrink_for_detection(rgb, int(detect_side))
-            people = []
-            for joints in raw(small):
-                joints = np.array(joints, dtype=np.float64)
-                joints[:, :2] = (joints[:, :2] + 0.5) / scale - 0.5  # pixel centres map to pixel centres
-                pose = _keep_visible(joints, width, height, threshold)
-                if has_limb(pose):
-                    people.append(pose)
-            people.sort(key=lambda p: -p.bbox_area())
-            return [p.keypoints.copy() for p in people[:max_people]]
-
-        detect.backend = name  # type: ignore[attr-defined]  (the backend auto chose, for reports)
-        yield detect
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}")
+    name = resolve_backend(backend, openpose_dirs)
+    workers = 1 if name == "openpose" else int(workers)
+    with contextlib.ExitStack() as stack:
+        raws = [stack.enter_context(_raw_detector(name, int(max_people), openpose_dirs, allow_download, device,
+                                                  video_mode, float(frame_rate))) for _ in range(workers)]
+        yield PeopleDetector(name, raws, int(detect_side), threshold, int(max_people))

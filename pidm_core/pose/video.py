@@ -96,6 +96,7 @@ def poses_from_frames(
     max_people: int = DEFAULT_MAX_PEOPLE,
     detect_side: int = DEFAULT_DETECT_SIDE,
     video_mode: bool = DEFAULT_VIDEO_MODE,
+    workers: int | None = None,
     callback: Callable[[int, int | None], None] | None = None,
     total: int | None = None,
     name: str = "video",
@@ -115,7 +116,8 @@ def poses_from_frames(
     (``long_gaps="hold"``) or left empty (``"empty"``). ``threshold``: minimum joint confidence.
     ``max_people``: people detected per frame (the person and whoever may cross them).
     ``detect_side``: frames are shrunk to this longest side for detection. ``video_mode``: MediaPipe's
-    video running mode (:func:`~.people.open_people_detector`). ``callback(done, total)``
+    video running mode and ``workers``, the frames detected at once (:func:`~.people.open_people_detector`;
+    at most ``workers`` frames are held). ``callback(done, total)``
     after each frame; an exception raised there stops the run and propagates. ``name``: the video's
     name in error messages. ``detector``: a people detector to use instead of opening one (a callable
     like :func:`~.people.open_people_detector` gives; ``backend`` and the detection settings are unused).
@@ -137,14 +139,13 @@ def poses_from_frames(
     indices: list[int] = []
     opened = contextlib.nullcontext(detector) if detector is not None else open_people_detector(
         backend, max_people, threshold, detect_side=detect_side, openpose_dirs=openpose_dirs,
-        allow_download=allow_download, video_mode=video_mode, frame_rate=rate)
+        allow_download=allow_download, video_mode=video_mode, frame_rate=rate, workers=workers)
     with opened as detect:
-        for index, rgb in frames:
-            rgb = np.asarray(rgb)
-            if rgb.dtype != np.uint8 or rgb.shape != (height, width, 3):
-                raise ValueError(f"{name}: frame {index} is {rgb.dtype} {rgb.shape}, expected RGB uint8 "
-                                 f"[{height}, {width}, 3] like the video's other frames")
-            tracker.update(detect(rgb), rgb)
+        checked = _checked_frames(frames, width, height, name)
+        stream = detect.stream(checked) if hasattr(detect, "stream") else (
+            (index, rgb, detect(rgb)) for index, rgb in checked)
+        for index, rgb, people in stream:
+            tracker.update(people, rgb)
             indices.append(int(index))
             if callback is not None:
                 callback(len(indices), total)
@@ -163,6 +164,15 @@ def poses_from_frames(
     return VideoPoses(poses, indices, track.filled, track.held, track.empty,
                       [int(i) for i in np.nonzero(track.found)[0]], frame_rate, getattr(detect, "backend", "custom"),
                       track.chosen_at)
+
+
+def _checked_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height: int, name: str):
+    for index, rgb in frames:
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.shape != (height, width, 3):
+            raise ValueError(f"{name}: frame {index} is {rgb.dtype} {rgb.shape}, expected RGB uint8 "
+                             f"[{height}, {width}, 3] like the video's other frames")
+        yield index, rgb
 
 
 def _side(value: object, label: str, name: str) -> int:
