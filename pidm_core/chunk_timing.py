@@ -3,18 +3,25 @@
 Why a bigger chunk can be slower per frame on the CPU: a chunk's activations are a few large tensors per
 layer, allocated and freed at every network call. glibc's malloc serves a block above its mmap threshold
 (adaptive, at most 32 MiB on 64-bit Linux) with a fresh mmap and gives it back with munmap when it is freed,
-so every page of it is faulted in and zeroed again at every call. Once a chunk's tensors pass that size, time
-goes into page faults instead of arithmetic: the embedded model in fp32 on a 2-core AMD EPYC took 223,000 minor
-page faults per 17-frame chunk-step against 35,000 per 8-frame one, and 66 against 46 ms per frame; with the
-threshold pinned high (``MALLOC_MMAP_THRESHOLD_``) the 17-frame chunk took 3,900 faults and 38 ms per frame
-(docs/video_output.md). Where the cliff lies depends on the network, the canvas, the dtype, the allocator and
-the cache sizes, so it is measured, not assumed: :func:`measured_chunk_size` times one guided network call at
-a few batch sizes (smallest first, stopping once they get clearly slower) and keeps the fastest per frame.
+so every page of it is faulted in and zeroed again at every call. The embedded model in fp32 on a 2-core AMD
+EPYC: no minor page faults per chunk-step at 4 frames, about 2,000-32,000 at 8, 58,000 at 12, 142,000-183,000
+at 17 and 335,000 at 24; none at any of these sizes with glibc's mmap and trim thresholds pinned high
+(docs/video_output.md, ``benchmarks/video_output.py --alternate``). What that costs in time depends on the
+machine (its page-fault cost, its caches, the dtype: bf16 halves the tensors), so the chunk is measured, not
+assumed.
 
-Measured once per process for each network config, dtype, device, guidance rows and thread count (a
-ComfyUI server measures on its first long run and reuses it); used by :func:`pidm_core.plan.chunk_size_for`
-when ``chunk_size`` is 0 on the CPU and the run is long enough for the measurement (a few seconds) to pay.
-The images do not depend on the chunk (every frame draws its own noise), only the time does.
+:func:`measured_chunk_size` starts from the chunk the memory rule gives (:func:`pidm_core.memory.auto_chunk_size`,
+the automatic chunk before this module) and walks the list of :data:`CANDIDATES` towards smaller sizes while
+they are clearly faster per frame, else towards larger ones while those are, timing one guided network call
+per size (the cost of one sampler step). The timing may take at most :data:`BUDGET_SHARE` of the run's
+estimated time, so a run just long enough to be timed tries one or two sizes and a long one more. Among the
+sizes timed the fastest per frame is taken, the smallest of those within :data:`SAME_WITHIN` of it (less
+memory for the same speed).
+
+Timings are kept per process for each network config, dtype, device, guidance and thread count (a ComfyUI
+server times on its first long run and reuses it); :func:`pidm_core.plan.chunk_size_for` asks when
+``chunk_size`` is 0 on the CPU and the run has at least :data:`MIN_FRAME_STEPS` frames × steps. The images do
+not depend on the chunk (every frame draws its own noise), only the time does.
 """
 
 from __future__ import annotations
@@ -31,13 +38,13 @@ from .network import repeat_texture
 
 LOG = logging.getLogger(__name__)
 
-CANDIDATES = (2, 4, 8, 12, 16, 24, 32, 48, 64)  # batch sizes timed, smallest first
-MIN_FRAME_STEPS = 1000  # frames × steps of a run that is worth measuring for (the measurement: ~200 frame-calls)
-STOP_RATIO = 1.3  # a size this much slower per frame than the best so far ends the search
-SAME_WITHIN = 0.05  # sizes within this share of the fastest count as ties: the smallest of them is taken
+CANDIDATES = (2, 4, 8, 12, 16, 24, 32, 48, 64)  # batch sizes the walk steps through
+MIN_FRAME_STEPS = 1000  # frames × steps of a run worth timing for
+BUDGET_SHARE = 0.03  # the timing may take this share of the run's estimated time
+SAME_WITHIN = 0.05  # a size must be this much faster per frame to walk on; ties go to the smallest size
+CALLS_PER_SIZE = 2  # network calls a size costs: an untimed one (oneDNN builds kernels for a new shape), one timed
 
 _measured: dict[tuple, dict[int, float]] = {}  # key -> {batch: seconds per frame}
-_stopped: set[tuple] = set()  # keys whose search ended because sizes got slower (larger ones are not timed)
 _lock = threading.Lock()
 
 
@@ -74,36 +81,52 @@ def seconds_per_frame(network, mode: str, appearance_scale: float, pose_scale: f
 
 
 def measured_chunk_size(network, mode: str, appearance_scale: float, pose_scale: float, rows: int,
-                        limit: int) -> int:
+                        limit: int, start: int, frame_steps: int) -> int:
     """The batch size (at most ``limit``, the most that fits the memory) with the least time per frame on this
-    machine; sizes are timed once per process (module docstring). ``limit`` < 2 gives ``limit``.
+    machine, found by the walk of the module docstring from ``start`` (the memory rule's chunk) within the
+    timing budget of a run of ``frame_steps`` frames × steps. ``limit`` < 2 gives ``limit``.
 
-    Two passes: the sizes in ascending order (each after an untimed call), stopping at one :data:`STOP_RATIO`
-    slower than the best, then each of them once more, keeping its faster time. Other work on the machine
-    that comes and goes during the first pass then moves one measurement, not the choice."""
+    The sizes the walk ended between are timed once more and keep their faster time: other work on the machine
+    that comes and goes during the walk then moves one measurement less often than the choice."""
     if limit < 2:
         return max(1, limit)
+    sizes = [b for b in CANDIDATES if b <= limit]
+    begin = max([b for b in sizes if b <= start] or sizes[:1])
     key = _key(network, mode, rows)
-    with _lock:  # one measurement at a time: two at once would time each other
+    with _lock:  # one timing at a time: two at once would time each other
         found = _measured.setdefault(key, {})
-        timed = []
-        for batch in (b for b in CANDIDATES if b <= limit):
-            if key in _stopped:
+        spent = 0.0  # seconds of network calls timed by this call (cached sizes cost nothing)
+
+        def timed(batch: int) -> float:
+            nonlocal spent
+            if batch not in found:
+                found[batch] = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch)
+                spent += CALLS_PER_SIZE * batch * found[batch]
+            return found[batch]
+
+        def affordable() -> bool:
+            return spent < BUDGET_SHARE * frame_steps * min(found.values())
+
+        here = sizes.index(begin)
+        timed(begin)
+        for step in (-1, 1):  # smaller sizes first: less memory
+            at = here
+            while 0 <= at + step < len(sizes) and affordable():
+                if timed(sizes[at + step]) >= found[sizes[at]] * (1 - SAME_WITHIN):
+                    break
+                at += step
+            if at != here:
                 break
-            if batch in found:
-                continue
-            found[batch] = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch)
-            timed.append(batch)
-            if found[batch] > STOP_RATIO * min(found.values()):
-                _stopped.add(key)
-        for batch in timed:
-            again = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch, warmup=False)
-            found[batch] = min(found[batch], again)
-        usable = {b: s for b, s in found.items() if b <= limit}
+        usable = {b: t for b, t in found.items() if b <= limit}
+        for batch in sorted(usable, key=usable.get)[:2]:  # the two fastest, once more
+            if affordable():
+                again = seconds_per_frame(network, mode, appearance_scale, pose_scale, batch, warmup=False)
+                spent += batch * again
+                usable[batch] = found[batch] = min(found[batch], again)
     fastest = min(usable.values())
-    chosen = min(b for b, s in usable.items() if s <= fastest * (1 + SAME_WITHIN))
+    chosen = min(b for b, t in usable.items() if t <= fastest * (1 + SAME_WITHIN))
     LOG.info("PIDM chunk size %d (ms per frame-step by batch: %s; limit %d)", chosen,
-             ", ".join(f"{b}: {1e3 * s:.1f}" for b, s in sorted(usable.items())), limit)
+             ", ".join(f"{b}: {1e3 * t:.1f}" for b, t in sorted(usable.items())), limit)
     return chosen
 
 
@@ -117,4 +140,3 @@ def forget() -> None:
     """Drop every measurement (tests; a machine whose load changed)."""
     with _lock:
         _measured.clear()
-        _stopped.clear()

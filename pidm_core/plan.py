@@ -73,10 +73,11 @@ def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Opti
                    steps: Optional[int] = None) -> int:
     """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
     exceed the free memory), or (0) automatic: on the CPU, for a run of at least
-    :data:`chunk_timing.MIN_FRAME_STEPS` frames × ``steps`` (None = ``settings.steps``), the size that samples
-    fastest per frame on this machine among those that fit the free memory (:mod:`pidm_core.chunk_timing`,
-    measured once per process); otherwise the most frames whose activations fit the free memory
-    (:func:`memory.auto_chunk_size`). ``free_bytes`` None = read it for the network's device."""
+    :data:`chunk_timing.MIN_FRAME_STEPS` frames × ``steps`` (None = ``settings.steps``), the size timed fastest
+    per frame on this machine among those that fit the free memory, found from the memory rule's chunk
+    (:mod:`pidm_core.chunk_timing`, timed once per process); otherwise that memory rule: the most frames whose
+    activations fit the free memory (:func:`memory.auto_chunk_size`). ``free_bytes`` None = read it for the
+    network's device."""
     network = getattr(network, "network", network)
     parameter = next(network.parameters())
     rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
@@ -88,13 +89,14 @@ def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Opti
             check_cpu_chunk(network.config, settings.chunk_size, chunk, n, rows, parameter.dtype, free_bytes)
         return chunk
     steps = settings.steps if steps is None else steps
+    by_memory = min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
     if parameter.device.type == "cpu" and n * steps >= chunk_timing.MIN_FRAME_STEPS:
         budget = memory.chunk_budget_bytes(free_bytes)
         limit = min(n, memory.largest_chunk(network.config, rows, parameter.dtype, budget, memory.MAX_CHUNK_FRAMES))
         if limit >= 2:
             return chunk_timing.measured_chunk_size(network, settings.guidance, settings.appearance_scale,
-                                                    settings.pose_scale, rows, limit)
-    return min(n, memory.auto_chunk_size(network.config, rows, parameter.dtype, free_bytes, parameter.device))
+                                                    settings.pose_scale, rows, limit, by_memory, n * steps)
+    return by_memory
 
 
 def check_cpu_chunk(config: PIDMConfig, chunk_size: int, chunk: int, n: int, rows: int, dtype: torch.dtype,

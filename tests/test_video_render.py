@@ -160,32 +160,59 @@ def test_an_interrupt_mid_video_leaves_no_file(model, poses, tmp_path):
 # --- the CPU chunk of a long run, chosen by timing -------------------------------------------------------
 
 
+CLIFF = {2: 0.05, 4: 0.04, 8: 0.030, 12: 0.031, 16: 0.045, 24: 0.06, 32: 0.07, 48: 0.08, 64: 0.09}
+
+
 @pytest.fixture
 def fake_timings(monkeypatch):
-    """seconds_per_frame replaced by a table (a cliff past 8 frames, as page faults make it): what was timed."""
+    """seconds_per_frame replaced by a table (a cliff past 12 frames, as page faults make it): what was timed."""
     chunk_timing.forget()
-    table = {2: 0.05, 4: 0.04, 8: 0.030, 12: 0.031, 16: 0.045, 24: 0.06, 32: 0.07, 48: 0.08, 64: 0.09}
     timed = []
 
     def seconds(network, mode, appearance_scale, pose_scale, batch, calls=1, warmup=True):
-        timed.append(batch)
-        return table[batch] * (1 if warmup else 1.01)  # the second pass: each size once more, the faster kept
+        timed.append(batch if warmup else -batch)  # the second look at a size: negative
+        return CLIFF[batch] * (1 if warmup else 1.01)
 
     monkeypatch.setattr(chunk_timing, "seconds_per_frame", seconds)
     yield timed
     chunk_timing.forget()
 
 
-def test_a_long_cpu_run_takes_the_chunk_timed_fastest_once_per_process(model, fake_timings):
-    settings = SamplingSettings(steps=25)
+def test_the_walk_goes_from_the_memory_chunk_to_the_fastest_and_is_kept_per_process(model, fake_timings):
+    long_run = 1000 * 25
+    assert chunk_timing.measured_chunk_size(model.network, "official", 2.0, 2.0, 2, 64, 17, long_run) == 8
+    # from 16 (the candidate at or below the memory rule's 17) down while clearly faster: 12; 8 is not 5% faster
+    # than 12, so the walk ends; the two fastest are timed once more; 8 ties 12 within 5% and is the smaller
+    assert fake_timings == [16, 12, 8, -8, -12]
+    assert chunk_timing.timings(model.network, "official", 2) == pytest.approx({16: 0.045, 12: 0.031, 8: 0.030})
+    fake_timings.clear()
+    assert chunk_timing.measured_chunk_size(model.network, "official", 2.0, 2.0, 2, 64, 17, long_run) == 8
+    assert fake_timings == [-8, -12]  # kept: only the second look runs again
+
+
+def test_the_walk_goes_up_when_smaller_is_slower_and_stays_within_the_limit(model, fake_timings):
+    assert chunk_timing.measured_chunk_size(model.network, "official", 2.0, 2.0, 2, 64, 4, 10 ** 6) == 8
+    assert fake_timings[:3] == [4, 2, 8]  # 2 is slower than 4: up to 8, then 12 is no faster
+    chunk_timing.forget()
+    fake_timings.clear()
+    assert chunk_timing.measured_chunk_size(model.network, "official", 2.0, 2.0, 2, 6, 17, 10 ** 6) == 4
+    assert max(abs(b) for b in fake_timings) <= 6  # the memory limit: nothing above it is timed
+
+
+def test_a_run_just_long_enough_times_few_sizes(model, fake_timings):
+    """The timing takes at most BUDGET_SHARE of the run's estimated time: 1000 frame-steps at 45 ms allow
+    about 1.35 s, and one look at 16 frames costs 2 x 16 x 45 ms."""
+    assert chunk_timing.measured_chunk_size(model.network, "official", 2.0, 2.0, 2, 64, 17, 1000) in (12, 16)
+    assert len(fake_timings) <= 2
+
+
+def test_chunk_size_for_times_long_cpu_runs_only(model, fake_timings):
     free = 64 << 30
-    assert plan.chunk_size_for(model, settings, 1000, free) == 8
-    assert fake_timings == [2, 4, 8, 12, 16] * 2  # 16 is 1.5x the best: larger sizes are not timed; two passes
-    assert plan.chunk_size_for(model, settings, 500, free) == 8 and len(fake_timings) == 10  # cached
-    assert chunk_timing.timings(model.network, "official", 2) == {2: 0.05, 4: 0.04, 8: 0.030, 12: 0.031, 16: 0.045}
-    # 12 is within 5% of 8: the smaller wins ties; a short run keeps the memory rule (nothing timed)
-    assert plan.chunk_size_for(model, SamplingSettings(steps=1), 40, free) == min(
-        40, memory.auto_chunk_size(model.network.config, 2, torch.float32, free, "cpu"))
+    by_memory = memory.auto_chunk_size(model.network.config, 2, torch.float32, free, "cpu")
+    assert plan.chunk_size_for(model, SamplingSettings(steps=1), 40, free) == min(40, by_memory)
+    assert fake_timings == []  # 40 frame-steps: not worth timing
+    chosen = plan.chunk_size_for(model, SamplingSettings(steps=25), 1000, free)
+    assert fake_timings[0] == max(b for b in chunk_timing.CANDIDATES if b <= by_memory) and chosen == 8
 
 
 def test_the_timed_chunk_stays_within_the_free_memory(model, fake_timings):
@@ -193,7 +220,7 @@ def test_the_timed_chunk_stays_within_the_free_memory(model, fake_timings):
     free = 2 * 5 * per_frame  # half the free memory holds about 4 frames
     limit = memory.largest_chunk(model.network.config, 2, torch.float32, memory.chunk_budget_bytes(free))
     chunk = plan.chunk_size_for(model, SamplingSettings(steps=25), 1000, free)
-    assert 2 <= chunk <= limit < 8 and max(fake_timings) <= limit
+    assert 2 <= chunk <= limit < 8 and max(abs(b) for b in fake_timings) <= limit
     made = plan.plan_sampling(model, SamplingSettings(steps=25), 1, 1000, free_bytes=free)
     assert made.largest_batch == chunk and made.memory_bytes <= memory.chunk_budget_bytes(free)
 
