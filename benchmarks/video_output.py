@@ -79,10 +79,11 @@ def run_case(dtype_name: str, frames: int, steps: int, chunks: str, folder: str)
     planned = time.perf_counter()
     plan = pipeline.plan_for(model, texture, poses, settings)
     choosing = time.perf_counter() - planned
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     written = render_video(model, texture, poses, path, RATE, settings, audio=(sound, AUDIO_RATE), plan=plan)
     seconds = time.perf_counter() - start
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    faults = after.ru_minflt - usage.ru_minflt
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -94,7 +95,10 @@ def run_case(dtype_name: str, frames: int, steps: int, chunks: str, folder: str)
     return {"dtype": str(dtype).replace("torch.", ""), "frames": frames, "steps": steps, "chunks": chunks,
             "frames_per_chunk": plan.largest_batch, "choosing_s": choosing, "seconds": seconds,
             "ms_per_frame_step": 1e3 * seconds / (frames * steps),
-            "faults_per_chunk_step": faults / (len(plan.chunks) * plan.steps), "peak_rss_mb": peak_rss_mb(),
+            "faults_per_chunk_step": faults / (len(plan.chunks) * plan.steps),
+            "user_ms_per_frame_step": 1e3 * (after.ru_utime - usage.ru_utime) / (frames * steps),
+            "sys_ms_per_frame_step": 1e3 * (after.ru_stime - usage.ru_stime) / (frames * steps),
+            "peak_rss_mb": peak_rss_mb(),
             "rss_after_load_mb": rss_loaded_mb, "written_frames": written.frames, "threads": torch.get_num_threads(),
             "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"), **found}
 
@@ -123,19 +127,25 @@ def alternate(dtype_name: str, sizes: list[int], block: int, rounds: int, steps:
     texture = pipeline.encode_source(model, source)
     times = {s: [] for s in sizes}
     faults = {s: [] for s in sizes}
+    cpu = {s: [] for s in sizes}  # (user, sys) ms per frame-step
     for _ in range(rounds + 1):  # the first turn warms every size up and is not counted
         for chunk in sizes:
             settings = SamplingSettings(steps=steps, sampler="ddim", chunk_size=chunk)
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            before = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
             for _frames, _images in pipeline.sample_chunks(model, texture, poses, settings):
                 pass
             times[chunk].append(1e3 * (time.perf_counter() - start) / (block * steps))
+            after = resource.getrusage(resource.RUSAGE_SELF)
             chunk_steps = -(-block // chunk) * steps
-            faults[chunk].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / chunk_steps)
+            faults[chunk].append((after.ru_minflt - before.ru_minflt) / chunk_steps)
+            cpu[chunk].append((1e3 * (after.ru_utime - before.ru_utime) / (block * steps),
+                               1e3 * (after.ru_stime - before.ru_stime) / (block * steps)))
     return [{"dtype": str(dtype).replace("torch.", ""), "chunk_size": s,
              "ms_per_frame_step": statistics.median(times[s][1:]), "all_ms": [round(t, 1) for t in times[s][1:]],
              "faults_per_chunk_step": statistics.median(faults[s][1:]),
+             "user_ms": statistics.median(u for u, _ in cpu[s][1:]),
+             "sys_ms": statistics.median(k for _, k in cpu[s][1:]),
              "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")} for s in sizes]
 
 
@@ -305,15 +315,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 print(f"  done: {rows[-1]}", file=sys.stderr, flush=True)
     base = {(r["chunks"], r["mmap_threshold"]): r["ms_per_frame_step"] for r in rows if r["frames"] == min(args.frames)}
     print("| dtype | frames | chunk rule | frames per chunk | choosing | ms per frame-step | vs fewest frames | "
-          "page faults per chunk-step | peak RSS | RSS after load | file: frames, fps, sound |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "CPU ms user + sys | page faults per chunk-step | peak RSS | RSS after load | file: frames, fps, sound |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rule = r["chunks"] + (" + pinned mmap threshold" if r["mmap_threshold"] else "")
         ratio = r["ms_per_frame_step"] / base[(r["chunks"], r["mmap_threshold"])] \
             if (r["chunks"], r["mmap_threshold"]) in base else float("nan")
         sound = "none" if r["file_audio_s"] is None else f"{r['file_audio_s']:.2f} s of {r['video_s']:.2f} s"
         print(f"| {r['dtype']} | {r['frames']} | {rule} | {r['frames_per_chunk']} | {r['choosing_s']:.1f} s | "
-              f"{r['ms_per_frame_step']:.1f} | {ratio:.2f}× | {r['faults_per_chunk_step']:,.0f} | "
+              f"{r['ms_per_frame_step']:.1f} | {ratio:.2f}× | "
+              f"{r['user_ms_per_frame_step']:.0f} + {r['sys_ms_per_frame_step']:.0f} | "
+              f"{r['faults_per_chunk_step']:,.0f} | "
               f"{r['peak_rss_mb']:.0f} MiB | {r['rss_after_load_mb']:.0f} MiB | "
               f"{r['file_frames']}, {r['file_rate']}, {sound} |")
     if args.json:
@@ -335,12 +347,14 @@ def _alternate_table(args) -> list[dict]:
             continue
         rows += json.loads(done.stdout.strip().splitlines()[-1])
     print(f"Chunk sizes in turns, one process each, {args.block} frames per turn, median of {args.rounds} turns:\n")
-    print("| dtype | malloc | chunk_size | ms per frame-step (median) | each turn | page faults per chunk-step |")
-    print("|---|---|---|---|---|---|")
+    print("| dtype | malloc | chunk_size | ms per frame-step (median) | each turn | CPU ms user + sys (median) | "
+          "page faults per chunk-step |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         malloc = "mmap threshold pinned" if r["mmap_threshold"] else "default"
         print(f"| {r['dtype']} | {malloc} | {r['chunk_size']} | {r['ms_per_frame_step']:.1f} | "
-              f"{', '.join(map(str, r['all_ms']))} | {r['faults_per_chunk_step']:,.0f} |")
+              f"{', '.join(map(str, r['all_ms']))} | {r['user_ms']:.0f} + {r['sys_ms']:.0f} | "
+              f"{r['faults_per_chunk_step']:,.0f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return rows
