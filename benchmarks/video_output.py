@@ -15,7 +15,7 @@ Chunk rules compared (``--chunks``):
     python benchmarks/video_output.py                                  # fp32, 40/100/1000 frames, timed vs memory
     python benchmarks/video_output.py --dtype auto --frames 40 1000
     python benchmarks/video_output.py --alternate 4 8 12 17 24 --mmap-threshold    # sizes in turns; the cause
-    python benchmarks/video_output.py --host --frames 100 1000 --dtype auto        # through ComfyUI + Save Video
+    python benchmarks/video_output.py --host --frames 100 1000 3000 --dtype auto   # through ComfyUI + Save Video
 """
 
 from __future__ import annotations
@@ -149,11 +149,12 @@ def alternate(dtype_name: str, sizes: list[int], block: int, rounds: int, steps:
              "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_")} for s in sizes]
 
 
-def host_case(frames: int, dtype_name: str, steps: int, folder: str) -> dict:
-    """``frames`` frames through a real ComfyUI 0.3.75 (its own process, started here): Load Video (a driving clip
-    with sound) → Get Video Components; Load Pose ×2 → Interpolate Poses → PIDM Sampler (video) → Save Video.
-    Returns the server's peak RSS (VmHWM) after the run, its RSS before it, the time, and what the saved file
-    holds."""
+def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str) -> list[dict]:
+    """Each of ``frame_counts`` frames, one prompt after the other, through one real ComfyUI 0.3.75 (started
+    here): Load Video (a driving clip with sound, as long as the output) → Get Video Components; Load Pose ×2 →
+    Interpolate Poses → PIDM Sampler (video) → Save Video. After each prompt: the server's peak RSS so far
+    (VmHWM), the time, and what the saved file holds. A longer prompt after a shorter one that leaves the peak
+    where it was needed no more memory."""
     import importlib.util
     import urllib.request
 
@@ -170,38 +171,42 @@ def host_case(frames: int, dtype_name: str, steps: int, folder: str) -> dict:
     launcher = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = launcher
     spec.loader.exec_module(launcher)
-    server = launcher.ComfyProcess(launcher.HOSTS["v3"], Path(folder) / f"host_{frames}", label="pidm_bench")
+    server = launcher.ComfyProcess(launcher.HOSTS["v3"], Path(folder) / "host", label="pidm_bench")
     server.prepare()
     inputs = server.dirs["input"]
     pair = make_pair(HELD_OUT_SEED_OFFSET + 1, 64)
     Image.fromarray(pair.source_image).save(inputs / "bench_source.png")
     for name, keypoints in (("bench_a.json", pair.source_keypoints), ("bench_b.json", pair.target_keypoints)):
         (inputs / name).write_text(json.dumps(pose_keypoint_from_poses([Pose(keypoints, 64, 64)])))
-    t = np.arange(int((frames / RATE + 5) * AUDIO_RATE)) / AUDIO_RATE
-    sound = np.stack([0.2 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
-    with VideoWriter(inputs / "bench_driving.mp4", RATE, audio=(sound, AUDIO_RATE)) as video:
-        for _ in range(0, frames, 100):  # the driving clip: as long as the output, grey frames
-            video.write(np.full((100, 32, 32, 3), 128, np.uint8))
-    pose = lambda name: {"class_type": "PIDMLoadPose", "inputs": {"file": name, "person_index": -1,  # noqa: E731
-                                                                 "canvas_width": 0, "canvas_height": 0}}
-    graph = {
-        "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": "embedded", "dtype": dtype_name}},
-        "photo": {"class_type": "LoadImage", "inputs": {"image": "bench_source.png"}},
-        "texture": {"class_type": "PIDMEncodeTexture", "inputs": {"model": ["model", 0], "image": ["photo", 0],
-                                                                  "fit": "pad"}},
-        "a": pose("bench_a.json"), "b": pose("bench_b.json"),
-        "walk": {"class_type": "PIDMInterpolatePoses", "inputs": {"a": ["a", 0], "b": ["b", 0], "frames": frames,
-                                                                  "mode": "linear", "person_index": -1}},
-        "driving": {"class_type": "LoadVideo", "inputs": {"file": "bench_driving.mp4"}},
-        "parts": {"class_type": "GetVideoComponents", "inputs": {"video": ["driving", 0]}},
-        "render": {"class_type": "PIDMSampleVideo", "inputs": {
-            "model": ["model", 0], "texture": ["texture", 0], "pose": ["walk", 0], "seed": 0, "steps": steps,
-            "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-            "person_index": -1, "frame_rate": ["parts", 2], "audio": ["parts", 1], "place": "pose",
-            "inpaint": "telea"}},
-        "save": {"class_type": "SaveVideo", "inputs": {"video": ["render", 0], "filename_prefix": "video/bench",
-                                                       "format": "auto", "codec": "auto"}},
-    }
+    for frames in frame_counts:  # driving clips of grey 32x32 frames, with 5 s more sound than the output
+        t = np.arange(int((frames / RATE + 5) * AUDIO_RATE)) / AUDIO_RATE
+        sound = np.stack([0.2 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
+        with VideoWriter(inputs / f"bench_driving_{frames}.mp4", RATE, audio=(sound, AUDIO_RATE)) as video:
+            for start in range(0, frames, 100):
+                video.write(np.full((min(100, frames - start), 32, 32, 3), 128, np.uint8))
+
+    def graph(frames: int) -> dict:
+        pose = {"class_type": "PIDMLoadPose", "inputs": {"person_index": -1, "canvas_width": 0, "canvas_height": 0}}
+        return {
+            "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": "embedded", "dtype": dtype_name}},
+            "photo": {"class_type": "LoadImage", "inputs": {"image": "bench_source.png"}},
+            "texture": {"class_type": "PIDMEncodeTexture", "inputs": {"model": ["model", 0], "image": ["photo", 0],
+                                                                      "fit": "pad"}},
+            "a": {**pose, "inputs": {**pose["inputs"], "file": "bench_a.json"}},
+            "b": {**pose, "inputs": {**pose["inputs"], "file": "bench_b.json"}},
+            "walk": {"class_type": "PIDMInterpolatePoses", "inputs": {"a": ["a", 0], "b": ["b", 0],
+                                                                      "frames": frames, "mode": "linear",
+                                                                      "person_index": -1}},
+            "driving": {"class_type": "LoadVideo", "inputs": {"file": f"bench_driving_{frames}.mp4"}},
+            "parts": {"class_type": "GetVideoComponents", "inputs": {"video": ["driving", 0]}},
+            "render": {"class_type": "PIDMSampleVideo", "inputs": {
+                "model": ["model", 0], "texture": ["texture", 0], "pose": ["walk", 0], "seed": 0, "steps": steps,
+                "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
+                "person_index": -1, "frame_rate": ["parts", 2], "audio": ["parts", 1], "place": "pose",
+                "inpaint": "telea"}},
+            "save": {"class_type": "SaveVideo", "inputs": {"video": ["render", 0], "filename_prefix": "video/bench",
+                                                           "format": "auto", "codec": "auto"}},
+        }
 
     def rss_kib(field: str) -> int:
         for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
@@ -215,46 +220,47 @@ def host_case(frames: int, dtype_name: str, steps: int, folder: str) -> dict:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
+    rows = []
     server.start()
     try:
-        before = rss_kib("VmRSS")
-        start = time.perf_counter()
-        prompt = call("/prompt", {"prompt": graph})["prompt_id"]
-        while True:
-            history = call(f"/history/{prompt}").get(prompt)
-            if history and history.get("status", {}).get("completed") is not None:
-                break
-            if not server.alive():
-                raise RuntimeError(f"the server stopped\n{server.log_tail()}")
-            time.sleep(1)
-        seconds = time.perf_counter() - start
-        if not history["status"]["completed"]:
-            raise RuntimeError(f"the prompt failed: {json.dumps(history['status'])[:2000]}")
-        peak = rss_kib("VmHWM")
+        for frames in frame_counts:
+            before = rss_kib("VmRSS")
+            start = time.perf_counter()
+            prompt = call("/prompt", {"prompt": graph(frames)})["prompt_id"]
+            while True:
+                history = call(f"/history/{prompt}").get(prompt)
+                if history and history.get("status", {}).get("completed") is not None:
+                    break
+                if not server.alive():
+                    raise RuntimeError(f"the server stopped\n{server.log_tail()}")
+                time.sleep(0.5)
+            seconds = time.perf_counter() - start
+            if not history["status"]["completed"]:
+                raise RuntimeError(f"the prompt failed: {json.dumps(history['status'])[:2000]}")
+            entry = history["outputs"]["save"]["images"][0]
+            with av.open(str(server.dirs["output"] / entry["subfolder"] / entry["filename"])) as container:
+                video = container.streams.video[0]
+                audio = container.streams.audio[0] if container.streams.audio else None
+                rows.append({"frames": frames, "steps": steps, "dtype": dtype_name, "seconds": seconds,
+                             "ms_per_frame_step": 1e3 * seconds / (frames * steps),
+                             "server_rss_before_mb": before / 1024, "server_peak_rss_mb": rss_kib("VmHWM") / 1024,
+                             "file_frames": sum(1 for _ in container.decode(video=0)),
+                             "file_rate": str(video.average_rate),
+                             "file_audio_s": None if audio is None else round(float(audio.duration * audio.time_base),
+                                                                              3),
+                             "video_s": round(float(frames / RATE), 3)})
+            print(f"  done: {rows[-1]}", file=sys.stderr, flush=True)
     finally:
         server.stop()
-    entry = history["outputs"]["save"]["images"][0]
-    with av.open(str(server.dirs["output"] / entry["subfolder"] / entry["filename"])) as container:
-        video = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
-        decoded = sum(1 for _ in container.decode(video=0))
-        return {"frames": frames, "steps": steps, "dtype": dtype_name, "seconds": seconds,
-                "ms_per_frame_step": 1e3 * seconds / (frames * steps), "server_rss_before_mb": before / 1024,
-                "server_peak_rss_mb": peak / 1024, "file_frames": decoded, "file_rate": str(video.average_rate),
-                "file_audio_s": None if audio is None else round(float(audio.duration * audio.time_base), 3),
-                "video_s": round(float(frames / RATE), 3)}
+    return rows
 
 
 def _host_table(args) -> list[dict]:
-    folder = tempfile.mkdtemp(prefix="pidm_video_output_host_")
-    rows = []
-    for frames in args.frames:
-        rows.append(host_case(frames, args.dtype, args.steps, folder))
-        print(f"  done: {rows[-1]}", file=sys.stderr, flush=True)
-    print("Through ComfyUI 0.3.75 (one server per row): Load Video → Get Video Components, Interpolate Poses → "
-          "PIDM Sampler (video) → Save Video:\n")
-    print("| frames | server RSS before | server peak RSS | seconds (whole prompt) | ms per frame-step | "
-          "file: frames, fps, sound |")
+    rows = host_cases(args.frames, args.dtype, args.steps, tempfile.mkdtemp(prefix="pidm_video_output_host_"))
+    print("Through ComfyUI 0.3.75, one server, one prompt per row in this order: Load Video → Get Video "
+          "Components, Interpolate Poses → PIDM Sampler (video) → Save Video:\n")
+    print("| frames | server RSS before the prompt | server peak RSS so far | seconds (whole prompt) | "
+          "ms per frame-step | file: frames, fps, sound |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         sound = "none" if r["file_audio_s"] is None else f"{r['file_audio_s']:.2f} s of {r['video_s']:.2f} s"
@@ -277,7 +283,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--alternate", type=int, nargs="+", metavar="CHUNK",
                         help="instead: these chunk sizes in turns in one process (timing only, no file)")
     parser.add_argument("--host", action="store_true",
-                        help="instead: each --frames through a real ComfyUI 0.3.75 and Save Video (server peak RSS)")
+                        help="instead: the --frames, one prompt after the other, through one real ComfyUI 0.3.75 and "
+                             "Save Video (the server's peak RSS after each)")
     parser.add_argument("--block", type=int, default=96, help="--alternate: frames per turn")
     parser.add_argument("--rounds", type=int, default=3, help="--alternate: turns counted (after one warm-up turn)")
     parser.add_argument("--json", help="write the rows here")
