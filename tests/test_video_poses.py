@@ -161,3 +161,39 @@ def test_mediapipe_video_of_a_few_frames():
     assert len(result.poses) == 6 and result.backend == "mediapipe"
     noses = np.array([p.xy[0] for p in result.poses])
     assert np.all(np.abs(noses[:, 0] - (97 + 4 * np.arange(6))) < 15)
+
+
+def test_stream_detects_in_parallel_and_gives_frames_in_order():
+    import threading
+    import time
+
+    from pidm_core.pose.people import PeopleDetector
+
+    person = crossing(1)[1][0][0]
+    calls = {0: [], 1: []}
+
+    def worker(k):
+        def raw(rgb, number):
+            calls[k].append((number, threading.get_ident()))
+            time.sleep(0.002 * (number % 3))  # finish out of order
+            shifted = person.copy()
+            shifted[:, 0] += rgb[0, 0, 0]  # the frame's mark moves the person
+            return [shifted]
+        return raw
+
+    detector = PeopleDetector("fake", [worker(0), worker(1)], 640, 0.3, 2)
+    read = []
+
+    def frames():
+        for i in range(20):
+            read.append(i)
+            yield i, np.full((HEIGHT, WIDTH, 3), i, np.uint8)
+
+    out = []
+    for index, rgb, people in detector.stream(frames()):
+        assert len(read) - index <= 2, "more frames read than workers"
+        out.append((index, people[0][1, 0] - person[1, 0], int(rgb[0, 0, 0])))
+    assert out == [(i, pytest.approx(i, abs=1e-3), i) for i in range(20)]
+    for k in (0, 1):  # each worker's model sees its frames in order (video mode's timestamps grow)
+        numbers = [n for n, _ in calls[k]]
+        assert numbers == sorted(numbers) and len(numbers) == 10

@@ -146,12 +146,12 @@ class PeopleDetector:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="pidm-pose") as pool:
             try:
                 for index, rgb in frames:
-                    if len(pending) == self.workers:  # the oldest is done before its worker gets another frame
-                        done_index, done_rgb, future = pending.popleft()
-                        yield done_index, done_rgb, future.result()
                     self._number += 1
                     raw = self._raws[self._number % self.workers]
                     pending.append((index, rgb, pool.submit(self._people, raw, rgb, self._number)))
+                    if len(pending) == self.workers:  # the oldest is given before another frame is read,
+                        done_index, done_rgb, future = pending.popleft()  # and before its worker gets one
+                        yield done_index, done_rgb, future.result()
                 while pending:
                     done_index, done_rgb, future = pending.popleft()
                     yield done_index, done_rgb, future.result()
