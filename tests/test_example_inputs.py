@@ -31,7 +31,7 @@ def _inputs_the_examples_read() -> set[str]:
     names = set()
     for path in (REPO / "example_workflows").glob("*.json"):
         for node in json.loads(path.read_text())["nodes"]:
-            if node["type"] in ("LoadImage", "LoadImageMask", "PIDMLoadPose"):
+            if node["type"] in ("LoadImage", "LoadImageMask", "LoadVideo", "PIDMLoadPose"):
                 names.add(node["widgets_values"][0])
     return names
 
