@@ -34,6 +34,8 @@ def client(comfy):
     tone = np.stack([0.2 * np.sin(2 * np.pi * 330 * t)] * 2).astype(np.float32)
     with VideoWriter(inputs / "poses_walker.mp4", Fraction(RATE), audio=(tone, SOUND_RATE)) as video:
         video.write(np.stack(list(walker.images)))
+    with VideoWriter(inputs / "poses_one_frame.mp4", Fraction(RATE)) as video:  # and no sound
+        video.write(np.stack(list(walker.images))[:1])
     with VideoWriter(inputs / "poses_nobody.mp4", Fraction(RATE)) as video:
         video.write(np.full((6, 64, 64, 3), 90, np.uint8))
     (inputs / "poses_not_a_video.mp4").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
@@ -114,3 +116,13 @@ def test_an_image_batch_gives_poses_at_the_rate_given(client):
     saved = read_pose_file(_saved(client, result, "save", "pidm_saved"))
     assert len(saved.poses) == FRAMES and saved.frame_rate == pytest.approx(12.5)
     json.dumps(result.outputs["poses"])  # strict JSON in the history
+
+
+def test_one_frame_without_sound_gives_one_pose_and_no_audio(client):
+    graph = _graph("poses_one_frame.mp4", prefix="pidm_video_poses/one")
+    result = client.run(graph, timeout=300)
+    assert result.error is None, f"{result.error}\n{client.server.log_tail()}"
+    saved = read_pose_file(_saved(client, result, "save", "pidm_saved"))
+    assert len(saved.poses) == 1 and saved.frame_rate == pytest.approx(RATE)
+    with av.open(str(_saved(client, result, "sound", "images"))) as container:
+        assert not container.streams.audio, "no sound in, none out"
