@@ -151,8 +151,9 @@ def alternate(dtype_name: str, sizes: list[int], block: int, rounds: int, steps:
 
 def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str) -> list[dict]:
     """Each of ``frame_counts`` frames, one prompt after the other, through one real ComfyUI 0.3.75 (started
-    here): Load Video (a driving clip with sound, as long as the output) → Get Video Components; Load Pose ×2 →
-    Interpolate Poses → PIDM Sampler (video) → Save Video. After each prompt: the server's peak RSS so far
+    here): Load Video (a driving clip with sound, as long as the output) → Get Video Components; Load Pose (the
+    poses interpolated between two of a held-out synthetic person's) → PIDM Sampler (video) → Save Video. After
+    each prompt: the server's peak RSS so far
     (VmHWM), the time, and what the saved file holds. A longer prompt after a shorter one that leaves the peak
     where it was needed no more memory."""
     import importlib.util
@@ -164,6 +165,7 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
 
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.formats import pose_keypoint_from_poses
+    from pidm_core.pose.interpolate import interpolate_poses
     from pidm_core.pose.keypoints import Pose
     from pidm_core.video.write import VideoWriter
 
@@ -176,8 +178,10 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
     inputs = server.dirs["input"]
     pair = make_pair(HELD_OUT_SEED_OFFSET + 1, 64)
     Image.fromarray(pair.source_image).save(inputs / "bench_source.png")
-    for name, keypoints in (("bench_a.json", pair.source_keypoints), ("bench_b.json", pair.target_keypoints)):
-        (inputs / name).write_text(json.dumps(pose_keypoint_from_poses([Pose(keypoints, 64, 64)])))
+    a, b = Pose(pair.source_keypoints, 64, 64), Pose(pair.target_keypoints, 64, 64)
+    for frames in frame_counts:  # the pose sequence (Interpolate Poses stops at 1000 frames: a pose file)
+        (inputs / f"bench_walk_{frames}.json").write_text(json.dumps(pose_keypoint_from_poses(
+            interpolate_poses(a, b, frames))))
     for frames in frame_counts:  # driving clips of grey 32x32 frames, with 5 s more sound than the output
         t = np.arange(int((frames / RATE + 5) * AUDIO_RATE)) / AUDIO_RATE
         sound = np.stack([0.2 * np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32)
@@ -186,17 +190,13 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
                 video.write(np.full((min(100, frames - start), 32, 32, 3), 128, np.uint8))
 
     def graph(frames: int) -> dict:
-        pose = {"class_type": "PIDMLoadPose", "inputs": {"person_index": -1, "canvas_width": 0, "canvas_height": 0}}
         return {
             "model": {"class_type": "PIDMLoadModel", "inputs": {"model_name": "embedded", "dtype": dtype_name}},
             "photo": {"class_type": "LoadImage", "inputs": {"image": "bench_source.png"}},
             "texture": {"class_type": "PIDMEncodeTexture", "inputs": {"model": ["model", 0], "image": ["photo", 0],
                                                                       "fit": "pad"}},
-            "a": {**pose, "inputs": {**pose["inputs"], "file": "bench_a.json"}},
-            "b": {**pose, "inputs": {**pose["inputs"], "file": "bench_b.json"}},
-            "walk": {"class_type": "PIDMInterpolatePoses", "inputs": {"a": ["a", 0], "b": ["b", 0],
-                                                                      "frames": frames, "mode": "linear",
-                                                                      "person_index": -1}},
+            "walk": {"class_type": "PIDMLoadPose", "inputs": {"file": f"bench_walk_{frames}.json", "person_index": -1,
+                                                              "canvas_width": 0, "canvas_height": 0}},
             "driving": {"class_type": "LoadVideo", "inputs": {"file": f"bench_driving_{frames}.mp4"}},
             "parts": {"class_type": "GetVideoComponents", "inputs": {"video": ["driving", 0]}},
             "render": {"class_type": "PIDMSampleVideo", "inputs": {
@@ -258,7 +258,7 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
 def _host_table(args) -> list[dict]:
     rows = host_cases(args.frames, args.dtype, args.steps, tempfile.mkdtemp(prefix="pidm_video_output_host_"))
     print("Through ComfyUI 0.3.75, one server, one prompt per row in this order: Load Video → Get Video "
-          "Components, Interpolate Poses → PIDM Sampler (video) → Save Video:\n")
+          "Components, Load Pose → PIDM Sampler (video) → Save Video:\n")
     print("| frames | server RSS before the prompt | server peak RSS so far | seconds (whole prompt) | "
           "ms per frame-step | file: frames, fps, sound |")
     print("|---|---|---|---|---|---|")
