@@ -46,6 +46,40 @@ def later_settings() -> tuple[str, ...]:
                  if spec.metadata["node"] and spec.name not in FIRST_SETTINGS + AFTER_PERSON)
 
 
+def model_and_texture_inputs() -> list:
+    """The first two inputs of every sampler node."""
+    return [PIDMModelType.Input("model", tooltip="The PIDM model from Load PIDM Model."),
+            PIDMTextureType.Input("texture", tooltip="The source person, from Encode Source Texture (encoded with "
+                                                     "the same model).")]
+
+
+def checked_texture(texture) -> pipeline.SourceTexture:
+    if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
+        raise ValueError("texture must be linked to Encode Source Texture's output, "
+                         f"got a {type(texture).__name__} value")
+    return texture
+
+
+def prepare_sampling(model, texture, poses: list, settings: samplers.SamplingSettings, img2img: bool = False):
+    """What a sampler node does before sampling: the plan (chunks sized to the memory ComfyUI reports free once
+    the weights are loaded), room made for one chunk, and the per-step callback that shows progress and previews
+    and stops on Interrupt. Returns (loaded model, plan, callback); the sampler follows the same plan."""
+    checked_texture(texture)
+    pidm = loaded_model(model)
+    device = next(pidm.network.parameters()).device
+    plan = pipeline.plan_for(pidm, texture, poses, settings, img2img=img2img,
+                             free_bytes=None if device.type == "cpu" else mm.get_free_memory(device))
+    pidm = loaded_model(model, plan.memory_bytes)
+    progress = comfy.utils.ProgressBar(plan.steps * len(plan.chunks))
+
+    def on_step(info: dict) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        progress.update_absolute(info["i"] + 1, info["total"], ("JPEG", step_preview(info["x0"]), PREVIEW_MAX_SIZE))
+
+    mm.throw_exception_if_processing_interrupted()
+    return pidm, plan, on_step
+
+
 class PIDMSampler(io.ComfyNode):
     """Runs PIDM's diffusion loop for every pose in the POSE_KEYPOINT input (one image per pose)."""
 
@@ -60,9 +94,7 @@ class PIDMSampler(io.ComfyNode):
             description="Renders the encoded source person in the target pose(s): one output image per pose "
                         "entry, in the source photo's size and aspect.",
             inputs=[
-                PIDMModelType.Input("model", tooltip="The PIDM model from Load PIDM Model."),
-                PIDMTextureType.Input("texture", tooltip="The source person, from Encode Source Texture "
-                                                         "(encoded with the same model)."),
+                *model_and_texture_inputs(),
                 PoseKeypointType.Input("pose", tooltip="Target pose(s); every frame of the POSE_KEYPOINT list "
                                                        "becomes one output image."),
                 *setting_inputs(*FIRST_SETTINGS),
@@ -94,23 +126,7 @@ class PIDMSampler(io.ComfyNode):
                 **settings: Any) -> io.NodeOutput:
         settings = samplers.SamplingSettings(**settings)  # the schema's SamplingSettings inputs, validated
         poses = poses_from_input(pose, person_index, "pose")
-        if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
-            raise ValueError("texture must be linked to Encode Source Texture's output, "
-                             f"got a {type(texture).__name__} value")
-        # the plan (chunks sized to the memory ComfyUI reports free once the weights are loaded), then room made
-        # for one chunk, and the sampler follows the same plan
-        pidm = loaded_model(model)
-        device = next(pidm.network.parameters()).device
-        plan = pipeline.plan_for(pidm, texture, poses, settings, img2img=init_image is not None,
-                                 free_bytes=None if device.type == "cpu" else mm.get_free_memory(device))
-        pidm = loaded_model(model, plan.memory_bytes)
-        progress = comfy.utils.ProgressBar(plan.steps * len(plan.chunks))
-
-        def on_step(info: dict) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            progress.update_absolute(info["i"] + 1, info["total"], ("JPEG", step_preview(info["x0"]), PREVIEW_MAX_SIZE))
-
-        mm.throw_exception_if_processing_interrupted()
+        pidm, plan, on_step = prepare_sampling(model, texture, poses, settings, img2img=init_image is not None)
         images = pipeline.sample(pidm, texture, poses, settings, init_image=init_image, appearance_mask=appearance_mask,
                                  reference=reference, callback=on_step, output_device=mm.intermediate_device(), plan=plan)
         # the final images, shown on the node (the first ones of a long sequence)

@@ -15,18 +15,16 @@ import os
 import secrets
 from typing import Any
 
-import comfy.model_management as mm
-import comfy.utils
 import folder_paths
 
-from ..pidm_core import composite, pipeline, samplers
+from ..pidm_core import composite, samplers
 from ..pidm_core.video.render import PutBack, render_video
 from ..pidm_core.video.write import MAX_FRAME_RATE, audio_from_comfy
-from .compat import HOST_API, PIDMModelType, PIDMTextureType, PoseKeypointType, check_numbers, io
+from .compat import HOST_API, PoseKeypointType, check_numbers, io
 from .pose import person_input, poses_from_input
-from .previews import preview_images_ui, step_preview
-from .sampler import FIRST_SETTINGS, PREVIEW_MAX_SIZE, later_settings, setting_inputs
-from .texture import loaded_model
+from .previews import preview_images_ui
+from .sampler import (FIRST_SETTINGS, checked_texture, later_settings, model_and_texture_inputs, prepare_sampling,
+                      setting_inputs)
 
 PREVIEW_FRAMES = 16  # first frames shown on the node
 
@@ -52,9 +50,7 @@ class PIDMSampleVideo(io.ComfyNode):
                         "given frame rate, with the sound if connected, put back into the scene photo if one is "
                         "given. Connect the VIDEO to Save Video.",
             inputs=[
-                PIDMModelType.Input("model", tooltip="The PIDM model from Load PIDM Model."),
-                PIDMTextureType.Input("texture", tooltip="The source person, from Encode Source Texture "
-                                                         "(encoded with the same model)."),
+                *model_and_texture_inputs(),
                 PoseKeypointType.Input("pose", tooltip="The pose sequence: every frame of the POSE_KEYPOINT list "
                                                        "becomes one video frame."),
                 *setting_inputs(*FIRST_SETTINGS),
@@ -94,25 +90,13 @@ class PIDMSampleVideo(io.ComfyNode):
                 audio=None, photo=None, mask=None, **settings: Any) -> io.NodeOutput:
         settings = samplers.SamplingSettings(**settings)
         poses = poses_from_input(pose, person_index, "pose")
-        if not isinstance(texture, pipeline.SourceTexture):  # a hand-written /prompt can put any value here
-            raise ValueError("texture must be linked to Encode Source Texture's output, "
-                             f"got a {type(texture).__name__} value")
+        checked_texture(texture)
         sound = None if audio is None else audio_from_comfy(audio)
         if mask is not None and photo is None:
             raise ValueError("mask is connected but photo is not: the mask is the old person in the scene photo; "
                              "connect the photo too, or disconnect the mask")
         put_back = None if photo is None else PutBack(photo, mask, place, inpaint)
-        # as PIDM Sampler: the plan first, room made for one chunk, the sampler follows the plan
-        pidm = loaded_model(model)
-        device = next(pidm.network.parameters()).device
-        plan = pipeline.plan_for(pidm, texture, poses, settings,
-                                 free_bytes=None if device.type == "cpu" else mm.get_free_memory(device))
-        pidm = loaded_model(model, plan.memory_bytes)
-        progress = comfy.utils.ProgressBar(plan.steps * len(plan.chunks))
-
-        def on_step(info: dict) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            progress.update_absolute(info["i"] + 1, info["total"], ("JPEG", step_preview(info["x0"]), PREVIEW_MAX_SIZE))
+        pidm, plan, on_step = prepare_sampling(model, texture, poses, settings)
 
         first = []
 
@@ -120,7 +104,6 @@ class PIDMSampleVideo(io.ComfyNode):
             if len(first) < PREVIEW_FRAMES:
                 first.extend(images[:PREVIEW_FRAMES - len(first)].clone())
 
-        mm.throw_exception_if_processing_interrupted()
         path = _video_file()
         render_video(pidm, texture, poses, path, frame_rate, settings, audio=sound, put_back=put_back,
                      callback=on_step, on_chunk=keep_first, plan=plan)

@@ -227,4 +227,4 @@ def test_the_timed_chunk_stays_within_the_free_memory(model, fake_timings):
 
 def test_timing_one_batch_runs_the_network(model):
     seconds = chunk_timing.seconds_per_frame(model.network, "official", 2.0, 2.0, 2, calls=1)
-    assert 0 < seconds < 10
+    assert seconds > 0  # the network ran (how long it took is for benchmarks/)

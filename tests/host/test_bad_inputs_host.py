@@ -242,16 +242,17 @@ def test_texture_from_another_model(bad):
 # --- poses -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("poses", "message"), [
-    ("bad_empty.json", "bad_empty.json is empty: it holds no frames"),
-    ("bad_no_people.json", "frame 1 of 1 has no people"),
-    ("bad_nesting.json", "frame 1 of 1: expected a dict with a 'people' list, got list"),
-    ("bad_17_joints.json", "'pose_keypoints_2d' has 17 joints; expected 18"),
-    ("bad_not_json.json", "bad_not_json.json is not valid JSON"),
+@pytest.mark.parametrize(("poses", "node", "message"), [
+    ("bad_empty.json", "PIDMLoadPose", "bad_empty.json is empty: it holds no frames"),
+    # Load Pose keeps a frame where nobody was found (a video's frame keeps its place); the sampler refuses it
+    ("bad_no_people.json", "PIDMSampler", "frame 1 of 1: the chosen person has no joint"),
+    ("bad_nesting.json", "PIDMLoadPose", "frame 1 of 1: expected a dict with a 'people' list, got list"),
+    ("bad_17_joints.json", "PIDMLoadPose", "'pose_keypoints_2d' has 17 joints; expected 18"),
+    ("bad_not_json.json", "PIDMLoadPose", "bad_not_json.json is not valid JSON"),
 ])
-def test_empty_and_malformed_pose_files(bad, poses, message):
+def test_empty_and_malformed_pose_files(bad, poses, node, message):
     client, _ = bad
-    client.node_error(_sampler_graph(poses=poses), "PIDMLoadPose", message)
+    client.node_error(_sampler_graph(poses=poses), node, message)
 
 
 def test_pose_off_the_canvas(bad):
