@@ -87,7 +87,7 @@ def test_a_sequence_is_written_chunk_by_chunk_with_its_rate_and_sound(model, pos
     assert (result.frames, result.frame_rate, result.has_audio) == (5, RATE, True)
     found = read_back(tmp_path / "walk.mp4")
     assert found["frames"] == 5 and found["rate"] == RATE
-    assert found["audio_s"] == pytest.approx(5 / RATE, abs=0.05)  # cut at the video's duration
+    assert found["audio_s"] == pytest.approx(5 / RATE, abs=0.05)  # the sound ends with the pictures
     assert found["size"] == (whole.shape[2] + whole.shape[2] % 2, whole.shape[1] + whole.shape[1] % 2)
     one_step = dataclasses.replace(SETTINGS, steps=1)
     silent = render_video(model, texture, poses[:2], tmp_path / "silent.mp4", 24, one_step)
@@ -226,5 +226,5 @@ def test_the_timed_chunk_stays_within_the_free_memory(model, fake_timings):
 
 
 def test_timing_one_batch_runs_the_network(model):
-    seconds = chunk_timing.seconds_per_frame(model.network, "official", 2.0, 2.0, 2, calls=1)
-    assert seconds > 0  # the network ran (how long it took is for benchmarks/)
+    per_frame = chunk_timing.seconds_per_frame(model.network, "official", 2.0, 2.0, 2, calls=1)
+    assert per_frame > 0  # a time was taken (how long it was is for benchmarks/)
