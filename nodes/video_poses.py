@@ -68,11 +68,11 @@ class PIDMPosesFromVideo(io.ComfyNode):
                                                  "interpolating between the frames around it."),
                 io.Combo.Input("long_gaps", options=list(track.LONG_GAPS), default="hold",
                                tooltip="Longer stretches without the person: 'hold' = keep the nearest pose "
-                                       "seen, 'empty' = no pose (the sampler then draws no one there). The "
-                                       "report output lists them either way."),
+                                       "seen, 'empty' = no pose there (Save Pose keeps such frames; the sampler "
+                                       "refuses them). The report output lists them either way."),
                 io.Combo.Input("backend", options=list(detect.BACKENDS), default="auto",
-                               tooltip="auto: MediaPipe (fast on a CPU), or OpenPose when its weights are on "
-                                       "disk and MediaPipe is missing."),
+                               tooltip="auto: as Pose From Image, OpenPose when its weights are on disk, else "
+                                       "MediaPipe (its model ships with the pack; the faster on a CPU)."),
                 io.Combo.Input("smoothing_method", options=list(smooth.METHODS), default=smooth.DEFAULT_METHOD,
                                tooltip="savgol: Savitzky-Golay over a window around each frame (keeps the shape of "
                                        "the motion); one_euro: the One Euro filter (less lag on fast moves at "
