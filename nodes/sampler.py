@@ -118,8 +118,10 @@ class PIDMSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, appearance_scale=None, pose_scale=None, denoise=None):
-        return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, denoise=denoise)
+    def validate_inputs(cls, appearance_scale=None, pose_scale=None, denoise=None, guidance_start=None,
+                        guidance_end=None):
+        return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, denoise=denoise,
+                             guidance_start=guidance_start, guidance_end=guidance_end)
 
     @classmethod
     def execute(cls, model, texture, pose, person_index: int, init_image=None, appearance_mask=None, reference=None,

@@ -82,8 +82,10 @@ class PIDMSampleVideo(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, appearance_scale=None, pose_scale=None, frame_rate=None):
-        return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, frame_rate=frame_rate)
+    def validate_inputs(cls, appearance_scale=None, pose_scale=None, frame_rate=None, guidance_start=None,
+                        guidance_end=None):
+        return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, frame_rate=frame_rate,
+                             guidance_start=guidance_start, guidance_end=guidance_end)
 
     @classmethod
     def execute(cls, model, texture, pose, person_index: int, frame_rate: float, place: str, inpaint: str,

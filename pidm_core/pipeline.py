@@ -95,7 +95,8 @@ def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: Textu
         x = diffusion.q_sample(schedule, init.float(), torch.full((b,), timesteps[0], device=device), noise(init.float()))
     denoiser = guidance.build_denoiser(settings.guidance, network, pose_map.to(next(network.parameters()).dtype),
                                        texture, repeat_texture(null_texture, b), pose_scale=settings.pose_scale,
-                                       appearance_scale=settings.appearance_scale)
+                                       appearance_scale=settings.appearance_scale,
+                                       interval=settings.guidance_interval)
     denoiser = diffusion.eps_denoiser(denoiser, schedule, network.config.prediction)
     blend = None
     if mask is not None:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from . import chunk_timing, diffusion, memory
+from . import chunk_timing, diffusion, guidance, memory
 from .config import PIDMConfig
 from .errors import plural
 from .samplers import SamplingSettings
@@ -22,14 +22,16 @@ from .samplers import SamplingSettings
 @dataclass(frozen=True)
 class SamplingPlan:
     """``frames`` output images, sampled ``chunks`` at a time (output indices), each drawing its noise from
-    ``seeds[i]``; ``guidance_rows`` network rows per image and step; ``steps`` loop steps per chunk;
-    ``memory_bytes``: the activations of the largest chunk (what to make room for)."""
+    ``seeds[i]``; ``guidance_rows`` network rows per image in the largest step (a guided one, unless the guidance
+    interval holds no step); ``steps`` loop steps per chunk; ``image_rows``: network rows per image over all the
+    steps (:func:`network_rows`); ``memory_bytes``: the activations of the largest chunk (what to make room for)."""
 
     frames: int
     chunks: tuple[tuple[int, ...], ...]
     seeds: tuple[int, ...]
     guidance_rows: int
     steps: int
+    image_rows: int
     memory_bytes: int
 
     def batch(self, chunk: tuple[int, ...]) -> list[int]:
@@ -69,18 +71,44 @@ def frame_seeds(settings: SamplingSettings, n: int) -> list[int]:
     return [(settings.seed + index) % 2**64 for index in range(n)]
 
 
+def run_timesteps(settings: SamplingSettings, img2img: bool = False) -> list[int]:
+    """The timesteps a run's loop steps through (``settings.denoise`` shortens them with an init image)."""
+    return settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
+                                             settings.denoise if img2img else 1.0)
+
+
+def step_rows(settings: SamplingSettings, img2img: bool = False) -> list[int]:
+    """Network rows per image at each step of a run: the guided rows inside the guidance interval, one outside
+    (every sampler loop calls the denoiser once per step)."""
+    return [guidance.rows_per_step(settings.guidance, settings.appearance_scale, t, settings.guidance_interval)
+            for t in run_timesteps(settings, img2img)]
+
+
+def network_rows(settings: SamplingSettings, img2img: bool = False) -> int:
+    """Network rows one output image costs over a whole run (rows per step summed over the steps run; the texture
+    encoder's one pass per source is not counted). What the quality-for-compute comparison counts; a lone frame
+    of a longer run is sampled as two identical rows (:meth:`SamplingPlan.batch`), not counted here."""
+    return sum(step_rows(settings, img2img))
+
+
+def largest_step_rows(settings: SamplingSettings, img2img: bool = False) -> int:
+    """Rows per image of the largest step of a run: what a chunk's memory is sized for."""
+    return max(step_rows(settings, img2img), default=1)
+
+
 def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Optional[int] = None,
-                   steps: Optional[int] = None) -> int:
+                   steps: Optional[int] = None, rows: Optional[int] = None) -> int:
     """Frames sampled at once: ``settings.chunk_size`` (ValueError on the CPU if its estimated activations
     exceed the free memory), or (0) automatic: on the CPU, for a run of at least
     :data:`chunk_timing.MIN_FRAME_STEPS` frames × ``steps`` (None = ``settings.steps``), the size timed fastest
     per frame on this machine among those that fit the free memory, found from the memory rule's chunk
     (:mod:`pidm_core.chunk_timing`, timed once per process); otherwise that memory rule: the most frames whose
     activations fit the free memory (:func:`memory.auto_chunk_size`). ``free_bytes`` None = read it for the
-    network's device."""
+    network's device. ``rows``: network rows per image of the largest step (None = :func:`largest_step_rows`
+    without an init image)."""
     network = getattr(network, "network", network)
     parameter = next(network.parameters())
-    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
+    rows = largest_step_rows(settings) if rows is None else rows
     if free_bytes is None:
         free_bytes = memory.free_memory_bytes(parameter.device)
     if settings.chunk_size:
@@ -94,8 +122,10 @@ def chunk_size_for(network, settings: SamplingSettings, n: int, free_bytes: Opti
         budget = memory.chunk_budget_bytes(free_bytes)
         limit = min(n, memory.largest_chunk(network.config, rows, parameter.dtype, budget, memory.MAX_CHUNK_FRAMES))
         if limit >= 2:
-            return chunk_timing.measured_chunk_size(network, settings.guidance, settings.appearance_scale,
-                                                    settings.pose_scale, rows, limit, by_memory, n * steps)
+            # the largest step is timed: a guided one, or the conditional row when the interval holds no step
+            mode, scale = (settings.guidance, settings.appearance_scale) if rows > 1 else ("official", 1.0)
+            return chunk_timing.measured_chunk_size(network, mode, scale, settings.pose_scale, rows, limit,
+                                                    by_memory, n * steps)
     return by_memory
 
 
@@ -123,11 +153,10 @@ def plan_sampling(network, settings: SamplingSettings, n_sources: int, n_poses: 
     ``free_bytes``: memory free for activations (None = read it for the network's device)."""
     network = getattr(network, "network", network)
     n = output_count(n_sources, n_poses)
-    rows = memory.guidance_rows(settings.guidance, settings.appearance_scale)
-    steps = len(settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
-                                                  settings.denoise if img2img else 1.0))
-    chunk = chunk_size_for(network, settings, n, free_bytes, steps)
+    per_step = step_rows(settings, img2img)
+    rows, steps = max(per_step, default=1), len(per_step)
+    chunk = chunk_size_for(network, settings, n, free_bytes, steps, rows)
     chunks = tuple(tuple(frames) for frames in frame_chunks(n, chunk))
-    plan = SamplingPlan(n, chunks, tuple(frame_seeds(settings, n)), rows, steps, memory_bytes=0)
+    plan = SamplingPlan(n, chunks, tuple(frame_seeds(settings, n)), rows, steps, sum(per_step), memory_bytes=0)
     dtype = next(network.parameters()).dtype
     return replace(plan, memory_bytes=memory.sampling_memory_bytes(network.config, plan.largest_batch, rows, dtype))

@@ -234,10 +234,29 @@ class SamplingSettings:
                                   "automatic, from the model, canvas, dtype and the free memory (on a CPU, a run of "
                                   "1000 frame-steps or more times a few sizes and takes the fastest).",
                                low=0, high=4096)
+    guidance_start: float = _setting(0.0, "Guidance runs from this point of the schedule (0 = pure noise, 1 = the "
+                                          "clean image; as ComfyUI's start percent); steps before it run the "
+                                          "conditional prediction alone, one network row instead of 2 (3 "
+                                          "disentangled). 0 = from the first step.", low=0.0, high=1.0,
+                                     widget={"step": 0.01})
+    guidance_end: float = _setting(1.0, "Guidance runs up to this point of the schedule (0 = pure noise, 1 = the "
+                                        "clean image; as ComfyUI's end percent); later steps run the conditional "
+                                        "prediction alone, one network row. 1 = to the last step.", low=0.0,
+                                   high=1.0, widget={"step": 0.01})
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             _check_setting(spec, getattr(self, spec.name))
+        if self.guidance_start > self.guidance_end:
+            raise ValueError(f"guidance_start ({self.guidance_start:g}) must not be after guidance_end "
+                             f"({self.guidance_end:g}): the guidance interval runs from start to end (0 = pure noise, "
+                             "1 = the clean image)")
+
+    @property
+    def guidance_interval(self) -> tuple[float, float]:
+        """(guidance_start, guidance_end): where along the schedule guidance runs
+        (:func:`pidm_core.guidance.guided_at`)."""
+        return (float(self.guidance_start), float(self.guidance_end))
 
     @property
     def sampler_record(self) -> Sampler:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pidm_core import diffusion, guidance, samplers
+from pidm_core import diffusion, guidance, plan, samplers
 from pidm_core.pipeline import generate_from_tensors
 from pidm_core.samplers import SamplingSettings
 from tests.scripts import make_reference_outputs
@@ -315,3 +315,139 @@ def test_command_line_flags_come_from_the_settings():
         parser.parse_args(["--denoise", "0.5"])
     with pytest.raises(SystemExit):
         parser.parse_args(["--sampler", "euler"])
+
+
+# --- guidance in a limited interval (issue 26) ----------------------------------------------------
+# ddim with 3 steps runs the official spacing range(0, T, T // 3) backwards, 4 steps: t = 999, 666, 333, 0,
+# at progress 1 - t/999 = 0, 1/3, 2/3, 1.
+
+
+def _row_counter(net):
+    """Network rows each call runs (branch rows where given, else the batch), recorded in a list."""
+    calls = []
+    original = net.forward
+
+    def counting(x, pose, t, texture, branch_rows=None):
+        calls.append(x.shape[0] if branch_rows is None else len(branch_rows))
+        return original(x, pose, t, texture, branch_rows=branch_rows)
+
+    net.forward = counting
+    return calls
+
+
+def test_guidance_progress_and_interval_ends():
+    assert guidance.schedule_progress(999) == 0.0 and guidance.schedule_progress(0) == 1.0
+    assert all(guidance.guided_at(t) for t in range(1000))  # the default: every step
+    assert guidance.guided_at(333, (2 / 3, 1.0)) and not guidance.guided_at(334, (2 / 3, 1.0))
+    assert guidance.guided_at(0, (1.0, 1.0)) and not guidance.guided_at(1, (1.0, 1.0))
+
+
+def test_default_interval_is_the_guided_denoiser_bit_for_bit(tiny):
+    torch.manual_seed(5)
+    src, pose = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 20, 32, 32)
+    for mode in guidance.GUIDANCE_MODES:
+        before = generate_from_tensors(tiny, src, pose, SamplingSettings(steps=3, sampler="ddim", guidance=mode))
+        whole = SamplingSettings(steps=3, sampler="ddim", guidance=mode, guidance_start=0.0, guidance_end=1.0)
+        assert whole == SamplingSettings(steps=3, sampler="ddim", guidance=mode)
+        assert torch.equal(generate_from_tensors(tiny, src, pose, whole), before)
+    net = FakeNetwork()
+    x, pose, t = torch.randn(1, 3, 4, 4), torch.rand(1, 20, 4, 4), torch.tensor([10])
+    plain = guidance.official_guidance(net, pose, _tex(2.0), _tex(0.0), appearance_scale=2.5)(x, t)
+    built = guidance.build_denoiser("official", net, pose, _tex(2.0), _tex(0.0), pose_scale=2.0, appearance_scale=2.5,
+                                    interval=(0.0, 1.0))(x, t)
+    assert all(torch.equal(a, b) for a, b in zip(plain, built))
+
+
+@pytest.mark.parametrize("mode", guidance.GUIDANCE_MODES)
+def test_an_interval_holding_no_step_is_conditional_sampling(tiny, mode):
+    """Outside the interval the denoiser is f(pose, src) alone: official guidance at appearance scale 1 (for
+    disentangled guidance too, whose guided rows never include f(pose, src)). One row per step."""
+    torch.manual_seed(6)
+    src, pose = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 20, 32, 32)
+    unguided = generate_from_tensors(tiny, src, pose, SamplingSettings(steps=3, sampler="ddim", appearance_scale=1.0))
+    none = SamplingSettings(steps=3, sampler="ddim", guidance=mode, guidance_start=0.8, guidance_end=0.9)
+    assert plan.network_rows(none) == 4 and plan.step_rows(none) == [1, 1, 1, 1]
+    calls = _row_counter(tiny)
+    try:
+        out = generate_from_tensors(tiny, src, pose, none)
+    finally:
+        del tiny.forward
+    assert torch.equal(out, unguided)
+    assert calls == [2, 2, 2, 2]  # 2 images × 1 row, every step
+
+
+@pytest.mark.parametrize("mode,rows", [("official", 2), ("disentangled", 3)])
+def test_guided_rows_run_inside_the_interval_only(tiny, mode, rows):
+    torch.manual_seed(7)
+    src, pose = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 20, 32, 32)
+    part = SamplingSettings(steps=3, sampler="ddim", guidance=mode, guidance_start=0.5)  # the last two of 4 steps
+    assert plan.step_rows(part) == [1, 1, rows, rows] and plan.network_rows(part) == 2 + 2 * rows
+    calls = _row_counter(tiny)
+    try:
+        out = generate_from_tensors(tiny, src, pose, part)
+    finally:
+        del tiny.forward
+    assert calls == [2 * r for r in plan.step_rows(part)]  # the network ran what the count says
+    whole = generate_from_tensors(tiny, src, pose, SamplingSettings(steps=3, sampler="ddim", guidance=mode))
+    assert not torch.equal(out, whole)
+
+
+def test_interval_denoiser_switches_by_timestep():
+    net = FakeNetwork()
+    x, pose = torch.randn(2, 3, 4, 4), torch.rand(2, 20, 4, 4)
+    den = guidance.build_denoiser("official", net, pose, _tex(2.0, 2), _tex(0.0, 2), pose_scale=2.0,
+                                  appearance_scale=2.5, interval=(0.5, 1.0))
+    f = lambda s, t: net(x, pose, t, _tex(s, 2))
+    guided = lambda t: f(0.0, t) + 2.5 * (f(2.0, t) - f(0.0, t))
+    for t, expected in [(10, guided), (900, lambda t: f(2.0, t))]:
+        tt = torch.tensor([t, t])
+        assert torch.allclose(torch.cat(den(x, tt), 1), expected(tt), atol=1e-6), t
+    # rows with differing t (no sampler loop makes them) each get their own side
+    mixed = torch.tensor([10, 900])
+    out = torch.cat(den(x, mixed), 1)
+    assert torch.allclose(out[:1], guided(mixed)[:1], atol=1e-6)
+    assert torch.allclose(out[1:], f(2.0, mixed)[1:], atol=1e-6)
+
+
+def test_network_rows_per_image():
+    assert plan.network_rows(SamplingSettings()) == 100  # ddpm, 50 steps × 2 rows: today's default
+    assert plan.network_rows(SamplingSettings(appearance_scale=1.0)) == 50
+    assert plan.network_rows(SamplingSettings(guidance="disentangled")) == 150
+    ten = SamplingSettings(steps=10, sampler="ddim")  # t = 900, 800, ..., 0: progress 0.0991, 0.1992, 0.2993 ... 1
+    assert plan.run_timesteps(ten) == list(range(900, -1, -100))
+    middle = dataclasses.replace(ten, guidance_start=0.3, guidance_end=0.7)
+    assert plan.step_rows(middle) == [1, 1, 1, 2, 2, 2, 2, 1, 1, 1]
+    assert plan.network_rows(dataclasses.replace(ten, guidance_end=0.5)) == 5 * 2 + 5 * 1
+    assert plan.network_rows(dataclasses.replace(ten, guidance_end=0.5, appearance_scale=1.0)) == 10
+    # img2img keeps the last half of the steps (progress ≥ 0.5): all inside an interval that starts at 0.5
+    half = dataclasses.replace(ten, denoise=0.5, guidance_start=0.5)
+    assert plan.step_rows(half, img2img=True) == [2] * 5 and plan.network_rows(half) == 5 * 1 + 5 * 2
+
+
+def test_plan_sizes_memory_for_the_largest_step(tiny):
+    big = 64 << 30
+    whole = plan.plan_sampling(tiny, SamplingSettings(steps=4, chunk_size=3), 1, 3, free_bytes=big)
+    part = plan.plan_sampling(tiny, SamplingSettings(steps=4, chunk_size=3, guidance_start=0.6), 1, 3, free_bytes=big)
+    empty = SamplingSettings(steps=4, chunk_size=3, guidance_start=0.2, guidance_end=0.21)  # t = 750 is at 0.249
+    none = plan.plan_sampling(tiny, empty, 1, 3, free_bytes=big)
+    assert (whole.guidance_rows, whole.image_rows) == (2, 8)
+    assert (part.guidance_rows, part.image_rows) == (2, 1 + 1 + 2 + 2) and part.memory_bytes == whole.memory_bytes
+    assert (none.guidance_rows, none.image_rows) == (1, 4) and none.memory_bytes < whole.memory_bytes
+
+
+def test_guidance_interval_settings_are_checked():
+    with pytest.raises(ValueError, match=r"guidance_start \(0.7\) must not be after guidance_end \(0.6\)"):
+        SamplingSettings(guidance_start=0.7, guidance_end=0.6)
+    with pytest.raises(ValueError, match=r"guidance_end must be in \[0, 1\], got 1.5"):
+        SamplingSettings(guidance_end=1.5)
+    with pytest.raises(ValueError, match=r"guidance_start must be in \[0, 1\], got -0.1"):
+        SamplingSettings(guidance_start=-0.1)
+    with pytest.raises(ValueError, match=r"guidance_start must be in \[0, 1\], got nan"):
+        SamplingSettings(guidance_start=float("nan"))
+    with pytest.raises(ValueError, match="guidance_end must be a float, got '1'"):
+        SamplingSettings(guidance_end="1")
+    assert SamplingSettings(guidance_start=0.4, guidance_end=0.4).guidance_interval == (0.4, 0.4)
+    parser = argparse.ArgumentParser()
+    samplers.add_settings_arguments(parser)
+    args = parser.parse_args(["--guidance-start", "0.2", "--guidance-end", "0.8"])
+    assert samplers.settings_from_args(args).guidance_interval == (0.2, 0.8)

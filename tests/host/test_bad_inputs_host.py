@@ -272,7 +272,7 @@ def test_pose_batch_against_source_batch(bad):
 
 
 @pytest.mark.parametrize(("setting", "value"), [("steps", 10000), ("steps", 0), ("appearance_scale", 1e6),
-                                                ("denoise", 1.5)])
+                                                ("denoise", 1.5), ("guidance_end", 1.5)])
 def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
     client, _ = bad
     with pytest.raises(Exception) as rejected:  # conftest.PromptRejected: HTTP 400 with the server's answer
@@ -283,7 +283,8 @@ def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
 
 
 @pytest.mark.parametrize(("setting", "value"), [
-    ("appearance_scale", "nan"), ("pose_scale", "NaN"), ("denoise", "nan"), ("appearance_scale", "inf")])
+    ("appearance_scale", "nan"), ("pose_scale", "NaN"), ("denoise", "nan"), ("appearance_scale", "inf"),
+    ("guidance_start", "nan")])
 def test_non_finite_numbers_are_refused_before_they_reach_the_history(bad, setting, value):
     # "nan" becomes float('nan'), which passes the host's min/max checks; the node's validate_inputs
     # refuses it, so the prompt is never queued and /history never holds it
@@ -292,6 +293,12 @@ def test_non_finite_numbers_are_refused_before_they_reach_the_history(bad, setti
         client.post_prompt(_sampler_graph(**{setting: value}))
     errors = rejected.value.body["node_errors"]["sample"]["errors"]
     assert any(e["extra_info"]["input_name"] == setting and "finite" in e["details"] for e in errors), errors
+
+
+def test_a_guidance_interval_that_ends_before_it_starts(bad):
+    client, _ = bad
+    client.node_error(_sampler_graph(guidance_start=0.8, guidance_end=0.2), "PIDMSampler",
+                      "guidance_start (0.8) must not be after guidance_end (0.2)")
 
 
 @pytest.mark.parametrize(("node", "inputs", "node_type", "message"), [
