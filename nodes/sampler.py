@@ -70,7 +70,7 @@ def prepare_sampling(model, texture, poses: list, settings: samplers.SamplingSet
     plan = pipeline.plan_for(pidm, texture, poses, settings, img2img=img2img,
                              free_bytes=None if device.type == "cpu" else mm.get_free_memory(device))
     pidm = loaded_model(model, plan.memory_bytes)
-    progress = comfy.utils.ProgressBar(plan.steps * len(plan.chunks))
+    progress = comfy.utils.ProgressBar(plan.total_steps)
 
     def on_step(info: dict) -> None:
         mm.throw_exception_if_processing_interrupted()

@@ -39,7 +39,7 @@ from .errors import check_choice, explain_out_of_memory, plural
 from .fit_modes import FIT_MODES
 from .framing import Framing, frame_checked_person, framing_for, photo_thumbnail, targets_placement
 from .network import PIDMNetwork, TextureKV, concat_texture, repeat_texture
-from .plan import SamplingPlan, frame_chunks, output_count, plan_sampling
+from .plan import SamplingPlan, following_settings, frame_chunks, output_count, plan_sampling
 from .placement import Placement, fitted_placement, pose_maps
 from .pose.keypoints import Pose
 from .samplers import DEFAULT_SETTINGS, SamplingSettings
@@ -356,18 +356,25 @@ def _run_chunks(network: PIDMNetwork, texture: SourceTexture, poses: Sequence[Po
                 output_device: Optional[torch.device]) -> Iterator[tuple[list[int], torch.Tensor]]:
     device, dtype = next(network.parameters()).device, next(network.parameters()).dtype
     size, n = texture.size, plan.frames
+    done, previous = 0, None
     for number, chunk in enumerate(plan.chunks):
         frames, rows = list(chunk), plan.batch(chunk)
         row_poses = [poses[i] if len(poses) > 1 else poses[0] for i in rows]
         maps = pose_maps([placements[i] for i in rows], row_poses).to(device)
-        on_device = [None if x is None else _rows(x, rows).to(device) for x in fitted]
+        init, mask, reference = [None if x is None else _rows(x, rows).to(device) for x in fitted]
+        chunk_settings = settings
+        if previous is not None:  # img2img along the sequence: this frame starts from the one before it
+            init, chunk_settings = previous, following_settings(settings)
         with explain_out_of_memory(f"sampling {plural(len(rows), 'image')} at {size}x{size}", dtype,
-                                   _chunk_hint(frames, n)):
-            out = sample_tensors(network, _texture_rows(texture.texture, rows), texture.null_texture, maps, settings,
-                                 seeds=[plan.seeds[i] for i in rows], init=on_device[0], mask=on_device[1],
-                                 reference=on_device[2],
-                                 callback=_chunk_callback(callback, number, plan.steps, len(plan.chunks), frames))
-        yield frames, texture.placements[0].output_images(_finite(out[:len(frames)])).to(output_device or device)
+                                   _chunk_hint(frames, n, plan)):
+            out = _finite(sample_tensors(
+                network, _texture_rows(texture.texture, rows), texture.null_texture, maps, chunk_settings,
+                seeds=[plan.seeds[i] for i in rows], init=init, mask=mask, reference=reference,
+                callback=_chunk_callback(callback, done, plan.total_steps, frames)))
+        done += plan.chunk_steps(number)
+        if plan.follows_previous:
+            previous = out.clamp(-1, 1)
+        yield frames, texture.placements[0].output_images(out[:len(frames)]).to(output_device or device)
 
 
 def sample(model, texture: SourceTexture, poses: Sequence[Pose], settings: SamplingSettings = DEFAULT_SETTINGS, *,
@@ -411,10 +418,12 @@ def _check_texture_for(model, network: PIDMNetwork, texture: SourceTexture, sett
     guidance.require_supported(settings.guidance, getattr(model, "info", None))
 
 
-def _chunk_hint(frames: list[int], n: int) -> str:
+def _chunk_hint(frames: list[int], n: int, plan: SamplingPlan) -> str:
     """What to try when one chunk of a longer run does not fit in memory."""
     if n == 1:
         return ""
+    if plan.follows_previous:
+        return "frames that start from the previous frame run one at a time: use a smaller model, canvas or dtype"
     return (f"set a smaller chunk_size (frames sampled at once; this chunk held frames {frames[0] + 1}-{frames[-1] + 1} "
             f"of {n}), or give fewer poses or source images per run")
 
@@ -428,13 +437,13 @@ def _finite(out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _chunk_callback(callback: samplers.Callback, number: int, steps: int, chunks: int, frames: list[int]):
-    """The sampler's per-step callback, counting steps across all chunks."""
+def _chunk_callback(callback: samplers.Callback, done: int, total: int, frames: list[int]):
+    """The sampler's per-step callback, counting steps across all chunks (``done`` before this one, of ``total``)."""
     if callback is None:
         return None
 
     def on_step(info: dict) -> None:
-        callback({**info, "i": number * steps + info["i"], "total": chunks * steps, "frames": frames})
+        callback({**info, "i": done + info["i"], "total": total, "frames": frames})
 
     return on_step
 

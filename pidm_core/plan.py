@@ -24,7 +24,11 @@ class SamplingPlan:
     """``frames`` output images, sampled ``chunks`` at a time (output indices), each drawing its noise from
     ``seeds[i]``; ``guidance_rows`` network rows per image in the largest step (a guided one, unless the guidance
     interval holds no step); ``steps`` loop steps per chunk; ``image_rows``: network rows per image over all the
-    steps (:func:`network_rows`); ``memory_bytes``: the activations of the largest chunk (what to make room for)."""
+    steps (:func:`network_rows`); ``memory_bytes``: the activations of the largest chunk (what to make room for).
+
+    ``follow_steps``: None, or (a pose sequence with ``sequence_denoise`` below 1) every frame after the first starts
+    from the previous frame's image and runs this many steps, ``follow_rows`` network rows; the chunks are then one
+    frame each, sampled one after another."""
 
     frames: int
     chunks: tuple[tuple[int, ...], ...]
@@ -33,12 +37,35 @@ class SamplingPlan:
     steps: int
     image_rows: int
     memory_bytes: int
+    follow_steps: Optional[int] = None
+    follow_rows: int = 0
+
+    @property
+    def follows_previous(self) -> bool:
+        """Frames after the first start from the previous frame's image (and so run one after another)."""
+        return self.follow_steps is not None
 
     def batch(self, chunk: tuple[int, ...]) -> list[int]:
         """The output indices one chunk runs as a batch. A chunk of one frame from a longer run is two identical
         rows: CPU convolutions take another algorithm for a batch of one, whose last bits differ, and a frame's
-        image must not depend on the chunking."""
-        return list(chunk) * 2 if len(chunk) == 1 and self.frames > 1 else list(chunk)
+        image must not depend on the chunking (frames that follow the previous one have no chunking to depend on)."""
+        return list(chunk) * 2 if len(chunk) == 1 and self.frames > 1 and not self.follows_previous else list(chunk)
+
+    def chunk_steps(self, number: int) -> int:
+        """Loop steps of chunk ``number``."""
+        return self.follow_steps if self.follows_previous and number > 0 else self.steps
+
+    @property
+    def total_steps(self) -> int:
+        """Loop steps of the whole run (the progress bar's length)."""
+        return sum(self.chunk_steps(number) for number in range(len(self.chunks)))
+
+    @property
+    def run_rows(self) -> int:
+        """Network rows of the whole run, per image summed over the images (:func:`network_rows`)."""
+        if self.follows_previous:
+            return self.image_rows + (self.frames - 1) * self.follow_rows
+        return self.image_rows * self.frames
 
     @property
     def largest_batch(self) -> int:
@@ -75,6 +102,17 @@ def run_timesteps(settings: SamplingSettings, img2img: bool = False) -> list[int
     """The timesteps a run's loop steps through (``settings.denoise`` shortens them with an init image)."""
     return settings.sampler_record.timesteps(diffusion.linear_schedule(), settings.steps,
                                              settings.denoise if img2img else 1.0)
+
+
+def follows_previous(settings: SamplingSettings, n_sources: int, n_poses: int, img2img: bool = False) -> bool:
+    """Whether frames start from the previous frame's image: a pose sequence (one source, several poses) with
+    ``sequence_denoise`` below 1 and no init image (an init image is where every frame starts)."""
+    return settings.sequence_denoise < 1 and n_sources == 1 and n_poses > 1 and not img2img
+
+
+def following_settings(settings: SamplingSettings) -> SamplingSettings:
+    """The settings a frame that starts from the previous frame runs with: img2img at ``sequence_denoise``."""
+    return replace(settings, denoise=settings.sequence_denoise)
 
 
 def step_rows(settings: SamplingSettings, img2img: bool = False) -> list[int]:
@@ -155,8 +193,15 @@ def plan_sampling(network, settings: SamplingSettings, n_sources: int, n_poses: 
     n = output_count(n_sources, n_poses)
     per_step = step_rows(settings, img2img)
     rows, steps = max(per_step, default=1), len(per_step)
-    chunk = chunk_size_for(network, settings, n, free_bytes, steps, rows)
-    chunks = tuple(tuple(frames) for frames in frame_chunks(n, chunk))
-    plan = SamplingPlan(n, chunks, tuple(frame_seeds(settings, n)), rows, steps, sum(per_step), memory_bytes=0)
+    seeds = tuple(frame_seeds(settings, n))
+    if follows_previous(settings, n_sources, n_poses, img2img):
+        # each frame waits for the one before it: one frame at a time, no chunk to choose
+        per_follow = step_rows(following_settings(settings), img2img=True)
+        plan = SamplingPlan(n, tuple((k,) for k in range(n)), seeds, rows, steps, sum(per_step), memory_bytes=0,
+                            follow_steps=len(per_follow), follow_rows=sum(per_follow))
+    else:
+        chunk = chunk_size_for(network, settings, n, free_bytes, steps, rows)
+        chunks = tuple(tuple(frames) for frames in frame_chunks(n, chunk))
+        plan = SamplingPlan(n, chunks, seeds, rows, steps, sum(per_step), memory_bytes=0)
     dtype = next(network.parameters()).dtype
     return replace(plan, memory_bytes=memory.sampling_memory_bytes(network.config, plan.largest_batch, rows, dtype))

@@ -243,6 +243,12 @@ class SamplingSettings:
                                         "clean image; as ComfyUI's end percent); later steps run the conditional "
                                         "prediction alone, one network row. 1 = to the last step.", low=0.0,
                                    high=1.0, widget={"step": 0.01})
+    sequence_denoise: float = _setting(1.0, "Pose sequences (one source, several poses): every frame after the first "
+                                            "starts from the previous frame's image, noised to re-run this part of "
+                                            "the schedule (img2img along the sequence: fewer steps per frame, and "
+                                            "the frames run one after another instead of in chunks). 1 = every "
+                                            "frame starts from noise. Needs no init image.", low=0.0, high=1.0,
+                                       widget={"step": 0.01})
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
