@@ -74,13 +74,16 @@ def encode_texture_pair(network: PIDMNetwork, source: torch.Tensor) -> tuple[Tex
 def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: TextureKV, pose_map: torch.Tensor,
                    settings: SamplingSettings = DEFAULT_SETTINGS, *, seeds: Optional[Sequence[int]] = None,
                    init: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None,
-                   reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None) -> torch.Tensor:
+                   reference: Optional[torch.Tensor] = None, callback: samplers.Callback = None,
+                   noise_as_full_run: bool = False) -> torch.Tensor:
     """Sample images [B, 3, S, S] in [-1, 1] for pose maps [B, 20, S, S] and textures of batch B.
 
     seeds: one per item; by default every item gets ``settings.seed`` (the same noise, so a pose
     sequence keeps a steady look). init: img2img start [B, 3, S, S] (``settings.denoise`` < 1 keeps
     that fraction of the schedule). mask/reference: appearance editing ([B, 1, S, S], 1 = generate;
-    reference [B, 3, S, S]).
+    reference [B, 3, S, S]). noise_as_full_run (img2img): the init is noised with the draw a run from pure
+    noise starts with, and each later step gets the draw that run's step would get, so frames that start from
+    the previous frame see the noise the first frame saw at every step (a different draw there shows as a jump).
     """
     b, device = pose_map.shape[0], pose_map.device
     noise = samplers.BatchNoise([settings.seed] * b if seeds is None else [int(s) for s in seeds], device)
@@ -92,7 +95,12 @@ def sample_tensors(network: PIDMNetwork, texture: TextureKV, null_texture: Textu
     elif not timesteps:
         return init.float().clone()
     else:
-        x = diffusion.q_sample(schedule, init.float(), torch.full((b,), timesteps[0], device=device), noise(init.float()))
+        start_noise = noise(init.float())
+        if noise_as_full_run:
+            skipped = len(sampler.timesteps(schedule, settings.steps)) - len(timesteps)
+            per_step = sampler.noise_draws(**settings.sampler_options()) + (mask is not None)
+            noise.skip(skipped * per_step, init)
+        x = diffusion.q_sample(schedule, init.float(), torch.full((b,), timesteps[0], device=device), start_noise)
     denoiser = guidance.build_denoiser(settings.guidance, network, pose_map.to(next(network.parameters()).dtype),
                                        texture, repeat_texture(null_texture, b), pose_scale=settings.pose_scale,
                                        appearance_scale=settings.appearance_scale,
@@ -370,7 +378,7 @@ def _run_chunks(network: PIDMNetwork, texture: SourceTexture, poses: Sequence[Po
             out = _finite(sample_tensors(
                 network, _texture_rows(texture.texture, rows), texture.null_texture, maps, chunk_settings,
                 seeds=[plan.seeds[i] for i in rows], init=init, mask=mask, reference=reference,
-                callback=_chunk_callback(callback, done, plan.total_steps, frames)))
+                callback=_chunk_callback(callback, done, plan.total_steps, frames), noise_as_full_run=previous is not None))
         done += plan.chunk_steps(number)
         if plan.follows_previous:
             previous = out.clamp(-1, 1)

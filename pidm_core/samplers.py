@@ -44,6 +44,12 @@ class BatchNoise:
         self.generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         self.device = device
 
+    def skip(self, draws: int, like: torch.Tensor) -> None:
+        """Advance every item's generator past ``draws`` draws shaped like ``like``'s items."""
+        for generator in self.generators:
+            for _ in range(draws):
+                torch.randn(like.shape[1:], generator=generator, dtype=torch.float32)
+
     def __call__(self, like: torch.Tensor) -> torch.Tensor:
         if like.shape[0] != len(self.generators):
             raise ValueError(f"noise for a batch of {like.shape[0]} requested from {len(self.generators)} seeds")
@@ -159,6 +165,7 @@ class Sampler:
     spacing: Callable[[Schedule, int], list[int]]  # (schedule, steps) -> ascending timesteps
     options: tuple[str, ...]
     description: str
+    noise_draws: Callable[..., int] = lambda **options: 0  # fresh noise draws per step but the last, given options
 
     def timesteps(self, schedule: Schedule, steps: int, denoise: float = 1.0) -> list[int]:
         """Descending timesteps for ``steps`` steps, keeping the last ``denoise`` ∈ [0, 1] fraction (img2img)."""
@@ -169,9 +176,9 @@ class Sampler:
 
 SAMPLERS = {sampler.name: sampler for sampler in (
     Sampler("ddim", sample_ddim, official_spacing, ("eta",),
-            "deterministic, the official choice for the official model"),
+            "deterministic, the official choice for the official model", lambda eta=0.0: int(eta > 0)),
     Sampler("ddpm", sample_ddpm, official_spacing, (),
-            "ancestral with the learned variance (best for the embedded model)"),
+            "ancestral with the learned variance (best for the embedded model)", lambda: 1),
     # even log-SNR spacing: the official uniform spacing in t puts one huge λ-step at the end
     Sampler("dpmpp_2m", sample_dpmpp_2m, diffusion.logsnr_timesteps, (),
             "DPM-Solver++(2M), fewer steps for well-trained models"),
