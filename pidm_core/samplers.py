@@ -239,7 +239,8 @@ class SamplingSettings:
                                 choices=("shared", "independent"))
     chunk_size: int = _setting(0, "Frames sampled at once (memory grows with it, the images do not change); 0 = "
                                   "automatic, from the model, canvas, dtype and the free memory (on a CPU, a run of "
-                                  "1000 frame-steps or more times a few sizes and takes the fastest).",
+                                  "1000 frame-steps or more times a few sizes and takes the fastest). Frames that start from the "
+                                  "previous frame (sequence_denoise below 1) run one at a time.",
                                low=0, high=4096)
     guidance_start: float = _setting(0.0, "Guidance runs from this point of the schedule (0 = pure noise, 1 = the "
                                           "clean image; as ComfyUI's start percent); steps before it run the "
