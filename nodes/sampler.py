@@ -119,9 +119,10 @@ class PIDMSampler(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, appearance_scale=None, pose_scale=None, denoise=None, guidance_start=None,
-                        guidance_end=None):
+                        guidance_end=None, sequence_denoise=None):
         return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, denoise=denoise,
-                             guidance_start=guidance_start, guidance_end=guidance_end)
+                             guidance_start=guidance_start, guidance_end=guidance_end,
+                             sequence_denoise=sequence_denoise)
 
     @classmethod
     def execute(cls, model, texture, pose, person_index: int, init_image=None, appearance_mask=None, reference=None,

@@ -83,9 +83,10 @@ class PIDMSampleVideo(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, appearance_scale=None, pose_scale=None, frame_rate=None, guidance_start=None,
-                        guidance_end=None):
+                        guidance_end=None, sequence_denoise=None):
         return check_numbers(cls, appearance_scale=appearance_scale, pose_scale=pose_scale, frame_rate=frame_rate,
-                             guidance_start=guidance_start, guidance_end=guidance_end)
+                             guidance_start=guidance_start, guidance_end=guidance_end,
+                             sequence_denoise=sequence_denoise)
 
     @classmethod
     def execute(cls, model, texture, pose, person_index: int, frame_rate: float, place: str, inpaint: str,

@@ -272,7 +272,8 @@ def test_pose_batch_against_source_batch(bad):
 
 
 @pytest.mark.parametrize(("setting", "value"), [("steps", 10000), ("steps", 0), ("appearance_scale", 1e6),
-                                                ("denoise", 1.5), ("guidance_end", 1.5)])
+                                                ("denoise", 1.5), ("guidance_end", 1.5),
+                                                ("sequence_denoise", 1.5), ("sequence_denoise", -0.1)])
 def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
     client, _ = bad
     with pytest.raises(Exception) as rejected:  # conftest.PromptRejected: HTTP 400 with the server's answer
@@ -284,7 +285,7 @@ def test_out_of_range_settings_are_refused_before_running(bad, setting, value):
 
 @pytest.mark.parametrize(("setting", "value"), [
     ("appearance_scale", "nan"), ("pose_scale", "NaN"), ("denoise", "nan"), ("appearance_scale", "inf"),
-    ("guidance_start", "nan")])
+    ("guidance_start", "nan"), ("sequence_denoise", "nan"), ("sequence_denoise", "inf")])
 def test_non_finite_numbers_are_refused_before_they_reach_the_history(bad, setting, value):
     # "nan" becomes float('nan'), which passes the host's min/max checks; the node's validate_inputs
     # refuses it, so the prompt is never queued and /history never holds it
@@ -293,6 +294,24 @@ def test_non_finite_numbers_are_refused_before_they_reach_the_history(bad, setti
         client.post_prompt(_sampler_graph(**{setting: value}))
     errors = rejected.value.body["node_errors"]["sample"]["errors"]
     assert any(e["extra_info"]["input_name"] == setting and "finite" in e["details"] for e in errors), errors
+
+
+@pytest.mark.parametrize("value", ["nan", "-inf"])
+def test_the_video_sampler_refuses_a_non_finite_sequence_denoise(bad, value):
+    """PIDM Sampler (video)'s validate_inputs checks sequence_denoise too (refused before anything runs, so the
+    graph needs no driving video)."""
+    client, _ = bad
+    graph = _sampler_graph()
+    graph["sample"] = {"class_type": "PIDMSampleVideo", "inputs": {
+        **{k: v for k, v in graph["sample"]["inputs"].items() if k != "denoise"},
+        "frame_rate": 8.0, "place": "pose", "inpaint": "telea", "sequence_denoise": value}}
+    graph["preview"] = {"class_type": "SaveVideo", "inputs": {"video": ["sample", 0], "filename_prefix": "bad",
+                                                              "format": "auto", "codec": "auto"}}
+    with pytest.raises(Exception) as rejected:  # conftest.PromptRejected: HTTP 400 with the server's answer
+        client.post_prompt(graph)
+    errors = rejected.value.body["node_errors"]["sample"]["errors"]
+    assert any(e["extra_info"]["input_name"] == "sequence_denoise" and "finite" in e["details"]
+               for e in errors), errors
 
 
 def test_a_guidance_interval_that_ends_before_it_starts(bad):

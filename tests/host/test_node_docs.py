@@ -80,7 +80,7 @@ def test_every_node_has_a_page_where_the_frontend_fetches_it(comfy):
 
 # the sampler's settings inputs as of the pages' writing; any other SamplingSettings field may be left to its tooltip
 DOCUMENTED_SETTINGS = {"seed", "steps", "sampler", "guidance", "appearance_scale", "pose_scale", "denoise",
-                       "frame_noise", "chunk_size", "guidance_start", "guidance_end"}
+                       "frame_noise", "chunk_size", "guidance_start", "guidance_end", "sequence_denoise"}
 LATER_SETTINGS = {field.name for field in dataclasses.fields(SamplingSettings)} - DOCUMENTED_SETTINGS
 
 

@@ -20,14 +20,14 @@ EXPECTED_NODES = {
     "PIDMPoseEditor": {"pose", "edited_pose"},
     "PIDMSampler": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
                     "pose_scale", "person_index", "init_image", "denoise", "appearance_mask", "reference",
-                    "frame_noise", "chunk_size", "guidance_start", "guidance_end"},
+                    "frame_noise", "chunk_size", "guidance_start", "guidance_end", "sequence_denoise"},
     "PIDMPasteIntoPhoto": {"texture", "images", "photo", "pose", "person_index", "mask", "place", "inpaint"},
     "PIDMSavePose": {"pose", "filename_prefix", "person_index", "frame_rate"},
     "PIDMPosesFromVideo": {"video", "images", "frame_rate", "start_frame", "frame_count", "frame_step", "person_index",
                            "smoothing", "max_gap_seconds", "long_gaps", "backend", "smoothing_method", "threshold"},
     "PIDMSampleVideo": {"model", "texture", "pose", "seed", "steps", "sampler", "guidance", "appearance_scale",
                         "pose_scale", "person_index", "frame_rate", "place", "inpaint", "audio", "photo", "mask",
-                        "frame_noise", "chunk_size", "guidance_start", "guidance_end"},
+                        "frame_noise", "chunk_size", "guidance_start", "guidance_end", "sequence_denoise"},
 }
 V3_ONLY = {"PIDMSampleVideo"}  # its output is a VIDEO, a type V1-only hosts do not have
 
