@@ -233,3 +233,53 @@ def test_follows_previous_needs_one_source_several_poses_and_no_init():
 def test_bad_values_are_refused_naming_the_setting(value, message):
     with pytest.raises(ValueError, match=message):
         SamplingSettings(sequence_denoise=value)
+
+
+# --- the noise of frames that follow ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "appearance mask"])
+def test_frames_that_follow_draw_the_noise_the_first_frame_drew_at_each_step(model, monkeypatch, masked):
+    """ddpm draws fresh noise after every step but the last (and an appearance mask one more per step): a frame that
+    starts from the previous one is noised with the first draw of a run from noise and then gets, at each step,
+    the draw that run got at the same step, so every frame of the sequence sees the same noise at a given t."""
+    network, drawn = model.network, []
+    original = pipeline.samplers.BatchNoise.__call__
+
+    def recording(self, like):
+        drawn.append(original(self, like))
+        return drawn[-1]
+
+    monkeypatch.setattr(pipeline.samplers.BatchNoise, "__call__", recording)
+    size = network.config.image_size
+    texture, null_texture = pipeline.encode_texture_pair(network, torch.zeros(1, 3, size, size))
+    maps = torch.rand(1, 20, size, size, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(1, 1, size, size) if masked else None
+    reference = torch.zeros(1, 3, size, size) if masked else None
+    full = SamplingSettings(steps=4, sampler="ddpm", seed=5)
+    pipeline.sample_tensors(network, texture, null_texture, maps, full, mask=mask, reference=reference)
+    from_noise, drawn[:] = list(drawn), []
+    init = torch.zeros(1, 3, size, size)
+    pipeline.sample_tensors(network, texture, null_texture, maps, dataclasses.replace(full, denoise=0.5), init=init,
+                            mask=mask, reference=reference, noise_as_full_run=True)
+    per_step = 2 if masked else 1
+    skipped = 2 * per_step  # the tail of 4 steps at denoise 0.5 skips 2 steps
+    expected = [from_noise[0], *from_noise[1 + skipped:]]
+    assert len(drawn) == len(expected) and all(torch.equal(a, b) for a, b in zip(drawn, expected))
+
+
+def test_ddpm_sequences_run_the_aligned_chain(model, texture, poses):
+    """The pipeline's frames that follow are the aligned img2img calls (ddpm: one draw per step)."""
+    settings = SamplingSettings(steps=4, sampler="ddpm", seed=3, sequence_denoise=0.5)
+    out = pipeline.sample(model, texture, poses, settings)
+    network, made = model.network, pipeline.plan_for(model, texture, poses, settings)
+    placements, previous, frames = pipeline.target_placements(texture, poses), None, []
+    for k in range(len(poses)):
+        maps = pose_maps([placements[k]], [poses[k]])
+        following = settings if previous is None else plan.following_settings(settings)
+        canvas = pipeline.sample_tensors(network, repeat_texture(texture.texture, 1), texture.null_texture, maps,
+                                         following, seeds=[made.seeds[k]], init=previous,
+                                         noise_as_full_run=previous is not None)
+        frames.append(texture.placements[0].output_images(canvas))
+        previous = canvas.clamp(-1, 1)
+    assert torch.equal(out, torch.cat(frames))
