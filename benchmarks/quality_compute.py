@@ -21,7 +21,7 @@ missing and the scores can be recomputed, with LPIPS, once its weights are on di
   configuration's seconds per image as the sum over its steps of the measured step times.
 - ``figure``: quality against rows per image (``--figure PATH``).
 
-Configurations are written ``sampler:steps[:start-end][:seq=D]``: ``ddpm:25:0.2-1`` guides from 20 % of the
+Configurations are written ``sampler:steps[:start-end][:scale=S][:seq=D]``: ``ddpm:25:0.2-1`` guides from 20 % of the
 schedule to the end (``guidance_start``/``guidance_end``), ``ddpm:20:seq=0.6`` starts every frame after the first
 from the previous frame, re-running 60 % of the schedule (``sequence_denoise``); the first configuration of each
 list is the baseline the differences are taken against.
@@ -64,29 +64,30 @@ from pidm_core.samplers import DEFAULT_SETTINGS, SamplingSettings  # noqa: E402
 
 INTERVALS = ("0.2-1", "0.4-1", "0-0.8", "0.2-0.8", "0-0.6")
 STILLS = (
-    ["ddpm:50", *(f"ddpm:{n}" for n in (10, 15, 20, 25, 30, 35))]
-    + [f"ddpm:{n}:{i}" for n in (20, 25, 35, 50) for i in INTERVALS]
-    + [f"ddim:{n}" for n in (10, 20, 25, 50)] + [f"ddim:{n}:{i}" for n in (20, 25) for i in ("0.2-1", "0.4-1")]
-    + [f"dpmpp_2m:{n}" for n in (10, 15, 20, 25)]
-    + [f"dpmpp_2m:{n}:{i}" for n in (15, 20) for i in ("0.2-1", "0.4-1")]
+    ["ddpm:50", *(f"ddpm:{n}" for n in (5, 8, 10, 15, 20, 25)), "ddpm:10:scale=1"]
+    + [f"ddpm:{n}:{i}" for n in (10, 20) for i in INTERVALS]
+    + [f"ddim:{n}" for n in (5, 8, 10, 15, 25)] + [f"ddim:10:{i}" for i in ("0.2-1", "0.4-1", "0-0.8")]
+    + [f"dpmpp_2m:{n}" for n in (5, 8, 10, 15)] + [f"dpmpp_2m:10:{i}" for i in ("0.2-1", "0.4-1", "0-0.8")]
 )
 SEQUENCES = (
-    ["ddpm:50", "ddpm:25", "ddim:25", "ddim:20"]
-    + [f"ddpm:{n}:seq={d}" for n in (15, 20, 25) for d in (0.5, 0.6, 0.7)]
-    + [f"ddim:{n}:seq={d}" for n in (20, 25) for d in (0.6, 0.7, 0.8)]
-    + ["dpmpp_2m:20:seq=0.6", "dpmpp_2m:20:seq=0.8"]
-    + [f"ddpm:20:{i}:seq=0.6" for i in ("0.2-1", "0.4-1", "0-0.8")]
-    + [f"ddim:20:{i}:seq=0.8" for i in ("0.2-1", "0-0.8")]
+    ["ddpm:50", "ddpm:20", "ddpm:10", "ddim:10"]
+    + [f"ddpm:{n}:seq={d}" for n in (10, 15, 20) for d in (0.5, 0.6, 0.7)]
+    + [f"ddim:{n}:seq={d}" for n in (10, 15, 20) for d in (0.6, 0.7, 0.8)]
+    + ["dpmpp_2m:10:seq=0.6", "dpmpp_2m:10:seq=0.8"]
+    + [f"ddpm:10:{i}:seq=0.6" for i in ("0.2-1", "0-0.8")] + [f"ddim:10:{i}:seq=0.8" for i in ("0.2-1", "0-0.8")]
 )
 
 
 def parse_config(text: str, base: SamplingSettings = DEFAULT_SETTINGS) -> SamplingSettings:
-    """``sampler:steps[:start-end][:seq=D]`` → the settings it names (the rest from ``base``)."""
+    """``sampler:steps[:start-end][:scale=S][:seq=D]`` → the settings it names (the rest from ``base``; ``scale`` is
+    the appearance scale)."""
     sampler, steps, *rest = text.split(":")
     fields = {"sampler": sampler, "steps": int(steps)}
     for part in rest:
         if part.startswith("seq="):
             fields["sequence_denoise"] = float(part[4:])
+        elif part.startswith("scale="):
+            fields["appearance_scale"] = float(part[6:])
         else:
             start, end = part.split("-")
             fields["guidance_start"], fields["guidance_end"] = float(start), float(end)
@@ -333,9 +334,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", default="stills,sequences,speed256,figure")
     parser.add_argument("--stills", nargs="+", default=STILLS, help="configurations of the stills section")
     parser.add_argument("--sequence-configs", dest="sequences_configs", nargs="+", default=SEQUENCES)
-    parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument("--pairs", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8, help="pairs sampled at once (stills)")
-    parser.add_argument("--sequences", type=int, default=6)
+    parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats-256", type=int, default=3)
     parser.add_argument("--tolerance", type=float, default=0.005)
