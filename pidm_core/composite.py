@@ -5,7 +5,7 @@ puts that person back where the target pose stands in the original photo, at the
 
 1. The area the old person covered (their mask, grown a little to take their anti-aliased edge and
    shadow) is filled from its surroundings with cv2 inpainting (:func:`fill_person_area`), once for
-   every frame of a sequence.
+   every frame of a sequence (and, with a :class:`Backdrop`, once for a sequence pasted in several calls).
 2. The new person is cut out of the canvas image by a soft mask (:func:`new_person_alpha`), mapped
    into the photo through the crop, and blended over the filled photo.
 3. What was filled and stays visible (not covered by the new person) is returned as a mask, so an
@@ -342,25 +342,43 @@ def person_envelope(keypoints: np.ndarray, stature: float, height: int, width: i
     return envelope
 
 
+def reference_backdrop(reference: np.ndarray, reference_mask: Optional[np.ndarray], height: int,
+                       width: int) -> np.ndarray:
+    """The source canvas as :func:`new_person_alpha` compares an image of ``height`` × ``width`` with it: ``reference``
+    (float32 [h, w, 3]) resized to that size, and the source person of ``reference_mask`` ([h, w]; None: nothing
+    filled) inpainted away, so what is left is the backdrop the model copies. It depends on the source alone:
+    work it out once for every frame of that size (``new_person_alpha(..., backdrop=...)``)."""
+    if reference.shape[:2] != (height, width):
+        reference = cv2.resize(reference, (width, height), interpolation=cv2.INTER_LINEAR)
+    if reference_mask is not None:  # the backdrop behind the source person: the source canvas inpainted
+        if reference_mask.shape != (height, width):
+            reference_mask = cv2.resize(reference_mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        reference = fill_person_area(reference, reference_mask)[0]
+    return reference
+
+
 def new_person_alpha(image: np.ndarray, keypoints: np.ndarray, stature: float,
-                     reference: Optional[np.ndarray] = None, reference_mask: Optional[np.ndarray] = None) -> np.ndarray:
+                     reference: Optional[np.ndarray] = None, reference_mask: Optional[np.ndarray] = None, *,
+                     backdrop: Optional[np.ndarray] = None) -> np.ndarray:
     """Soft mask (float32 [h, w] in [0, 1]) of the person the model drew in ``image`` (float32 [h, w, 3]).
 
     keypoints: the target pose [18, 3] in ``image``'s pixels; stature: the standing person's height in
     those pixels (the framing's ``person_height`` × the image height). reference: the source canvas the
     model saw ([h, w, 3], resized to ``image``'s size if needed), reference_mask: the source person on it
-    ([h, w]). Without a reference, the pose envelope is the mask (module docstring).
+    ([h, w]). Without a reference, the pose envelope is the mask (module docstring). backdrop: instead of
+    reference and reference_mask, their :func:`reference_backdrop` at ``image``'s size, worked out once for
+    many frames (the same mask, bit for bit, without inpainting the source canvas again).
     """
     h, w = image.shape[:2]
     envelope = person_envelope(keypoints, stature, h, w)
     hard = envelope
-    if reference is not None:
-        if reference.shape[:2] != (h, w):
-            reference = cv2.resize(reference, (w, h), interpolation=cv2.INTER_LINEAR)
-        if reference_mask is not None:  # the backdrop behind the source person: the source canvas inpainted
-            if reference_mask.shape != (h, w):
-                reference_mask = cv2.resize(reference_mask, (w, h), interpolation=cv2.INTER_LINEAR)
-            reference = fill_person_area(reference, reference_mask)[0]
+    if backdrop is None and reference is not None:
+        backdrop = reference_backdrop(reference, reference_mask, h, w)
+    if backdrop is not None:
+        if backdrop.shape[:2] != (h, w):
+            raise ValueError(f"the source canvas backdrop is {backdrop.shape[1]}x{backdrop.shape[0]} pixels but the "
+                             f"image is {w}x{h}: work it out for the image's size (reference_backdrop)")
+        reference = backdrop
         sigma = max(0.5, 0.005 * stature)  # compare colours, not the noise of two samplings
         difference = np.abs(cv2.GaussianBlur(image, (0, 0), sigma) - cv2.GaussianBlur(reference, (0, 0), sigma)).max(-1)
         changed = (difference > DIFFERENCE_THRESHOLD).astype(np.uint8)
@@ -422,6 +440,64 @@ class _Group:
     reference_mask: Optional[np.ndarray] = None  # the source person on it [h, w]
 
 
+@dataclass(frozen=True)
+class Backdrop:
+    """What put back works out from the photo, the old person's mask and the source canvas alone, the same for
+    every frame pasted through them: made once by :func:`photo_backdrop` and given to every
+    :func:`paste_into_photo` call of a sequence, so the old person and the source person are inpainted once per
+    sequence, not once per call (and the source canvas once per frame). A video pasted a chunk at a time
+    (:mod:`pidm_core.video.render`, chunks of one frame when frames start from the previous one) needs it.
+
+    photo_size, image_size: (width, height) of the photo and of the canvas images it serves. masked: made with
+    an old person's mask. fill: the old person's area filled (:class:`Fill`; None: no mask, or an empty one).
+    reference: the source canvas at ``image_size`` with its person filled (:func:`reference_backdrop`; None: no
+    source canvas given). Memory, held for the whole sequence: the fill's window (uint8 colours and a bool hole,
+    at most 4 bytes per photo pixel, less than the float32 photo's 12) and one canvas-sized float32 image, so put
+    back's peak stays the small multiple of the photo that docs/robustness.md gives."""
+
+    photo_size: tuple[int, int]
+    image_size: tuple[int, int]
+    masked: bool
+    fill: Optional[Fill]
+    reference: Optional[np.ndarray]
+
+
+def _reference_image(reference) -> Optional[np.ndarray]:
+    """The source canvas (an IMAGE [1, h, w, 3] or [h, w, 3]) as float32 [h, w, 3] in [0, 1]."""
+    if reference is None:
+        return None
+    canvas = image_batch(reference, "source canvas")
+    image = np.empty(canvas.shape[1:3] + (3,), np.float32)
+    write_image(canvas[0], pixel_scales(canvas, "source canvas", "image")[0], image, clip=True)
+    return image
+
+
+def photo_backdrop(photos, image_size: tuple[int, int], *, old_masks=None, reference=None,
+                   reference_mask: Optional[np.ndarray] = None, method: str = "telea") -> Backdrop:
+    """The :class:`Backdrop` of one photo for canvas images of ``image_size`` (width, height): the arguments
+    as in :func:`paste_into_photo` (``photos`` holds one photo, ``old_masks`` at most one mask). Every
+    :func:`paste_into_photo` given it with these inputs returns what it would without it, bit for bit."""
+    check_choice("inpainting method", method, METHODS)
+    photos = image_batch(photos, "photo")
+    if photos.shape[0] != 1:
+        raise ValueError(f"photo holds {photos.shape[0]} images: a backdrop is made for one photo")
+    height, width = photos.shape[1:3]
+    fill = None
+    masks = None if old_masks is None else mask_batch(old_masks, width, height, "person mask")
+    if masks is not None:
+        _count("person mask", masks.shape[0], 1, "photo")
+        mask_scales = pixel_scales(masks, "person mask", "mask", integer_is_255=False)
+        check_person_masks(masks, mask_scales)
+        photo = np.empty((height, width, 3), np.float32)  # as _paste_group reads it into the first frame
+        write_image(photos[0], pixel_scales(photos, "photo", "image")[0], photo)
+        fill = person_fill(photo, person_mask(masks[0], mask_scales[0], width, height), method)
+        del photo
+    image_width, image_height = image_size
+    canvas = _reference_image(reference)
+    filled = None if canvas is None else reference_backdrop(canvas, reference_mask, image_height, image_width)
+    return Backdrop((width, height), (image_width, image_height), masks is not None, fill, filled)
+
+
 def _allocate(frames: int, height: int, width: int) -> Composite:
     return Composite(np.empty((frames, height, width, 3), np.float32), np.zeros((frames, height, width), np.float32),
                      np.zeros((frames, height, width), np.float32))
@@ -429,20 +505,28 @@ def _allocate(frames: int, height: int, width: int) -> Composite:
 
 def _paste_group(result: Composite, group: _Group, photos: np.ndarray, photo_scales: list[int], images: np.ndarray,
                  image_scales: list[int], keypoints: np.ndarray, masks: Optional[np.ndarray], mask_scales: list[int],
-                 method: str) -> None:
+                 method: str, backdrop: Optional[Backdrop] = None) -> None:
     """Frames of ``group`` written into ``result``: the photo read once into the first frame, its old person
-    filled there once, copied to the others; then each frame's drawn person cut out and pasted."""
+    filled there once (or ``backdrop``'s fill), copied to the others; then each frame's drawn person cut out
+    (against the source canvas filled once: ``backdrop``'s, or worked out here for all the group's frames) and
+    pasted."""
     first, crop = result.images[group.start], group.crop
     height, width = first.shape[:2]
     write_image(photos[group.photo], photo_scales[group.photo], first)
-    fill = None
-    if group.mask is not None:
-        fill = person_fill(first, person_mask(masks[group.mask], mask_scales[group.mask], width, height), method)
-        if fill is not None:
-            fill.apply(first)
+    ih, iw = images.shape[1:3]
+    if backdrop is not None:
+        fill, reference = backdrop.fill, backdrop.reference
+    else:
+        fill = None
+        if group.mask is not None:
+            fill = person_fill(first, person_mask(masks[group.mask], mask_scales[group.mask], width, height), method)
+        reference = None
+        if group.reference is not None:
+            reference = reference_backdrop(group.reference, group.reference_mask, ih, iw)
+    if fill is not None:
+        fill.apply(first)
     for i in range(group.start + 1, group.end):
         result.images[i] = first
-    ih, iw = images.shape[1:3]
     to_image = np.array([iw / crop.canvas_width, ih / crop.canvas_height])
     stature = crop.framing.person_height * ih  # the standing person's height in the image's pixels
     image = np.empty((ih, iw, 3), np.float32)
@@ -450,7 +534,7 @@ def _paste_group(result: Composite, group: _Group, photos: np.ndarray, photo_sca
         write_image(images[i], image_scales[i], image, clip=True)
         frame_kp = keypoints[i].copy()
         frame_kp[:, :2] = (frame_kp[:, :2] + 0.5) * to_image - 0.5  # canvas pixel centres → image pixel centres
-        alpha = new_person_alpha(image, frame_kp, stature, group.reference, group.reference_mask)
+        alpha = new_person_alpha(image, frame_kp, stature, backdrop=reference)
         _paste_frame(result.images[i], result.person[i], image, alpha, crop)
         if fill is not None:
             filled = result.filled[i][fill.window]
@@ -459,7 +543,8 @@ def _paste_group(result: Composite, group: _Group, photos: np.ndarray, photo_sca
 
 
 def paste_into_photo(photos, images, crop: Placement, keypoints: np.ndarray, *, old_masks=None, reference=None,
-                     reference_mask: Optional[np.ndarray] = None, method: str = "telea") -> Composite:
+                     reference_mask: Optional[np.ndarray] = None, method: str = "telea",
+                     backdrop: Optional[Backdrop] = None) -> Composite:
     """The generated person of each frame pasted into the photo; see the module docstring.
 
     photos: [B, H, W, 3] (B = 1 or N), the photo of ``crop``. images: [N, h, w, 3], the sampler's canvas
@@ -467,7 +552,10 @@ def paste_into_photo(photos, images, crop: Placement, keypoints: np.ndarray, *, 
     sequence). keypoints: [N, 18, 3] (or [18, 3] for every frame), the target poses on the model canvas.
     old_masks: [M, H', W'] (M = 1 or B; any size of the photo's aspect, or 1x1), the person to remove (None:
     no fill). reference / reference_mask: the source canvas [h', w', 3] and the source person on it [h', w']
-    (None: the pose envelope alone cuts the person out). Every check runs on shapes before a pixel is copied.
+    (None: the pose envelope alone cuts the person out). backdrop: :func:`photo_backdrop` of these same photo,
+    old_masks, reference, reference_mask and method, for images of this size: the fills are taken from it
+    instead of inpainting again (one photo only; the result is the same, bit for bit). Every check runs on
+    shapes before a pixel is copied.
     """
     check_choice("inpainting method", method, METHODS)
     photos, images = image_batch(photos, "photo"), image_batch(images, "generated images")
@@ -488,18 +576,34 @@ def paste_into_photo(photos, images, crop: Placement, keypoints: np.ndarray, *, 
     mask_scales = [] if masks is None else pixel_scales(masks, "person mask", "mask", integer_is_255=False)
     if masks is not None:
         check_person_masks(masks, mask_scales)
-    reference_image = None
-    if reference is not None:
-        canvas = image_batch(reference, "source canvas")
-        reference_image = np.empty(canvas.shape[1:3] + (3,), np.float32)
-        write_image(canvas[0], pixel_scales(canvas, "source canvas", "image")[0], reference_image, clip=True)
+    if backdrop is not None:
+        _check_backdrop(backdrop, b, (width, height), (images.shape[2], images.shape[1]), masks is not None,
+                        reference is not None)
+    reference_image = None if backdrop is not None else _reference_image(reference)
     spans = [(0, n)] if b == 1 else [(i, i + 1) for i in range(n)]
     result = _allocate(n, height, width)
     for start, end in spans:
         group = _Group(start, end, min(start, b - 1), None if masks is None else min(start, masks.shape[0] - 1), crop,
                        reference_image, reference_mask)
-        _paste_group(result, group, photos, photo_scales, images, image_scales, keypoints, masks, mask_scales, method)
+        _paste_group(result, group, photos, photo_scales, images, image_scales, keypoints, masks, mask_scales, method,
+                     backdrop)
     return result
+
+
+def _check_backdrop(backdrop: Backdrop, photos: int, photo_size: tuple[int, int], image_size: tuple[int, int],
+                    masked: bool, referenced: bool) -> None:
+    """A backdrop made for other inputs than these would paste another fill: a ValueError saying which."""
+    if photos != 1:
+        raise ValueError(f"photo holds {photos} images: a backdrop serves one photo; give none for several")
+    if backdrop.photo_size != photo_size:
+        raise ValueError(f"the backdrop was made for a {backdrop.photo_size[0]}x{backdrop.photo_size[1]} photo, "
+                         f"the photo is {photo_size[0]}x{photo_size[1]}: make it from this photo")
+    if backdrop.image_size != image_size:
+        raise ValueError(f"the backdrop was made for {backdrop.image_size[0]}x{backdrop.image_size[1]} generated "
+                         f"images, these are {image_size[0]}x{image_size[1]}: make it for their size")
+    if backdrop.masked != masked or (backdrop.reference is not None) != referenced:
+        raise ValueError("the backdrop was made with other inputs (a person mask or source canvas given to one and "
+                         "not the other): make it from the same photo, person mask and source canvas")
 
 
 # ---------------------------------------------------------------------------------------------

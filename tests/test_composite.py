@@ -142,6 +142,71 @@ def test_a_pose_sequence_pastes_frame_by_frame_with_one_fill(scene):
     assert same_pose.images.shape[0] == 2 and same_pose.filled.max() == 0  # no mask: nothing filled
 
 
+def _counting_fills(monkeypatch) -> list:
+    """composite.person_fill (every inpainting: the photo's and the source canvas's) counted: what each filled."""
+    calls, fill = [], composite.person_fill
+
+    def counted(photo, mask, method="telea"):
+        calls.append(photo.shape[:2])
+        return fill(photo, mask, method)
+
+    monkeypatch.setattr(composite, "person_fill", counted)
+    return calls
+
+
+def test_a_backdrop_pastes_the_same_frames_and_inpaints_once_for_many_calls(scene, monkeypatch):
+    source_crop, target_crop, keypoints, source_canvas, source_canvas_mask = _framed(scene)
+    shifted = np.stack([keypoints + np.array([dx, 0, 0]) * (keypoints[:, 2:] > 0) for dx in (-6, 0, 6)])
+    ideal = ideal_output(scene, source_crop, target_crop)
+    images = np.stack([np.roll(ideal, dx, axis=1) for dx in (-6, 0, 6)])
+    inputs = dict(old_masks=scene.source_mask, reference=source_canvas, reference_mask=source_canvas_mask)
+    whole = composite.paste_into_photo(scene.source_image, images, target_crop, shifted, **inputs)
+    calls = _counting_fills(monkeypatch)
+    composite.paste_into_photo(scene.source_image, images, target_crop, shifted, **inputs)
+    assert len(calls) == 2  # one call: the photo once, the source canvas once for its three frames
+    calls.clear()
+    backdrop = composite.photo_backdrop(scene.source_image, (images.shape[2], images.shape[1]), **inputs)
+    assert len(calls) == 2
+    for i in range(3):  # a frame per call, as a video of one-frame chunks pastes them: nothing inpainted again
+        one = composite.paste_into_photo(scene.source_image, images[i:i + 1], target_crop, shifted[i:i + 1],
+                                         backdrop=backdrop, **inputs)
+        for name in ("images", "filled", "person"):
+            assert np.array_equal(getattr(one, name)[0], getattr(whole, name)[i]), (name, i)
+    assert len(calls) == 2
+    # the source canvas filled once gives new_person_alpha's mask bit for bit
+    stature = target_crop.framing.person_height * images.shape[1]
+    filled = composite.reference_backdrop(source_canvas, source_canvas_mask, *images.shape[1:3])
+    assert np.array_equal(composite.new_person_alpha(images[0], shifted[0], stature, backdrop=filled),
+                          composite.new_person_alpha(images[0], shifted[0], stature, source_canvas, source_canvas_mask))
+    # without a mask or a source canvas: the pose envelope and no fill, the same with the backdrop
+    bare = composite.photo_backdrop(scene.source_image, (images.shape[2], images.shape[1]))
+    assert bare.fill is None and bare.reference is None
+    assert np.array_equal(composite.paste_into_photo(scene.source_image, images, target_crop, shifted,
+                                                     backdrop=bare).images,
+                          composite.paste_into_photo(scene.source_image, images, target_crop, shifted).images)
+
+
+def test_a_backdrop_made_for_other_inputs_is_refused(scene):
+    _, target_crop, keypoints, source_canvas, source_canvas_mask = _framed(scene)
+    image = target_crop.crop_image(scene.target_image)
+    size = (image.shape[1], image.shape[0])
+    backdrop = composite.photo_backdrop(scene.source_image, size, old_masks=scene.source_mask)
+    cases = [
+        (dict(images=cv2.resize(image, (2 * size[0], 2 * size[1]))), r"made for \d+x\d+ generated images"),
+        (dict(old_masks=None), "made with other inputs"),
+        (dict(reference=source_canvas, reference_mask=source_canvas_mask), "made with other inputs"),
+        (dict(photos=np.stack([scene.source_image] * 2), images=np.stack([image] * 2)), "a backdrop serves one photo"),
+    ]
+    for change, match in cases:
+        with pytest.raises(ValueError, match=match):
+            _paste(scene, backdrop=backdrop, **change)
+    small = composite.photo_backdrop(scene.source_image[:-2, :-2], size)
+    with pytest.raises(ValueError, match="made for a .* photo"):
+        _paste(scene, backdrop=small, old_masks=None)
+    with pytest.raises(ValueError, match="a backdrop is made for one photo"):
+        composite.photo_backdrop(np.stack([scene.source_image] * 2), size)
+
+
 def test_an_upscaled_canvas_pastes_like_the_canvas(scene):
     source_crop, target_crop, keypoints, source_canvas, source_canvas_mask = _framed(scene)
     image = ideal_output(scene, source_crop, target_crop)

@@ -102,15 +102,28 @@ def _framed_texture(model, scene):
     return pipeline.encode_source(model, photo, mask, fit_mode="person", source_poses=[pose]), photo, mask
 
 
-def test_put_back_pastes_each_chunk_as_the_whole_sequence_would_be(model, scene, tmp_path):
+def _counting_fills(monkeypatch) -> list:
+    """composite.person_fill (every inpainting: the photo's and the source canvas's) counted: the sizes filled."""
+    fills, fill = [], composite.person_fill
+
+    def counted(image, hole, method="telea"):
+        fills.append(image.shape[:2])
+        return fill(image, hole, method)
+
+    monkeypatch.setattr(composite, "person_fill", counted)
+    return fills
+
+
+def test_put_back_pastes_each_chunk_as_the_whole_sequence_would_be(model, scene, tmp_path, monkeypatch):
     """One crop for the whole walk (as the sampler framed it), not one per chunk: every frame equals Put Back
-    Into Photo run on the whole sequence at once."""
+    Into Photo run on the whole sequence at once; the photo and the source canvas are inpainted once."""
     texture, photo, mask = _framed_texture(model, scene)
     start = Pose(scene.source_keypoints, scene.width, scene.height)
     moved = scene.source_keypoints + np.array([12, 0, 0], np.float32) * (scene.source_keypoints[:, 2:] > 0)
     walk = interpolate_poses(start, Pose(moved, scene.width, scene.height), 5)
     images = pipeline.sample(model, texture, walk, SETTINGS)
     expected = composite.paste_from_texture(texture, photo, images, walk, mask).images
+    fills = _counting_fills(monkeypatch)
     written = []
     result = render_video(model, texture, walk, tmp_path / "scene.mp4", 25, SETTINGS, put_back=PutBack(photo, mask),
                           on_chunk=lambda frames, images: written.append((frames, images)))
@@ -118,6 +131,29 @@ def test_put_back_pastes_each_chunk_as_the_whole_sequence_would_be(model, scene,
     assert np.array_equal(torch.cat([images for _, images in written]).numpy(), expected)
     assert (result.frame_width, result.frame_height) == (scene.width, scene.height)
     assert read_back(tmp_path / "scene.mp4")["frames"] == 5
+    assert sorted(fills) == sorted([(scene.height, scene.width), tuple(images.shape[1:3])])  # once per sequence
+
+
+@pytest.mark.parametrize("change", [dict(chunk_size=1), dict(sequence_denoise=0.5)], ids=["chunk_size=1", "denoise"])
+def test_put_back_of_one_frame_chunks_is_the_whole_sequence_s_and_inpaints_once(model, scene, tmp_path, monkeypatch,
+                                                                               change):
+    """Chunks of one frame (chunk_size 1, or frames that start from the previous one): every frame still equals
+    Put Back Into Photo of the whole sequence, bit for bit, and the photo's old person and the source person on the
+    canvas are inpainted once for the sequence (a backdrop), not once per chunk and frame."""
+    texture, photo, mask = _framed_texture(model, scene)
+    start = Pose(scene.source_keypoints, scene.width, scene.height)
+    moved = scene.source_keypoints + np.array([12, 0, 0], np.float32) * (scene.source_keypoints[:, 2:] > 0)
+    walk = interpolate_poses(start, Pose(moved, scene.width, scene.height), 4)
+    settings = dataclasses.replace(SETTINGS, **change)
+    images = pipeline.sample(model, texture, walk, settings)
+    expected = composite.paste_from_texture(texture, photo, images, walk, mask).images
+    fills = _counting_fills(monkeypatch)
+    written = []
+    render_video(model, texture, walk, tmp_path / "one.mp4", 25, settings, put_back=PutBack(photo, mask),
+                 on_chunk=lambda frames, images: written.append((frames, images)))
+    assert [frames for frames, _ in written] == [[0], [1], [2], [3]]
+    assert np.array_equal(torch.cat([images for _, images in written]).numpy(), expected)
+    assert sorted(fills) == sorted([(scene.height, scene.width), tuple(images.shape[1:3])])  # photo, canvas: once
 
 
 def test_bad_inputs_fail_before_any_work_and_leave_no_file(model, poses, scene, tmp_path):

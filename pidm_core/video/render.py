@@ -5,7 +5,9 @@ photo when one is given, encoded, and let go, so memory holds one chunk whatever
 (a source framed from a scene photo): the crop that puts the person into the photo is worked out once for the
 whole sequence, as the sampler framed it (one crop, so a walk still walks), and each chunk is pasted through it
 with :func:`pidm_core.composite.paste_into_photo`, a few frames at a time (:data:`PASTE_FRAMES`), so the photo-sized
-frames of a long chunk are never all held at once. Every input is checked before the first chunk runs.
+frames of a long chunk are never all held at once. The old person's area of the photo and the source person on the
+canvas are inpainted once for the sequence (a :class:`pidm_core.composite.Backdrop`), not once per chunk and frame.
+Every input is checked before the first chunk runs.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class PutBack:
 
 
 class _Paster:
-    """The whole sequence's paste crop and target keypoints, worked out and checked once; pastes any frames."""
+    """The whole sequence's paste crop and target keypoints, worked out and checked once, and its backdrop (the
+    inpainted photo and source canvas) worked out at the first paste; pastes any frames."""
 
     def __init__(self, texture, poses: Sequence[Pose], put_back: PutBack):
         crops = getattr(texture, "placements", None)
@@ -72,16 +75,29 @@ class _Paster:
             self.reference_mask = crops[0].crop_mask(masks[0])  # the source person on the canvas the model saw
         self.reference = ((texture.source[:1].detach().float().cpu() + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1)
         self.put_back = put_back
+        # Held for the whole sequence: the old person's fill (its window: uint8 colours and a bool hole, less than
+        # the float32 photo) and one canvas-sized image, so the peak stays the small multiple of the photo that
+        # docs/robustness.md gives; made at the first paste, when the sampler's image size is known.
+        self.backdrop: Optional[composite.Backdrop] = None
+
+    def _backdrop(self, images: torch.Tensor) -> composite.Backdrop:
+        size = (images.shape[2], images.shape[1])
+        if self.backdrop is None or self.backdrop.image_size != size:
+            self.backdrop = composite.photo_backdrop(
+                self.put_back.photo, size, old_masks=self.put_back.mask, reference=self.reference,
+                reference_mask=self.reference_mask, method=self.put_back.inpaint)
+        return self.backdrop
 
     def paste(self, frames: list[int], images: torch.Tensor):
         """The frames ``frames`` of the sequence (their sampler images [n, h, w, 3]) in the photo, a few at a time:
         yields float32 arrays [k, H, W, 3]."""
+        backdrop = self._backdrop(images)
         for start in range(0, len(frames), PASTE_FRAMES):
             part = frames[start:start + PASTE_FRAMES]
             result = composite.paste_into_photo(
                 self.put_back.photo, images[start:start + len(part)].cpu(), self.crop, self.keypoints[part],
                 old_masks=self.put_back.mask, reference=self.reference, reference_mask=self.reference_mask,
-                method=self.put_back.inpaint)
+                method=self.put_back.inpaint, backdrop=backdrop)
             yield result.images
 
 
