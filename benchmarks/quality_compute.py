@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import common  # noqa: E402
+from benchmarks.embedded_guidance import clothing_colour_error  # noqa: E402
 from benchmarks.sequence_quality import flicker  # noqa: E402
 from pidm_core import checkpoint, pipeline, plan  # noqa: E402
 from pidm_core.data import open_pairs, to_image_tensor  # noqa: E402
@@ -99,12 +100,14 @@ class Scores:
     ssim: list
     psnr: list
     lpips: list | None
+    colour: list  # clothing colour error (0-255) at the torso and thighs: what appearance guidance is for
 
 
-def score(predictions: np.ndarray, truths: np.ndarray, lpips) -> Scores:
+def score(predictions: np.ndarray, truths: np.ndarray, keypoints: list, lpips) -> Scores:
     return Scores([ssim_score(p, t) for p, t in zip(predictions, truths)],
                   [psnr_score(p, t) for p, t in zip(predictions, truths)],
-                  None if lpips is None else [lpips(p, t) for p, t in zip(predictions, truths)])
+                  None if lpips is None else [lpips(p, t) for p, t in zip(predictions, truths)],
+                  [clothing_colour_error(p, t, k) for p, t, k in zip(predictions, truths, keypoints)])
 
 
 def open_lpips():
@@ -159,7 +162,7 @@ def stills(args, model, lpips) -> list[dict]:
         settings = parse_config(config)
         images, seconds, timed_on = cached(args, f"stills_{args.pairs}", config, sample_all(settings), len(items))
         rows.append({"config": config, "rows": plan.network_rows(settings), "seconds": seconds, "timed_on": timed_on,
-                     **asdict(score(images, truths, lpips))})
+                     **asdict(score(images, truths, [item[3] for item in items], lpips))})
         _log(rows[-1])
     return _with_differences(rows)
 
@@ -191,13 +194,13 @@ def sequences(args, model, lpips) -> list[dict]:
         rows.append({"config": config, "rows": run.run_rows / run.frames, "follow_rows": follow, "seconds": seconds,
                      "timed_on": timed_on, "flicker": float(np.mean([flicker(list(o), list(t))
                                                                   for o, t in zip(per_clip, clip_truths)])),
-                     **asdict(score(images, truths, lpips))})
+                     **asdict(score(images, truths, [kp for clip in clips for kp in clip.keypoints[1:]], lpips))})
         _log(rows[-1])
     return _with_differences(rows)
 
 
 def _log(row: dict) -> None:
-    short = {k: (float(np.mean(v)) if isinstance(v, list) else v) for k, v in row.items()}
+    short = {k: (float(np.nanmean(v)) if isinstance(v, list) else v) for k, v in row.items()}
     print(f"  {short}", file=sys.stderr, flush=True)
 
 
@@ -205,13 +208,14 @@ def _with_differences(rows: list[dict]) -> list[dict]:
     """Means, and the paired difference of each metric from the first row (the baseline) with its standard error."""
     base = rows[0]
     for row in rows:
-        for metric in ("ssim", "psnr", "lpips"):
+        for metric in ("ssim", "psnr", "lpips", "colour"):
             values = row[metric]
             if values is None:
                 row[f"{metric}_mean"] = row[f"{metric}_diff"] = row[f"{metric}_se"] = None
                 continue
-            diff = np.asarray(values) - np.asarray(base[metric])
-            row[f"{metric}_mean"] = float(np.mean(values))
+            diff = np.asarray(values, np.float64) - np.asarray(base[metric], np.float64)
+            diff = diff[np.isfinite(diff)]  # the colour error is NaN where no clothing joint is visible
+            row[f"{metric}_mean"] = float(np.nanmean(values))
             row[f"{metric}_diff"] = float(diff.mean())
             row[f"{metric}_se"] = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
     return rows
@@ -259,14 +263,18 @@ def print_tables(result: dict, tolerance: float) -> None:
         print(f"\n## Still images: {len(rows[0]['ssim'])} held-out synthetic pairs, embedded model (64²), fp32\n")
         print("Differences are paired (same pairs, same seeds) against the first row, ± one standard error; "
               f"**bold**: within {tolerance} SSIM and {tolerance} LPIPS of it.\n")
-        print("| configuration | rows/image | SSIM | Δ SSIM | LPIPS | Δ LPIPS | PSNR | Δ PSNR | s/image 64² | s/image 256² |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("Colour: the clothing colour error at the torso and thighs (0-255, lower is better; "
+              "benchmarks/embedded_guidance.py), what appearance guidance is for.\n")
+        print("| configuration | rows/image | SSIM | Δ SSIM | LPIPS | Δ LPIPS | PSNR | Δ PSNR | colour | Δ colour | "
+              "s/image 64² | s/image 256² |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sorted(rows, key=lambda r: (r["rows"], r["config"])):
             name = f"**{r['config']}**" if within_tolerance(r, tolerance) else r["config"]
             print(f"| {name} | {r['rows']} | {r['ssim_mean']:.4f} | {r['ssim_diff']:+.4f} ± {r['ssim_se']:.4f} | "
                   f"{fmt(r['lpips_mean'], '.4f')} | "
                   f"{'—' if r['lpips_diff'] is None else format(r['lpips_diff'], '+.4f') + ' ± ' + format(r['lpips_se'], '.4f')} | "
-                  f"{r['psnr_mean']:.2f} | {r['psnr_diff']:+.2f} | {r['seconds']:.3f} | "
+                  f"{r['psnr_mean']:.2f} | {r['psnr_diff']:+.2f} | {r['colour_mean']:.1f} | "
+                  f"{r['colour_diff']:+.1f} ± {r['colour_se']:.1f} | {r['seconds']:.3f} | "
                   f"{fmt(speed.get(r['config'], {}).get('seconds'), '.1f')} |")
     if "sequences" in result:
         rows = result["sequences"]
@@ -275,8 +283,8 @@ def print_tables(result: dict, tolerance: float) -> None:
         print("rows/frame: this run's network rows over its frames; after the first: rows of each frame that starts "
               "from the previous one (the long-run cost per frame).\n")
         print("| configuration | rows/frame | rows/frame after the first | SSIM | Δ SSIM | LPIPS | Δ LPIPS | PSNR | "
-              "flicker | s/frame 64² | ms/row 64² | s/frame 256² (after the first) |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "colour | flicker | s/frame 64² | ms/row 64² | s/frame 256² (after the first) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             name = f"**{r['config']}**" if within_tolerance(r, tolerance) else r["config"]
             s256 = speed.get(r["config"], {})
@@ -284,7 +292,7 @@ def print_tables(result: dict, tolerance: float) -> None:
             print(f"| {name} | {r['rows']:.1f} | {r['follow_rows']} | {r['ssim_mean']:.4f} | "
                   f"{r['ssim_diff']:+.4f} ± {r['ssim_se']:.4f} | {fmt(r['lpips_mean'], '.4f')} | "
                   f"{'—' if r['lpips_diff'] is None else format(r['lpips_diff'], '+.4f')} | {r['psnr_mean']:.2f} | "
-                  f"{r['flicker']:.2f} | {r['seconds']:.3f} | {1e3 * r['seconds'] / r['rows']:.1f} | {fmt(s256, '.1f')} |")
+                  f"{r['colour_mean']:.1f} | {r['flicker']:.2f} | {r['seconds']:.3f} | {1e3 * r['seconds'] / r['rows']:.1f} | {fmt(s256, '.1f')} |")
     timed = sorted({r["timed_on"] for section in ("stills", "sequences") for r in result.get(section, [])})
     if timed:
         print(f"\nSeconds at 64² were timed on: {', '.join(timed)} items (pairs or sequences) per configuration.")
