@@ -227,6 +227,21 @@ def within_tolerance(row: dict, tolerance: float) -> bool:
     return ok and (row["lpips_diff"] is None or row["lpips_diff"] <= tolerance)
 
 
+def guided(config: str) -> bool:
+    """Whether a configuration runs appearance guidance at some step (scale 2 and an interval holding a step)."""
+    settings = parse_config(config)
+    return settings.appearance_scale != 1 and max(plan.step_rows(settings)) > 1
+
+
+def cheapest(rows: list[dict], tolerance: float, steadiness: bool = False) -> dict | None:
+    """The cheapest guided configuration within ``tolerance`` of the baseline (the first row) in SSIM and LPIPS (and,
+    with ``steadiness``, flickering no more than it); rows per image, then LPIPS decide. None when there is none."""
+    fits = [r for r in rows[1:] if within_tolerance(r, tolerance) and guided(r["config"])
+            and (not steadiness or r["flicker"] <= rows[0]["flicker"])]
+    return min(fits, key=lambda r: (r["follow_rows"] if steadiness else r["rows"], r["lpips_mean"] or 0.0),
+               default=None)
+
+
 def speed256(args, configs: list[str]) -> list[dict]:
     """Seconds per image at 256² from the measured time of a guided and a conditional step for one image."""
     from pidm_core import guidance
@@ -293,6 +308,16 @@ def print_tables(result: dict, tolerance: float) -> None:
                   f"{r['ssim_diff']:+.4f} ± {r['ssim_se']:.4f} | {fmt(r['lpips_mean'], '.4f')} | "
                   f"{'—' if r['lpips_diff'] is None else format(r['lpips_diff'], '+.4f')} | {r['psnr_mean']:.2f} | "
                   f"{r['colour_mean']:.1f} | {r['flicker']:.2f} | {r['seconds']:.3f} | {1e3 * r['seconds'] / r['rows']:.1f} | {fmt(s256, '.1f')} |")
+    for section, steadiness in (("stills", False), ("sequences", True)):
+        if section in result:
+            best = cheapest(result[section], tolerance, steadiness)
+            base = result[section][0]
+            what = "rows per frame after the first" if steadiness else "rows per image"
+            key = "follow_rows" if steadiness else "rows"
+            print(f"\n{section}: the cheapest guided configuration within {tolerance} SSIM and {tolerance} LPIPS of "
+                  f"{base['config']}{' that flickers no more' if steadiness else ''}: "
+                  + ("none" if best is None else f"**{best['config']}**, {best[key]} {what} against {base[key]} "
+                                                  f"({best[key] / base[key]:.0%})"))
     timed = sorted({r["timed_on"] for section in ("stills", "sequences") for r in result.get(section, [])})
     if timed:
         print(f"\nSeconds at 64² were timed on: {', '.join(timed)} items (pairs or sequences) per configuration.")
