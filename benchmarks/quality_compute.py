@@ -69,8 +69,10 @@ STILLS = (
     + [f"ddpm:{n}:{i}" for n in (10, 20) for i in INTERVALS]
     + [f"ddim:{n}" for n in (5, 8, 10, 15, 25)] + [f"ddim:10:{i}" for i in ("0.2-1", "0.4-1", "0-0.8")]
     + [f"dpmpp_2m:{n}" for n in (5, 8, 10, 15)] + [f"dpmpp_2m:10:{i}" for i in ("0.2-1", "0.4-1", "0-0.8")]
-    # the frontier, looked at closer: 6 to 8 steps with every interval
-    + [f"ddpm:{n}" for n in (6, 7)] + [f"ddpm:{n}:{i}" for n in (6, 7, 8) for i in INTERVALS]
+    # the frontier, looked at closer: 4 to 8 steps with every interval (steps 6 and 7 run 7 and 8 timesteps:
+    # the official spacing range(0, 1000, 1000 // steps))
+    + [f"ddpm:{n}" for n in (4, 6, 7)] + [f"ddpm:{n}:{i}" for n in (4, 5, 6, 7, 8) for i in INTERVALS]
+    + [f"ddpm:{n}:scale=1" for n in (5, 8)]
     + [f"ddim:{n}:{i}" for n in (6, 8) for i in ("0.2-0.8", "0-0.6")]
     + [f"dpmpp_2m:8:{i}" for i in ("0.2-0.8", "0-0.6")]
 )
