@@ -84,11 +84,16 @@ SEQUENCES = (
 )
 
 
+# what a configuration leaves unsaid: every step guided at scale 2, every frame from noise (the defaults before
+# issue 26), so that a configuration names the same run whatever the library's defaults become
+UNSAID = {"guidance_start": 0.0, "guidance_end": 1.0, "appearance_scale": 2.0, "sequence_denoise": 1.0}
+
+
 def parse_config(text: str, base: SamplingSettings = DEFAULT_SETTINGS) -> SamplingSettings:
-    """``sampler:steps[:start-end][:scale=S][:seq=D]`` → the settings it names (the rest from ``base``; ``scale`` is
-    the appearance scale)."""
+    """``sampler:steps[:start-end][:scale=S][:seq=D]`` → the settings it names (the interval, scale and sequence
+    start unsaid are :data:`UNSAID`; seed, guidance mode and the rest from ``base``)."""
     sampler, steps, *rest = text.split(":")
-    fields = {"sampler": sampler, "steps": int(steps)}
+    fields = {**UNSAID, "sampler": sampler, "steps": int(steps)}
     for part in rest:
         if part.startswith("seq="):
             fields["sequence_denoise"] = float(part[4:])
