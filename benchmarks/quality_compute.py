@@ -16,6 +16,8 @@ missing and the scores can be recomputed, with LPIPS, once its weights are on di
   targets, true frames known) through :func:`pidm_core.pipeline.sample`, shared noise: rows per output frame of
   this run and of a frame after the first (``follow``), SSIM / LPIPS / PSNR against the truth, flicker (as
   ``benchmarks/sequence_quality.py``), seconds per frame.
+- ``long``: a few held-out sequences of 48 frames for today's defaults, the chosen still settings and them with
+  the sequence start: SSIM of the first and last 8 frames (does a chain of frames drift away?), flicker.
 - ``speed256``: the official-size network (deepfashion_256, random weights) on this machine's automatic dtype:
   the measured time of one guided step (2 rows) and one conditional step (1 row) for one image, and each
   configuration's seconds per image as the sum over its steps of the measured step times.
@@ -76,6 +78,7 @@ STILLS = (
     + [f"ddim:{n}:{i}" for n in (6, 8) for i in ("0.2-0.8", "0-0.6")]
     + [f"dpmpp_2m:8:{i}" for i in ("0.2-0.8", "0-0.6")]
 )
+LONG = ("ddpm:50", "ddpm:6:0.2-0.8", "ddpm:6:0.2-0.8:seq=0.6")  # does a chain of 48 frames drift?
 SEQUENCES = (
     ["ddpm:50", "ddpm:6:0.2-0.8", "ddpm:8:0-0.6", "ddpm:10", "ddim:10"]
     + [f"ddpm:6:0.2-0.8:seq={d}" for d in (0.4, 0.5, 0.6, 0.7, 0.8)]
@@ -177,34 +180,41 @@ def stills(args, model, lpips) -> list[dict]:
     return _with_differences(rows)
 
 
-def sequences(args, model, lpips) -> list[dict]:
+def sequences(args, model, lpips, configs=None, count=None, frames=None, seed_offset=500, name="sequences"):
+    """The sequence table: ``count`` held-out sequences (seeds from ``HELD_OUT_SEED_OFFSET + seed_offset``) of
+    ``frames`` frames, each configuration of ``configs`` (defaults: the command line's)."""
+    configs = args.sequences_configs if configs is None else configs
+    count, frames = args.sequences if count is None else count, args.frames if frames is None else frames
     size = model.network.config.image_size
-    clips = [make_sequence(HELD_OUT_SEED_OFFSET + 500 + k, args.frames + 1, size) for k in range(args.sequences)]
+    clips = [make_sequence(HELD_OUT_SEED_OFFSET + seed_offset + k, frames + 1, size) for k in range(count)]
     truths = np.stack([image for clip in clips for image in clip.images[1:]])
     textures = [pipeline.encode_source(model, torch.from_numpy(clip.images[0]).float().div(255)[None])
                 for clip in clips]
     poses = [[Pose(kp, size, size) for kp in clip.keypoints[1:]] for clip in clips]
     rows = []
-    for config in args.sequences_configs:
+    for config in configs:
         settings = parse_config(config)
 
         def make(count, settings=settings):
             out, start = [], time.perf_counter()
             for texture, clip_poses in zip(textures[:count], poses[:count]):
-                frames = pipeline.sample(model, texture, clip_poses, settings)
-                out.append((frames.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
-            return np.concatenate(out), (time.perf_counter() - start) / (count * args.frames)
+                output = pipeline.sample(model, texture, clip_poses, settings)
+                out.append((output.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+            return np.concatenate(out), (time.perf_counter() - start) / (count * frames)
 
-        images, seconds, timed_on = cached(args, f"sequences_{args.sequences}x{args.frames}", config, make,
+        images, seconds, timed_on = cached(args, f"{name}_{len(clips)}x{frames}", config, make,
                                            len(clips))
         run = pipeline.plan_for(model, textures[0], poses[0], settings)
         follow = run.follow_rows if run.follows_previous else run.image_rows
-        per_clip = [images[k * args.frames:(k + 1) * args.frames] for k in range(args.sequences)]
-        clip_truths = [truths[k * args.frames:(k + 1) * args.frames] for k in range(args.sequences)]
+        per_clip = [images[k * frames:(k + 1) * frames] for k in range(len(clips))]
+        clip_truths = [truths[k * frames:(k + 1) * frames] for k in range(len(clips))]
         rows.append({"config": config, "rows": run.run_rows / run.frames, "follow_rows": follow, "seconds": seconds,
                      "timed_on": timed_on, "flicker": float(np.mean([flicker(list(o), list(t))
                                                                   for o, t in zip(per_clip, clip_truths)])),
                      **asdict(score(images, truths, [kp for clip in clips for kp in clip.keypoints[1:]], lpips))})
+        block = min(8, frames)  # SSIM of each clip's first and last frames: does a chain drift away?
+        ssims = np.asarray(rows[-1]["ssim"]).reshape(len(clips), frames)
+        rows[-1]["ssim_first"], rows[-1]["ssim_last"] = float(ssims[:, :block].mean()), float(ssims[:, -block:].mean())
         _log(rows[-1])
     return _with_differences(rows)
 
@@ -320,6 +330,16 @@ def print_tables(result: dict, tolerance: float) -> None:
                   f"{r['ssim_diff']:+.4f} ± {r['ssim_se']:.4f} | {fmt(r['lpips_mean'], '.4f')} | "
                   f"{'—' if r['lpips_diff'] is None else format(r['lpips_diff'], '+.4f')} | {r['psnr_mean']:.2f} | "
                   f"{r['colour_mean']:.1f} | {r['flicker']:.2f} | {r['seconds']:.3f} | {1e3 * r['seconds'] / r['rows']:.1f} | {fmt(s256, '.1f')} |")
+    if "long" in result:
+        rows = result["long"]
+        frames = result.get("long_frames")
+        print(f"\n## Long sequences: {len(rows[0]['ssim']) // frames} held-out sequences × {frames} frames "
+              "(does a chain of frames that start from the previous one drift?)\n")
+        print("| configuration | rows/frame | SSIM | SSIM, first 8 frames | SSIM, last 8 frames | LPIPS | flicker | s/frame 64² |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['config']} | {r['rows']:.1f} | {r['ssim_mean']:.4f} | {r['ssim_first']:.4f} | "
+                  f"{r['ssim_last']:.4f} | {fmt(r['lpips_mean'], '.4f')} | {r['flicker']:.2f} | {r['seconds']:.3f} |")
     for section, steadiness in (("stills", False), ("sequences", True)):
         if section not in result:
             continue
@@ -378,13 +398,15 @@ def figure(result: dict, path: str, tolerance: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", default="stills,sequences,speed256,figure")
+    parser.add_argument("--sections", default="stills,sequences,long,speed256,figure")
     parser.add_argument("--stills", nargs="+", default=STILLS, help="configurations of the stills section")
     parser.add_argument("--sequence-configs", dest="sequences_configs", nargs="+", default=SEQUENCES)
     parser.add_argument("--pairs", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8, help="pairs sampled at once (stills)")
     parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--long-sequences", type=int, default=3, help="section 'long': sequences of --long-frames")
+    parser.add_argument("--long-frames", type=int, default=48)
     parser.add_argument("--repeats-256", type=int, default=3)
     parser.add_argument("--tolerance", type=float, default=0.005)
     parser.add_argument("--cache", type=Path, help="keep sampled images here (reruns reuse them)")
@@ -401,11 +423,14 @@ def main(argv: list[str] | None = None) -> None:
     model = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=torch.float32)
     lpips, skipped = (None, "not asked for (--no-lpips)") if args.no_lpips else open_lpips()
     result = {"lpips_skipped": skipped, "sequence_clips": args.sequences, "sequence_frames": args.frames,
+              "long_frames": args.long_frames,
               "repeats_256": args.repeats_256}
     if "stills" in sections:
         result["stills"] = stills(args, model, lpips)
     if "sequences" in sections:
         result["sequences"] = sequences(args, model, lpips)
+    if "long" in sections:
+        result["long"] = sequences(args, model, lpips, list(LONG), args.long_sequences, args.long_frames, 700, "long")
     if "speed256" in sections:
         configs = list(dict.fromkeys([*(args.stills if "stills" in sections else []),
                                       *(args.sequences_configs if "sequences" in sections else [])]))
