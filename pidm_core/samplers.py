@@ -215,8 +215,12 @@ class SamplingSettings:
 
     seed: int = _setting(0, "Noise seed. Every frame uses the same seed, so a pose sequence keeps a steady look.",
                          widget={"control_after_generate": True}, low=0, high=2**64 - 1)
-    steps: int = _setting(50, "Denoising steps (respaced from the 1000 training steps); the official model used 50 "
-                              "DDIM steps; more is slower and rarely better.", low=1, high=diffusion.NUM_TIMESTEPS)
+    # steps, guidance_start/end and sequence_denoise: the cheapest settings as good as ddpm at 50 steps guided
+    # throughout, on held-out people with the embedded model (docs/compute.md, benchmarks/quality_compute.py)
+    steps: int = _setting(6, "Denoising steps, respaced from the 1000 training steps (official spacing: every "
+                             "1000 // steps, so 6 runs 7). 6 with guidance from 0.2 to 0.8 matches 50 steps guided "
+                             "throughout on the embedded model (docs/compute.md); the official model used 50 DDIM "
+                             "steps.", low=1, high=diffusion.NUM_TIMESTEPS)
     sampler: str = _setting("ddpm", "; ".join(f"{s.name}: {s.description}" for s in SAMPLERS.values()) + ".",
                             choices=tuple(SAMPLERS))
     guidance: str = _setting("official", "official: appearance guidance only, as the released model was trained; "
@@ -239,23 +243,25 @@ class SamplingSettings:
                                 choices=("shared", "independent"))
     chunk_size: int = _setting(0, "Frames sampled at once (memory grows with it, the images do not change); 0 = "
                                   "automatic, from the model, canvas, dtype and the free memory (on a CPU, a run of "
-                                  "1000 frame-steps or more times a few sizes and takes the fastest). Frames that start from the "
-                                  "previous frame (sequence_denoise below 1) run one at a time.",
+                                  "1000 frame-steps or more times a few sizes and takes the fastest). Frames that "
+                                  "start from the previous frame (sequence_denoise below 1) run one at a time.",
                                low=0, high=4096)
-    guidance_start: float = _setting(0.0, "Guidance runs from this point of the schedule (0 = pure noise, 1 = the "
+    guidance_start: float = _setting(0.2, "Guidance runs from this point of the schedule (0 = pure noise, 1 = the "
                                           "clean image; as ComfyUI's start percent); steps before it run the "
                                           "conditional prediction alone, one network row instead of 2 (3 "
-                                          "disentangled). 0 = from the first step.", low=0.0, high=1.0,
+                                          "disentangled). 0 = from the first step; 0 and 1 = every step.",
+                                     low=0.0, high=1.0,
                                      widget={"step": 0.01})
-    guidance_end: float = _setting(1.0, "Guidance runs up to this point of the schedule (0 = pure noise, 1 = the "
+    guidance_end: float = _setting(0.8, "Guidance runs up to this point of the schedule (0 = pure noise, 1 = the "
                                         "clean image; as ComfyUI's end percent); later steps run the conditional "
                                         "prediction alone, one network row. 1 = to the last step.", low=0.0,
                                    high=1.0, widget={"step": 0.01})
-    sequence_denoise: float = _setting(1.0, "Pose sequences (one source, several poses): every frame after the first "
+    sequence_denoise: float = _setting(0.6, "Pose sequences (one source, several poses): every frame after the first "
                                             "starts from the previous frame's image, noised to re-run this part of "
                                             "the schedule (img2img along the sequence: fewer steps per frame, and "
                                             "the frames run one after another instead of in chunks). 1 = every "
-                                            "frame starts from noise. Needs no init image.", low=0.0, high=1.0,
+                                            "frame starts from noise, in chunks. Ignored with an init image.",
+                                       low=0.0, high=1.0,
                                        widget={"step": 0.01})
 
     def __post_init__(self) -> None:

@@ -91,8 +91,9 @@ def node_type(class_type: str) -> tuple[list, list, list]:
 NODE_SIZES = {"PIDMSampler": [320, 330], "PIDMPasteIntoPhoto": [300, 240], "PIDMPoseFromImage": [300, 330],
               "LoadImage": [260, 340], "LoadImageMask": [260, 340], "SaveImage": [300, 340], "SaveAnimatedWEBP": [300, 380]}
 
-STEPS = 25
-SAMPLER = "ddpm"  # the embedded model samples best with ancestral steps (README, embedded model)
+# every example samples with the library's defaults, chosen from the quality-for-compute table (docs/compute.md)
+STEPS = DEFAULT_SETTINGS.steps
+SAMPLER = DEFAULT_SETTINGS.sampler
 
 
 def _model():
@@ -128,7 +129,7 @@ def _widget_defaults(node_id: str, optional: bool = False) -> dict:
 
 
 def _sampler(pose="pose", texture="texture", sampler=SAMPLER, node="PIDMSampler", steps=STEPS, **optional):
-    """A sampler node with the library's default settings (for every settings widget the node has), 25 steps;
+    """A sampler node with the library's default settings (for every settings widget the node has);
     ``optional``: input name -> node id (its first output) or [node id, output index]."""
     widgets = [name for name, _extra in pack_node_types()[node][1]]
     settings = {name: value for name, value in dataclasses.asdict(DEFAULT_SETTINGS).items() if name in widgets}
@@ -145,7 +146,6 @@ def _save(prefix, images="sample"):
 
 ANIMATION_FRAMES = 16
 ANIMATION_FPS = 8.0
-ANIMATION_SAMPLER = "ddim"
 
 
 def _save_animation(prefix, images="sample"):
@@ -155,8 +155,6 @@ def _save_animation(prefix, images="sample"):
                                                          "method": "default"}}
 
 
-VIDEO_STEPS = 10  # per frame: a few hundred frames stay minutes on a CPU (docs/video.md)
-VIDEO_SAMPLER = "ddim"  # deterministic steps: the steadiest frames over held-out sequences (docs/sequences.md)
 
 
 def _poses_from_video(video):
@@ -181,7 +179,7 @@ WORKFLOWS = {
         ("poses", {"class_type": "PIDMInterpolatePoses", "inputs": {
             "a": ["pose_a", 0], "b": ["pose_b", 0], "frames": ANIMATION_FRAMES, "mode": "angular", "person_index": -1}}),
         # ddim: the steadiest sampler over held-out synthetic sequences (README, "Long pose sequences")
-        ("sample", _sampler(pose="poses", sampler=ANIMATION_SAMPLER)), ("save", _save_animation("pidm/pose_animation")),
+        ("sample", _sampler(pose="poses")), ("save", _save_animation("pidm/pose_animation")),
     ]),
     "appearance_edit_with_mask": ("PIDM: appearance edit with a mask (person2's top on person)", [
         ("model", _model()), ("photo", _image("pidm_person.png")), ("garment", _image("pidm_person2.png")),
@@ -234,9 +232,8 @@ WORKFLOWS = {
             "pose": ["source_pose", 0]}}),
         ("retarget", {"class_type": "PIDMRetargetPose", "inputs": {
             "target": ["driving", 0], "source": ["source_pose", 0], "anchor": "motion", "person_index": -1}}),
-        ("sample", _sampler(pose="retarget", sampler=VIDEO_SAMPLER, node="PIDMSampleVideo", steps=VIDEO_STEPS,
-                            frame_rate=["driving", 1], audio=["driving", 2], photo="photo",
-                            mask=["source_pose", 2])),
+        ("sample", _sampler(pose="retarget", node="PIDMSampleVideo", frame_rate=["driving", 1], audio=["driving", 2],
+                            photo="photo", mask=["source_pose", 2])),
         ("save", {"class_type": "SaveVideo", "inputs": {"video": ["sample", 0], "filename_prefix":
                                                         "pidm/video_motion_transfer", "format": "auto", "codec": "auto"}}),
     ]),

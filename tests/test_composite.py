@@ -142,7 +142,7 @@ def test_a_pose_sequence_pastes_frame_by_frame_with_one_fill(scene):
     assert same_pose.images.shape[0] == 2 and same_pose.filled.max() == 0  # no mask: nothing filled
 
 
-def _counting_fills(monkeypatch) -> list:
+def counting_fills(monkeypatch) -> list:
     """composite.person_fill (every inpainting: the photo's and the source canvas's) counted: what each filled."""
     calls, fill = [], composite.person_fill
 
@@ -161,7 +161,7 @@ def test_a_backdrop_pastes_the_same_frames_and_inpaints_once_for_many_calls(scen
     images = np.stack([np.roll(ideal, dx, axis=1) for dx in (-6, 0, 6)])
     inputs = dict(old_masks=scene.source_mask, reference=source_canvas, reference_mask=source_canvas_mask)
     whole = composite.paste_into_photo(scene.source_image, images, target_crop, shifted, **inputs)
-    calls = _counting_fills(monkeypatch)
+    calls = counting_fills(monkeypatch)
     composite.paste_into_photo(scene.source_image, images, target_crop, shifted, **inputs)
     assert len(calls) == 2  # one call: the photo once, the source canvas once for its three frames
     calls.clear()

@@ -410,10 +410,15 @@ def test_interval_denoiser_switches_by_timestep():
 
 
 def test_network_rows_per_image():
-    assert plan.network_rows(SamplingSettings()) == 100  # ddpm, 50 steps × 2 rows: today's default
-    assert plan.network_rows(SamplingSettings(appearance_scale=1.0)) == 50
-    assert plan.network_rows(SamplingSettings(guidance="disentangled")) == 150
-    ten = SamplingSettings(steps=10, sampler="ddim")  # t = 900, 800, ..., 0: progress 0.0991, 0.1992, 0.2993 ... 1
+    # the defaults: ddpm, 6 steps = t 996, 830, 664, 498, 332, 166, 0 (every 1000 // 6), guided at 664, 498, 332
+    assert plan.step_rows(SamplingSettings()) == [1, 1, 2, 2, 2, 1, 1]
+    assert plan.network_rows(SamplingSettings()) == 10
+    before = SamplingSettings(steps=50, guidance_start=0.0, guidance_end=1.0)  # the defaults until 2026-12-07
+    assert plan.network_rows(before) == 100  # 50 steps × 2 rows
+    assert plan.network_rows(dataclasses.replace(before, appearance_scale=1.0)) == 50
+    assert plan.network_rows(dataclasses.replace(before, guidance="disentangled")) == 150
+    ten = SamplingSettings(steps=10, sampler="ddim", guidance_start=0.0, guidance_end=1.0)
+    # t = 900, 800, ..., 0: progress 0.0991, 0.1992, 0.2993 ... 1
     assert plan.run_timesteps(ten) == list(range(900, -1, -100))
     middle = dataclasses.replace(ten, guidance_start=0.3, guidance_end=0.7)
     assert plan.step_rows(middle) == [1, 1, 1, 2, 2, 2, 2, 1, 1, 1]

@@ -21,9 +21,11 @@ from pidm_core.pose.keypoints import Pose  # noqa: E402
 from pidm_core.samplers import SamplingSettings  # noqa: E402
 from pidm_core.video.render import PutBack, render_video  # noqa: E402
 from tests.test_bad_inputs import source_photo, standing_pose  # noqa: E402
+from tests.test_composite import counting_fills  # noqa: E402
 from tests.tiny_model import save_tiny_model  # noqa: E402
 
-SETTINGS = SamplingSettings(steps=2, sampler="ddpm", seed=3, chunk_size=2)
+# frames from noise (sequence_denoise 1), so that chunk_size 2 chunks the run
+SETTINGS = SamplingSettings(steps=2, sampler="ddpm", seed=3, chunk_size=2, sequence_denoise=1.0)
 RATE = Fraction(30000, 1001)
 
 
@@ -102,18 +104,6 @@ def _framed_texture(model, scene):
     return pipeline.encode_source(model, photo, mask, fit_mode="person", source_poses=[pose]), photo, mask
 
 
-def _counting_fills(monkeypatch) -> list:
-    """composite.person_fill (every inpainting: the photo's and the source canvas's) counted: the sizes filled."""
-    fills, fill = [], composite.person_fill
-
-    def counted(image, hole, method="telea"):
-        fills.append(image.shape[:2])
-        return fill(image, hole, method)
-
-    monkeypatch.setattr(composite, "person_fill", counted)
-    return fills
-
-
 def test_put_back_pastes_each_chunk_as_the_whole_sequence_would_be(model, scene, tmp_path, monkeypatch):
     """One crop for the whole walk (as the sampler framed it), not one per chunk: every frame equals Put Back
     Into Photo run on the whole sequence at once; the photo and the source canvas are inpainted once."""
@@ -123,7 +113,7 @@ def test_put_back_pastes_each_chunk_as_the_whole_sequence_would_be(model, scene,
     walk = interpolate_poses(start, Pose(moved, scene.width, scene.height), 5)
     images = pipeline.sample(model, texture, walk, SETTINGS)
     expected = composite.paste_from_texture(texture, photo, images, walk, mask).images
-    fills = _counting_fills(monkeypatch)
+    fills = counting_fills(monkeypatch)
     written = []
     result = render_video(model, texture, walk, tmp_path / "scene.mp4", 25, SETTINGS, put_back=PutBack(photo, mask),
                           on_chunk=lambda frames, images: written.append((frames, images)))
@@ -147,7 +137,7 @@ def test_put_back_of_one_frame_chunks_is_the_whole_sequence_s_and_inpaints_once(
     settings = dataclasses.replace(SETTINGS, **change)
     images = pipeline.sample(model, texture, walk, settings)
     expected = composite.paste_from_texture(texture, photo, images, walk, mask).images
-    fills = _counting_fills(monkeypatch)
+    fills = counting_fills(monkeypatch)
     written = []
     render_video(model, texture, walk, tmp_path / "one.mp4", 25, settings, put_back=PutBack(photo, mask),
                  on_chunk=lambda frames, images: written.append((frames, images)))

@@ -6,7 +6,7 @@ workflow is then fetched the way the template browser opens it (GET /workflow_te
 /api/workflow_templates/ComfyUI-PIDM/<name>.json), turned into the graph the web UI queues, and run
 as opened, nothing copied by hand, except that the sampler's steps are cut to a few to keep the suite
 short on CPU (steps change no file the workflow reads; the demo test runs photo_to_new_pose with its
-full 25 steps through scripts/demo.sh --exit). The UI files are also checked against the node
+full default steps through scripts/demo.sh --exit). The UI files are also checked against the node
 schemas and their API twins in example_workflows/api/.
 """
 

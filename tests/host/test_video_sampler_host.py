@@ -62,6 +62,7 @@ def _graph(prefix: str, audio: bool = True, **node) -> dict:
             "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": 0, "steps": 1,
             "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
             "person_index": -1, "frame_rate": ["parts", 2], "place": "pose", "inpaint": "telea", "chunk_size": 4,
+            "sequence_denoise": 1.0,  # frames from noise, in chunks of 4
             **({"audio": ["parts", 1]} if audio else {}), **node}},
         "save": {"class_type": "SaveVideo", "inputs": {"video": ["render", 0], "filename_prefix": prefix,
                                                        "format": "auto", "codec": "auto"}},
