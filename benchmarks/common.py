@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import os
 import platform
 import resource
@@ -88,6 +89,21 @@ def print_header(title: str, device: torch.device) -> None:
     except OSError:
         pass
     print()
+
+
+def finished_prompt(call: Callable[[str], dict], server, prompt: str, poll: float = 0.25) -> dict:
+    """The ``/history`` entry of ``prompt`` once ComfyUI completed it (``call(path)`` gets a JSON path of the
+    server); RuntimeError with the server's log when the server stopped or the prompt failed."""
+    while True:
+        history = call(f"/history/{prompt}").get(prompt)
+        if history and history.get("status", {}).get("completed") is not None:
+            break
+        if not server.alive():
+            raise RuntimeError(f"the server stopped\n{server.log_tail()}")
+        time.sleep(poll)
+    if not history["status"]["completed"]:
+        raise RuntimeError(f"the prompt failed: {json.dumps(history['status'])[:3000]}\n{server.log_tail()}")
+    return history
 
 
 def sync(device: torch.device) -> None:

@@ -105,6 +105,8 @@ def load_launcher():
 def run_prompts(configs: list[str], rounds: int, folder: Path) -> dict:
     import av
 
+    from benchmarks import common
+
     launcher = load_launcher()
     stored = json.loads(EXAMPLE.read_text())
     overrides = [parse_config(c) for c in configs]
@@ -124,16 +126,7 @@ def run_prompts(configs: list[str], rounds: int, folder: Path) -> dict:
             return json.loads(response.read())
 
     def wait(prompt: str) -> dict:
-        while True:
-            history = call(f"/history/{prompt}").get(prompt)
-            if history and history.get("status", {}).get("completed") is not None:
-                break
-            if not server.alive():
-                raise RuntimeError(f"the server stopped\n{server.log_tail()}")
-            time.sleep(0.25)
-        if not history["status"]["completed"]:
-            raise RuntimeError(f"the prompt failed: {json.dumps(history['status'])[:3000]}\n{server.log_tail()}")
-        return history
+        return common.finished_prompt(call, server, prompt)
 
     def executed_nodes(graph: dict, history: dict) -> list[str]:
         cached = []

@@ -163,6 +163,7 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
     import numpy as np
     from PIL import Image
 
+    from benchmarks import common
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.formats import pose_keypoint_from_poses
     from pidm_core.pose.interpolate import interpolate_poses
@@ -227,16 +228,8 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
             before = rss_kib("VmRSS")
             start = time.perf_counter()
             prompt = call("/prompt", {"prompt": graph(frames)})["prompt_id"]
-            while True:
-                history = call(f"/history/{prompt}").get(prompt)
-                if history and history.get("status", {}).get("completed") is not None:
-                    break
-                if not server.alive():
-                    raise RuntimeError(f"the server stopped\n{server.log_tail()}")
-                time.sleep(0.5)
+            history = common.finished_prompt(call, server, prompt, poll=0.5)
             seconds = time.perf_counter() - start
-            if not history["status"]["completed"]:
-                raise RuntimeError(f"the prompt failed: {json.dumps(history['status'])[:2000]}")
             entry = history["outputs"]["save"]["images"][0]
             with av.open(str(server.dirs["output"] / entry["subfolder"] / entry["filename"])) as container:
                 video = container.streams.video[0]
