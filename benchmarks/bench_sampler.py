@@ -390,7 +390,8 @@ def _generate(network: PIDMNetwork, source, pose_map, steps: int, sampler: str, 
     if channels_last:
         source, pose_map = _cl(source), _cl(pose_map)
     return pipeline.generate_from_tensors(network, source, pose_map,
-                                          samplers.SamplingSettings(steps=steps, sampler=sampler, seed=seed))
+                                          samplers.SamplingSettings(steps=steps, sampler=sampler, seed=seed,
+                                                                                    **samplers.OFFICIAL_RUN))
 
 
 def _x_T(shape, seed: int, device) -> torch.Tensor:

@@ -335,3 +335,7 @@ def setting_help(name: str) -> str:
 
 
 DEFAULT_SETTINGS = SamplingSettings()
+
+# Every step guided and every frame from noise, as the official code runs (with ddim, 50 steps) and as this pack's
+# defaults ran until 2026-12-07 (with ddpm, 50 steps): ``SamplingSettings(steps=50, **OFFICIAL_RUN)``.
+OFFICIAL_RUN = {"guidance_start": 0.0, "guidance_end": 1.0, "sequence_denoise": 1.0}

@@ -44,14 +44,15 @@ from pidm_core.framing import synthetic_framing
 from pidm_core.network import PIDMNetwork
 from pidm_core.pose.keypoints import Pose
 from pidm_core.guidance import GUIDANCE_MODES
-from pidm_core.samplers import SAMPLERS, SamplingSettings
+from pidm_core.samplers import OFFICIAL_RUN, SAMPLERS, SamplingSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 OUT = FIXTURES / "redesign_reference.safetensors"
 SAMPLING_OUT = FIXTURES / "sampling_reference.safetensors"
 SIZE = 32
 SCENE_SEED = SCENE_SEED_OFFSET + 2  # a standing person who steps aside in the target
-STEPS = dict(steps=2, appearance_scale=2.5, pose_scale=1.5)
+# the references were recorded with every step guided and every frame from noise (the defaults of then)
+STEPS = dict(steps=2, appearance_scale=2.5, pose_scale=1.5, **OFFICIAL_RUN)
 
 
 def reference_network(prediction: str = "eps") -> PIDMNetwork:
@@ -146,12 +147,13 @@ def _tensor_cases() -> Iterator[tuple[str, torch.Tensor]]:
         for sampler in SAMPLERS:
             for mode in GUIDANCE_MODES if prediction == "eps" else ("official",):
                 yield f"{prediction}/{sampler}/{mode}", run(SamplingSettings(steps=3, sampler=sampler, guidance=mode,
-                                                                             appearance_scale=2.5, pose_scale=1.5))
+                                                                             appearance_scale=2.5, pose_scale=1.5,
+                                                                             **OFFICIAL_RUN))
         if prediction == "eps":
-            settings = SamplingSettings(steps=3, sampler="ddpm", appearance_scale=2.5, pose_scale=1.5)
+            settings = SamplingSettings(steps=3, sampler="ddpm", appearance_scale=2.5, pose_scale=1.5, **OFFICIAL_RUN)
             yield "eps/ddpm/official/img2img", run(dataclasses.replace(settings, denoise=0.7), init=init)
             yield "eps/ddpm/official/mask", run(settings, mask=mask, reference=init)
-            yield "eps/ddim/eta", run(SamplingSettings(steps=3, sampler="ddim", eta=0.5))
+            yield "eps/ddim/eta", run(SamplingSettings(steps=3, sampler="ddim", eta=0.5, **OFFICIAL_RUN))
 
 
 def sampling_reference() -> dict[str, torch.Tensor]:

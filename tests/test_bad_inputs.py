@@ -31,7 +31,7 @@ from pidm_core.pose import detect as detect_module
 from pidm_core.pose import to_rgb_uint8
 from pidm_core.pose.formats import load_pose_file, pose_keypoint_from_poses, poses_from_pose_keypoint
 from pidm_core.pose.keypoints import Pose
-from pidm_core.samplers import SAMPLERS, SamplingSettings
+from pidm_core.samplers import OFFICIAL_RUN, SAMPLERS, SamplingSettings
 
 from tests.optional import HAVE_MEDIAPIPE
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="mediapipe not importable (see tests/test_pose_detect.py)")
@@ -76,7 +76,7 @@ def texture(model):
 
 def run(model, texture, poses, init_image=None, appearance_mask=None, reference=None, callback=None,
         **settings) -> torch.Tensor:
-    settings.setdefault("steps", 1)
+    settings = {"steps": 1, **OFFICIAL_RUN, **settings}  # frames from noise, in chunks, every step guided
     return pipeline.sample(model, texture, poses, SamplingSettings(**settings), init_image=init_image,
                            appearance_mask=appearance_mask, reference=reference, callback=callback)
 

@@ -75,7 +75,8 @@ def test_baseline_ddim_equals_our_ddim(tiny, prediction):
     network = copy.copy(network)
     network.config = dataclasses.replace(network.config, prediction=prediction)
     x_T = bench_sampler._x_T((2, 3, S, S), 5, "cpu")
-    ours = pipeline.generate_from_tensors(network, source, pose, samplers.SamplingSettings(steps=2, sampler="ddim", seed=5))
+    ours = pipeline.generate_from_tensors(network, source, pose, samplers.SamplingSettings(steps=2, sampler="ddim", seed=5,
+                                                                                          **samplers.OFFICIAL_RUN))
     baseline = off.official_ddim_sample(network, source, pose, x_T, steps=2)
     assert (ours - baseline).abs().max() < 1e-4
 

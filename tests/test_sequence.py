@@ -14,11 +14,12 @@ from pidm_core.checkpoint import load_model
 from pidm_core.config import get_config
 from pidm_core.network import PIDMNetwork
 from pidm_core.pose.interpolate import interpolate_poses
-from pidm_core.samplers import SamplingSettings
+from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings
 from tests.test_bad_inputs import source_photo, standing_pose
 
 FRAMES = 7
-SETTINGS = SamplingSettings(steps=2, sampler="ddpm", seed=5)  # ddpm draws noise at every step
+# ddpm draws noise at every step; every frame from noise, in chunks (OFFICIAL_RUN)
+SETTINGS = SamplingSettings(steps=2, sampler="ddpm", seed=5, **OFFICIAL_RUN)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pidm_core.checkpoint import load_model  # noqa: E402
 from pidm_core.data.synthetic.scene import SCENE_SEED_OFFSET, make_scene  # noqa: E402
 from pidm_core.pose.interpolate import interpolate_poses  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
-from pidm_core.samplers import SamplingSettings  # noqa: E402
+from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings  # noqa: E402
 from pidm_core.video.render import PutBack, render_video  # noqa: E402
 from tests.test_bad_inputs import source_photo, standing_pose  # noqa: E402
 from tests.test_composite import counting_fills  # noqa: E402
@@ -245,9 +245,9 @@ def test_the_timed_chunk_stays_within_the_free_memory(model, fake_timings):
     per_frame = memory.sampling_memory_bytes(model.network.config, 1, 2, torch.float32)
     free = 2 * 5 * per_frame  # half the free memory holds about 4 frames
     limit = memory.largest_chunk(model.network.config, 2, torch.float32, memory.chunk_budget_bytes(free))
-    chunk = plan.chunk_size_for(model, SamplingSettings(steps=25), 1000, free)
+    chunk = plan.chunk_size_for(model, SamplingSettings(steps=25, **OFFICIAL_RUN), 1000, free)
     assert 2 <= chunk <= limit < 8 and max(abs(b) for b in fake_timings) <= limit
-    made = plan.plan_sampling(model, SamplingSettings(steps=25), 1, 1000, free_bytes=free)
+    made = plan.plan_sampling(model, SamplingSettings(steps=25, **OFFICIAL_RUN), 1, 1000, free_bytes=free)
     assert made.largest_batch == chunk and made.memory_bytes <= memory.chunk_budget_bytes(free)
 
 

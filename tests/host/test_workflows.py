@@ -99,7 +99,9 @@ def _sampler_graph(model_name: str, steps: int = STEPS, seed: int = 0, poses: st
         "sample": {"class_type": "PIDMSampler", "inputs": {
             "model": ["model", 0], "texture": ["texture", 0], "pose": ["pose", 0], "seed": seed, "steps": steps,
             "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
-            "person_index": -1, "denoise": 1.0}},
+            "person_index": -1, "denoise": 1.0,
+            # every step guided, every frame from noise in chunks: the runs these tests count
+            "guidance_start": 0.0, "guidance_end": 1.0, "sequence_denoise": 1.0}},
         "preview": {"class_type": "PreviewImage", "inputs": {"images": ["sample", 0]}},
     }
 
