@@ -111,7 +111,7 @@ def run_worker(args) -> None:
             x_T = samplers.BatchNoise([args.seed] * args.batch, device)(torch.empty(args.batch, 3, s, s, device=device))
             out = off.official_ddim_sample(network, source, pose, x_T, args.steps)
         else:
-            settings = samplers.SamplingSettings(steps=args.steps, sampler="ddim", seed=args.seed)
+            settings = samplers.SamplingSettings(**samplers.OFFICIAL_RUN, steps=args.steps, sampler="ddim", seed=args.seed)
             out = pipeline.generate_from_tensors(network, source, pose, settings)
     common.sync(device)
     run_s = time.perf_counter() - start

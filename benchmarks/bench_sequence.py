@@ -38,7 +38,7 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.interpolate import interpolate_poses
     from pidm_core.pose.keypoints import Pose
-    from pidm_core.samplers import SamplingSettings
+    from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings
 
     dtype = checkpoint.auto_dtype_cpu() if dtype_name == "auto" else checkpoint.parse_dtype(dtype_name)
     model = checkpoint.load_model(checkpoint.EMBEDDED_NAME if model_name == "embedded" else model_name, dtype=dtype)
@@ -47,7 +47,7 @@ def run_case(model_name: str, dtype_name: str, frames: int, steps: int, chunk_si
     pair = make_pair(HELD_OUT_SEED_OFFSET + 1, size)
     source = torch.from_numpy(pair.source_image).float().div(255)[None]
     poses = interpolate_poses(Pose(pair.source_keypoints, size, size), Pose(pair.target_keypoints, size, size), frames)
-    settings = SamplingSettings(steps=steps, sampler="ddim", chunk_size=chunk_size)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=steps, sampler="ddim", chunk_size=chunk_size)
     rss_loaded_mb = peak_rss_mb()
     start = time.perf_counter()
     texture = pipeline.encode_source(model, source)

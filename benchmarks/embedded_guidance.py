@@ -29,7 +29,7 @@ from pidm_core import load_model  # noqa: E402
 from pidm_core.data import synthetic, to_image_tensor  # noqa: E402
 from pidm_core.pipeline import generate_from_tensors  # noqa: E402
 from pidm_core.pose.render import render_pose_map  # noqa: E402
-from pidm_core.samplers import SamplingSettings  # noqa: E402
+from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings  # noqa: E402
 
 
 def _background(image: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def _arms_raised_coverage(model, pairs, source: torch.Tensor, args) -> tuple[flo
         regions.append(region & mask)
         raised_images.append(img)
         raised_maps.append(torch.from_numpy(render_pose_map(kp, size, size)))
-    settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=2.0, seed=0)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, sampler=args.sampler, appearance_scale=2.0, seed=0)
     out = _to_uint8(generate_from_tensors(model.network, source, torch.stack(raised_maps), settings))
 
     def coverage(images):
@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     print("| appearance scale | colour error in the person, per pixel | clothing colour error (torso, thighs) |\n|---|---|---|")
     colour, clothing = {}, {}
     for scale in [float(s) for s in args.scales.split(",")]:
-        settings = SamplingSettings(steps=args.steps, sampler=args.sampler, appearance_scale=scale, seed=0)
+        settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, sampler=args.sampler, appearance_scale=scale, seed=0)
         out = _to_uint8(generate_from_tensors(model.network, source, pose, settings))
         err = np.mean([np.abs(o.astype(np.float32) - t)[m].mean() for o, t, m in zip(out, truth, masks)])
         colour[scale] = float(err)

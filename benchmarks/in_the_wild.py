@@ -45,7 +45,7 @@ from pidm_core.framing import framing_for  # noqa: E402
 from pidm_core.metrics import psnr_score, ssim_score  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
 from pidm_core.pose.render import render_skeleton_image  # noqa: E402
-from pidm_core.samplers import SamplingSettings  # noqa: E402
+from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings  # noqa: E402
 
 METHODS = ("pad", "stretch", "framed")
 
@@ -171,7 +171,7 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     started = time.time()
     model = load_model(args.model, device=device)
-    settings = SamplingSettings(steps=args.steps, sampler=args.sampler, seed=0)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, sampler=args.sampler, seed=0)
     scenes = [make_scene(args.seed_offset + i, args.height) for i in range(args.count)]
 
     key = json.dumps([args.model, args.count, args.height, args.steps, args.sampler, args.seed_offset, args.mask_source,

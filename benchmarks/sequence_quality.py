@@ -39,7 +39,7 @@ from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair  # noqa: E4
 from pidm_core.data.synthetic.sequence import make_sequence  # noqa: E402
 from pidm_core.metrics import psnr_score, read_image, ssim_score  # noqa: E402
 from pidm_core.pose.keypoints import Pose  # noqa: E402
-from pidm_core.samplers import SamplingSettings  # noqa: E402
+from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings  # noqa: E402
 
 
 def _uint8(images: torch.Tensor) -> list[np.ndarray]:
@@ -64,7 +64,7 @@ def steadiness(args) -> list[dict]:
     rows = []
     for sampler in args.samplers:
         for frame_noise in ("shared", "independent"):
-            settings = SamplingSettings(steps=args.steps, sampler=sampler, frame_noise=frame_noise, seed=args.seed)
+            settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, sampler=sampler, frame_noise=frame_noise, seed=args.seed)
             ssims, psnrs, flickers, start = [], [], [], time.perf_counter()
             for sequence in sequences:
                 texture = pipeline.encode_source(model, _photo(sequence.images[0]))
@@ -102,7 +102,7 @@ def _agreement(model_fp32, model_half, sources: torch.Tensor, poses: list, setti
 def half_against_fp32(args) -> list[dict]:
     """Each reduced precision of ``--half`` against fp32, same seeds and inputs."""
     rows = []
-    settings = SamplingSettings(steps=args.steps, sampler=samplers.DEFAULT_SETTINGS.sampler, seed=args.seed)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, sampler=samplers.DEFAULT_SETTINGS.sampler, seed=args.seed)
     fp32 = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=torch.float32)
     size = fp32.network.config.image_size
     pairs = [make_pair(HELD_OUT_SEED_OFFSET + 900 + k, size) for k in range(args.pairs)]
@@ -111,7 +111,7 @@ def half_against_fp32(args) -> list[dict]:
     big_pairs = [make_pair(HELD_OUT_SEED_OFFSET + 950 + k, 256) for k in range(args.pairs_256)]
     big_sources = torch.cat([_photo(p.source_image) for p in big_pairs]) if big_pairs else None
     big_poses = [Pose(p.target_keypoints, 256, 256) for p in big_pairs]
-    big_settings = SamplingSettings(steps=max(1, args.steps_256), sampler="ddim", seed=args.seed)
+    big_settings = SamplingSettings(**OFFICIAL_RUN, steps=max(1, args.steps_256), sampler="ddim", seed=args.seed)
     big32 = None
     for half in args.half:
         dtype = checkpoint.parse_dtype(half)
@@ -158,7 +158,7 @@ def animation_strip(args) -> None:
     if (end.width, end.height) != (start.width, start.height):
         end = fit_to_canvas(end, start.width, start.height)
     poses = interpolate_poses(start, end, args.strip_frames)
-    settings = SamplingSettings(steps=args.steps, seed=args.seed, sampler=args.strip_sampler)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=args.steps, seed=args.seed, sampler=args.strip_sampler)
     frames = _uint8(pipeline.sample(model, pipeline.encode_source(model, photo), poses, settings))
     strip = np.concatenate([np.asarray(photo[0].mul(255).round().byte()), *frames[::2]], axis=1)
     Image.fromarray(strip).save(args.strip)

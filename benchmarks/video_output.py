@@ -53,7 +53,7 @@ def run_case(dtype_name: str, frames: int, steps: int, chunks: str, folder: str)
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.interpolate import interpolate_poses
     from pidm_core.pose.keypoints import Pose
-    from pidm_core.samplers import SamplingSettings
+    from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings
     from pidm_core.video.render import render_video
 
     dtype = checkpoint.auto_dtype_cpu() if dtype_name == "auto" else checkpoint.parse_dtype(dtype_name)
@@ -69,7 +69,7 @@ def run_case(dtype_name: str, frames: int, steps: int, chunks: str, folder: str)
         chunk_size = memory.auto_chunk_size(network.config, 2, dtype, memory.free_memory_bytes("cpu"), "cpu")
     else:
         chunk_size = int(chunks)
-    settings = SamplingSettings(steps=steps, sampler="ddim", chunk_size=chunk_size)
+    settings = SamplingSettings(**OFFICIAL_RUN, steps=steps, sampler="ddim", chunk_size=chunk_size)
     t = np.arange(int((frames / RATE + 5) * AUDIO_RATE)) / AUDIO_RATE  # 5 s longer than the video: cut
     sound = np.stack([0.2 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
     rss_loaded_mb = peak_rss_mb()
@@ -116,7 +116,7 @@ def alternate(dtype_name: str, sizes: list[int], block: int, rounds: int, steps:
     from pidm_core.data.synthetic import HELD_OUT_SEED_OFFSET, make_pair
     from pidm_core.pose.interpolate import interpolate_poses
     from pidm_core.pose.keypoints import Pose
-    from pidm_core.samplers import SamplingSettings
+    from pidm_core.samplers import OFFICIAL_RUN, SamplingSettings
 
     dtype = checkpoint.auto_dtype_cpu() if dtype_name == "auto" else checkpoint.parse_dtype(dtype_name)
     model = checkpoint.load_model(checkpoint.EMBEDDED_NAME, dtype=dtype)
@@ -130,7 +130,7 @@ def alternate(dtype_name: str, sizes: list[int], block: int, rounds: int, steps:
     cpu = {s: [] for s in sizes}  # (user, sys) ms per frame-step
     for _ in range(rounds + 1):  # the first turn warms every size up and is not counted
         for chunk in sizes:
-            settings = SamplingSettings(steps=steps, sampler="ddim", chunk_size=chunk)
+            settings = SamplingSettings(**OFFICIAL_RUN, steps=steps, sampler="ddim", chunk_size=chunk)
             before = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
             for _frames, _images in pipeline.sample_chunks(model, texture, poses, settings):
@@ -204,7 +204,7 @@ def host_cases(frame_counts: list[int], dtype_name: str, steps: int, folder: str
                 "model": ["model", 0], "texture": ["texture", 0], "pose": ["walk", 0], "seed": 0, "steps": steps,
                 "sampler": "ddim", "guidance": "official", "appearance_scale": 2.0, "pose_scale": 2.0,
                 "person_index": -1, "frame_rate": ["parts", 2], "audio": ["parts", 1], "place": "pose",
-                "inpaint": "telea"}},
+                "inpaint": "telea", "guidance_start": 0.0, "guidance_end": 1.0, "sequence_denoise": 1.0}},
             "save": {"class_type": "SaveVideo", "inputs": {"video": ["render", 0], "filename_prefix": "video/bench",
                                                            "format": "auto", "codec": "auto"}},
         }
