@@ -378,7 +378,8 @@ def _run_chunks(network: PIDMNetwork, texture: SourceTexture, poses: Sequence[Po
             out = _finite(sample_tensors(
                 network, _texture_rows(texture.texture, rows), texture.null_texture, maps, chunk_settings,
                 seeds=[plan.seeds[i] for i in rows], init=init, mask=mask, reference=reference,
-                callback=_chunk_callback(callback, done, plan.total_steps, frames), noise_as_full_run=previous is not None))
+                callback=_chunk_callback(callback, done, plan.total_steps, frames),
+                noise_as_full_run=previous is not None))
         done += plan.chunk_steps(number)
         if plan.follows_previous:
             previous = out.clamp(-1, 1)
@@ -431,7 +432,8 @@ def _chunk_hint(frames: list[int], n: int, plan: SamplingPlan) -> str:
     if n == 1:
         return ""
     if plan.follows_previous:
-        return "frames that start from the previous frame run one at a time: use a smaller model, canvas or dtype"
+        return ("frames that start from the previous frame run one at a time: free memory, or use dtype bf16/fp16 "
+                "(Load PIDM Model)")
     return (f"set a smaller chunk_size (frames sampled at once; this chunk held frames {frames[0] + 1}-{frames[-1] + 1} "
             f"of {n}), or give fewer poses or source images per run")
 

@@ -23,7 +23,7 @@ from .samplers import SamplingSettings
 class SamplingPlan:
     """``frames`` output images, sampled ``chunks`` at a time (output indices), each drawing its noise from
     ``seeds[i]``; ``guidance_rows`` network rows per image in the largest step (a guided one, unless the guidance
-    interval holds no step); ``steps`` loop steps per chunk; ``image_rows``: network rows per image over all the
+    interval holds no step); ``steps`` loop steps of a chunk from noise; ``image_rows``: network rows per image over all the
     steps (:func:`network_rows`); ``memory_bytes``: the activations of the largest chunk (what to make room for).
 
     ``follow_steps``: None, or (a pose sequence with ``sequence_denoise`` below 1) every frame after the first starts
